@@ -1,0 +1,47 @@
+"""Every environment variable vlmctl reads or sets, listed once.
+
+Read lazily through the functions below; never at import time.
+"""
+from __future__ import annotations
+
+import os
+
+#: Variables vlmctl *reads*.
+READS = {
+    "VLMCTL_DEBUG": "1 shows full tracebacks for known errors.",
+    "VLMCTL_API_KEY": "API key that `vlmctl serve` enforces and `vlmctl ui`/`bench` send.",
+    "VLMCTL_CACHE_DIR": "Where the embedded demo model and other caches live (default: the user cache dir).",
+    "NO_COLOR": "Any value turns colour off in terminal output.",
+}
+
+#: Variables vlmctl *sets* for Ray and vLLM processes (see vlmctl.plan and vlmctl.cluster).
+SETS = {
+    "VLLM_WORKER_MULTIPROC_METHOD": "Always 'spawn': fork after CUDA init fails (P9).",
+    "VLLM_PP_LAYER_PARTITION": "Decoder layers per pipeline stage when the plan chose an uneven split.",
+    "VLLM_USE_V2_MODEL_RUNNER": "'0' when the plan chose vLLM's V1 model runner (it reserves the vision encoder's peak).",
+    "VLLM_HOST_IP": "This node's address as Ray sees it (P2).",
+    "NCCL_SOCKET_IFNAME": "The NIC that routes to the head, exact-match form '=name' (P1).",
+    "GLOO_SOCKET_IFNAME": "The same NIC, one concrete name (P1).",
+    "CUDA_VISIBLE_DEVICES": "The GPUs of this node that the cluster file lists.",
+    "RAY_USAGE_STATS_ENABLED": "'0': no usage statistics.",
+    "VLLM_NO_USAGE_STATS": "'1': no usage statistics.",
+}
+
+
+def debug() -> bool:
+    """True when VLMCTL_DEBUG asks for tracebacks."""
+    return os.environ.get("VLMCTL_DEBUG", "") not in ("", "0", "false")
+
+
+def api_key() -> str | None:
+    """The API key from VLMCTL_API_KEY, if any."""
+    return os.environ.get("VLMCTL_API_KEY") or None
+
+
+def cache_dir() -> str:
+    """vlmctl's cache folder (VLMCTL_CACHE_DIR, else XDG cache / vlmctl)."""
+    explicit = os.environ.get("VLMCTL_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "vlmctl")

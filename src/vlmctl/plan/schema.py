@@ -1,0 +1,157 @@
+"""The Plan: everything downstream (cluster, compose, serve, bench) consumes this, never re-derives it.
+
+Settings carry vLLM's own names so a Plan reads like the ``vllm serve`` line it becomes.
+``PlanResult.model_dump_json()`` is what ``vlmctl plan --json`` prints and
+``PlanResult.model_validate_json()`` reads it back (round trip).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vlmctl.findings import Finding
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GpuMemory(_Strict):
+    """Predicted memory of one GPU (one worker) as vLLM will account it, in GiB."""
+
+    node: str
+    """Node name from the cluster file."""
+    gpu_index: int
+    """Physical GPU id on that node (what CUDA_VISIBLE_DEVICES lists)."""
+    gpu_type: str
+    """Catalog id of the GPU, e.g. ``rtx-2080-ti``."""
+    stage: int
+    """Pipeline stage this GPU serves (0-based)."""
+    tp_rank: int
+    """Tensor-parallel rank inside the stage."""
+    layers: int
+    """Decoder layers held by this stage."""
+    total_gib: float
+    """Total memory as cudaMemGetInfo reports it."""
+    requested_gib: float
+    """ceil(total × gpu_memory_utilization): vLLM's budget for this worker."""
+    weights_gib: float
+    """Model weights on this GPU (language-model shard + vision encoder + buffers)."""
+    activation_gib: float
+    """Torch peak increase during vLLM's start-up profile."""
+    non_torch_gib: float
+    """Non-torch increase during the profile (NCCL buffers, allocator slack)."""
+    cudagraph_gib: float
+    """CUDA-graph memory estimate vLLM subtracts (0 with --enforce-eager)."""
+    encoder_runtime_gib: float
+    """Vision-encoder peak of the largest admitted request that the start-up profile does NOT reserve
+    (V2 model runner); kept free by lowering the KV budget."""
+    kv_cache_gib: float
+    """Memory left for the KV cache on this worker."""
+    kv_blocks: int
+    """KV blocks this worker could hold (the engine takes the minimum over workers)."""
+
+
+class MediaLimits(_Strict):
+    """The largest media the plan reserved memory for; `vlmctl serve` refuses anything bigger."""
+
+    max_pixels: int
+    """Largest image (or video frame) area after the processor's resize, in pixels."""
+    max_images: int
+    """Images per request."""
+    max_videos: int
+    """Videos per request."""
+    max_video_frames: int
+    """Frames per video after sampling."""
+    encoder_tokens: int
+    """Vision tokens of the largest admitted request."""
+
+
+class NodePlacement(_Strict):
+    """What runs on one node."""
+
+    name: str
+    address: str | None = None
+    gpu_type: str
+    gpu_ids: list[int]
+    stages: list[int]
+    """Pipeline stages hosted on this node."""
+    nic: str | None = None
+    """NIC override from the cluster file; `vlmctl cluster env` picks one when absent."""
+    model_path: str | None = None
+
+
+class Plan(_Strict):
+    """A validated deployment: vLLM-named settings plus the predictions behind them."""
+
+    model: str
+    """Catalog id or local folder, as given."""
+    model_path: str | None = None
+    """Path to serve from on every node (cluster file or local folder); None = the model id (hub)."""
+    served_model_name: str
+    vllm_version: str = "0.26.0"
+    """vLLM release the memory model was computed for."""
+    model_runner: Literal["v1", "v2"] = "v2"
+    """vLLM model runner: 0.26 uses V2 for Qwen2.5-VL unless VLLM_USE_V2_MODEL_RUNNER=0."""
+
+    tensor_parallel_size: int = Field(ge=1)
+    pipeline_parallel_size: int = Field(ge=1)
+    pp_layer_partition: list[int] | None = None
+    """Decoder layers per stage when not vLLM's default split (becomes VLLM_PP_LAYER_PARTITION)."""
+    dtype: Literal["float16", "bfloat16", "float32"]
+    quantization: str | None = None
+    kv_cache_dtype: str = "auto"
+    max_model_len: int = Field(ge=16)
+    gpu_memory_utilization: float = Field(gt=0, le=1)
+    kv_cache_memory_bytes: int | None = None
+    """When set, vLLM uses exactly this KV budget per GPU and ignores gpu_memory_utilization."""
+    max_num_seqs: int = Field(ge=1)
+    max_num_batched_tokens: int = Field(ge=1)
+    limit_mm_per_prompt: dict[str, int]
+    mm_processor_kwargs: dict[str, int] = Field(default_factory=dict)
+    mm_encoder_tp_mode: Literal["weights", "data"] = "weights"
+    enforce_eager: bool = False
+    distributed_executor_backend: Literal["uni", "mp", "ray"] = "uni"
+    env: dict[str, str] = Field(default_factory=dict)
+    """Environment for every vLLM process (per-node network variables come from `cluster env`)."""
+
+    nodes: list[NodePlacement]
+    per_gpu: list[GpuMemory]
+    kv_cache_tokens: int
+    """Tokens the KV cache holds (blocks × 16, minimum over workers)."""
+    max_concurrency: float
+    """Requests of max_model_len tokens that fit at once."""
+    media_limits: MediaLimits
+    decode_tokens_per_s_bound: float
+    """Batch-1 decode upper bound: weights read per token over HBM bandwidth, summed over stages."""
+
+    @property
+    def world_size(self) -> int:
+        """GPUs the engine uses."""
+        return self.tensor_parallel_size * self.pipeline_parallel_size
+
+
+class Alternative(_Strict):
+    """A configuration the search ranked below the winner, and why."""
+
+    summary: str
+    ok: bool
+    kv_cache_tokens: int
+    max_model_len: int
+    max_concurrency: float
+    reason: str
+    """Why it lost (or why it cannot start)."""
+
+
+class PlanResult(_Strict):
+    """What `vlmctl plan --json` prints: verdict, plan, findings, ranked alternatives."""
+
+    ok: bool
+    """True when the plan is predicted to start."""
+    plan: Plan | None
+    """The winner; when ok is false, the closest failing configuration (None if none could be sized)."""
+    findings: list[Finding]
+    alternatives: list[Alternative] = Field(default_factory=list)
+    explanation: str = ""
+    """Why the winner won."""
