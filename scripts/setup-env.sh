@@ -10,3 +10,7 @@ fi
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1
 .venv/bin/pip install -q -e '.[all,test]'
+# Browser tests (tests/ui, marker browser) drive Debian's chromium; never a downloaded browser.
+if [ "$(id -u)" = 0 ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
