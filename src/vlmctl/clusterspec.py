@@ -1,0 +1,198 @@
+"""The cluster file (YAML): which machines, which GPUs, which NIC, where the model lives.
+
+Example::
+
+    name: lab
+    model_path: /models/Qwen2.5-VL-72B-Instruct   # same path on every node
+    nodes:
+      - name: gpu-a
+        address: 192.168.1.10
+        gpu: rtx-2080-ti
+        gpu_ids: [0, 1, 2, 3, 4, 5, 6, 7]
+        nic: enp134s0f0
+      - name: gpu-b
+        address: 192.168.1.11
+        gpu: rtx-2080-ti
+        gpu_count: 8
+
+`--gpus TYPE[:COUNT],…` on the command line builds the same object (one node per entry).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from vlmctl.errors import ConfigError
+from vlmctl.hardware.gpus import GpuType, gpu_type
+from vlmctl.validation import parse
+
+
+class Ports(BaseModel):
+    """Ports the cluster uses (Ray defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ray: int = Field(6379, ge=1, le=65535)
+    """Ray GCS port on the head (`ray start --head --port`)."""
+    dashboard: int = Field(8265, ge=1, le=65535)
+    """Ray dashboard port."""
+    api: int = Field(8000, ge=1, le=65535)
+    """OpenAI-compatible API port of `vlmctl serve`."""
+
+
+class NodeSpec(BaseModel):
+    """One machine."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    """Unique node name (used in findings and generated files)."""
+    address: str | None = None
+    """IP address or hostname the other nodes reach this one at; the first node is the head."""
+    gpu: str
+    """GPU type as `vlmctl gpus` lists it (case and punctuation ignored)."""
+    gpu_count: int | None = Field(None, ge=1, le=64)
+    """How many GPUs to use; defaults to len(gpu_ids), else 1."""
+    gpu_ids: list[int] | None = None
+    """Physical GPU ids to use (becomes CUDA_VISIBLE_DEVICES); defaults to 0..gpu_count-1."""
+    nic: str | None = None
+    """Network interface for NCCL/Gloo; default: the one that routes to the head."""
+    model_path: str | None = None
+    """Model folder on this node; defaults to the cluster's model_path."""
+    total_gib: float | None = Field(None, gt=0)
+    """Override the catalog's per-GPU memory (what torch.cuda.mem_get_info reports as total)."""
+    reserved_gib: float = Field(0.0, ge=0)
+    """Memory per GPU already used by other processes before vLLM starts."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", v):
+            raise ValueError("node names use letters, digits, '.', '_' and '-' (at most 63)")
+        return v
+
+    @field_validator("gpu_ids")
+    @classmethod
+    def _ids(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("gpu_ids must list at least one GPU")
+            if any(i < 0 for i in v) or len(set(v)) != len(v):
+                raise ValueError(f"gpu_ids must be distinct non-negative integers, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _count_vs_ids(self) -> "NodeSpec":
+        if self.gpu_ids is not None and self.gpu_count is not None and self.gpu_count != len(self.gpu_ids):
+            raise ValueError(
+                f"gpu_count ({self.gpu_count}) and gpu_ids ({self.gpu_ids}, {len(self.gpu_ids)} GPUs) disagree; "
+                "drop gpu_count or make it match gpu_ids"
+            )
+        return self
+
+    @property
+    def count(self) -> int:
+        return len(self.gpu_ids) if self.gpu_ids is not None else (self.gpu_count or 1)
+
+    @property
+    def ids(self) -> list[int]:
+        return self.gpu_ids if self.gpu_ids is not None else list(range(self.count))
+
+    @property
+    def gpu_type(self) -> GpuType:
+        return gpu_type(self.gpu)
+
+    @property
+    def gpu_total_gib(self) -> float:
+        """Per-GPU total memory: the override if given, else the catalog's."""
+        return self.total_gib or self.gpu_type.total_gib
+
+
+class ClusterSpec(BaseModel):
+    """The whole cluster: nodes (the first is the head unless `head` names another) and shared settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "vlmctl"
+    """Cluster name (Ray temp dir and generated files are named after it)."""
+    head: str | None = None
+    """Name of the head node; default: the first node."""
+    model_path: str | None = None
+    """Model folder, the same path on every node (P11)."""
+    ports: Ports = Ports()
+    nodes: list[NodeSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "ClusterSpec":
+        seen: set[str] = set()
+        for node in self.nodes:
+            if node.name in seen:
+                raise ValueError(f"node name '{node.name}' appears twice; node names must be unique")
+            seen.add(node.name)
+        addrs = [n.address for n in self.nodes if n.address]
+        dup = {a for a in addrs if addrs.count(a) > 1}
+        if dup:
+            raise ValueError(f"address {sorted(dup)[0]} is given to two nodes; each node needs its own address")
+        if self.head is not None and self.head not in seen:
+            raise ValueError(f"head '{self.head}' is not one of the nodes ({', '.join(sorted(seen))})")
+        for node in self.nodes:
+            node.gpu_type  # noqa: B018 - raises ConfigError with a suggestion for unknown types
+        return self
+
+    @property
+    def head_node(self) -> NodeSpec:
+        return next((n for n in self.nodes if n.name == self.head), self.nodes[0])
+
+    def node(self, name: str) -> NodeSpec:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise ConfigError(f"no node named '{name}' in the cluster file.",
+                          fix=f"use one of: {', '.join(n.name for n in self.nodes)}")
+
+    def model_path_for(self, node: NodeSpec) -> str | None:
+        return node.model_path or self.model_path
+
+
+_FIX = "edit the cluster file; `vlmctl plan --help` shows an example"
+
+
+def load_cluster(path: str | Path) -> ClusterSpec:
+    """Read and validate a cluster YAML file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read cluster file '{p}' ({exc.strerror}).", fix="check the --cluster path") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"cluster file '{p}' is not valid YAML{where}: {problem}.", fix="fix the YAML syntax") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"cluster file '{p}' must be a mapping with a 'nodes' list.", fix=_FIX)
+    return parse(ClusterSpec, data, f"cluster file '{p}'", _FIX)
+
+
+def cluster_from_gpus(spec: str) -> ClusterSpec:
+    """Build a cluster from ``--gpus TYPE[:COUNT],…`` (one node per entry)."""
+    nodes = []
+    for i, part in enumerate(p.strip() for p in spec.split(",")):
+        if not part:
+            raise ConfigError(f"--gpus '{spec}': empty entry.", fix="write --gpus TYPE[:COUNT],… e.g. rtx-2080-ti:8,rtx-2080-ti:8")
+        name, _, count = part.partition(":")
+        try:
+            n = int(count) if count else 1
+        except ValueError:
+            raise ConfigError(f"--gpus '{part}': count '{count}' is not a whole number.",
+                              fix="write TYPE:COUNT, e.g. a100-80gb:4") from None
+        if n < 1 or n > 64:
+            raise ConfigError(f"--gpus '{part}': count {n} must be between 1 and 64.", fix="write TYPE:COUNT, e.g. a100-80gb:4")
+        gpu_type(name)
+        nodes.append({"name": f"node{i}", "gpu": name, "gpu_count": n})
+    return parse(ClusterSpec, {"nodes": nodes}, f"--gpus '{spec}'", "write --gpus TYPE[:COUNT],…")
