@@ -1,0 +1,48 @@
+"""`vlmctl models`: the built-in model catalog."""
+from __future__ import annotations
+
+import click
+
+from vlmctl.cli._output import console, emit_json, next_steps
+
+
+@click.group("models", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
+@click.pass_context
+def cli(ctx: click.Context, as_json: bool) -> None:
+    """List the built-in model catalog (Qwen2.5-VL 3B/7B/32B/72B, bf16 and AWQ).
+
+    \b
+    Examples:
+      vlmctl models
+      vlmctl models --json
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from vlmctl.models import CATALOG
+
+    rows = []
+    for entry in CATALOG.values():
+        s = entry.spec()
+        rows.append({
+            "id": entry.id, "params_b": round(s.total_params / 1e9, 2), "layers": s.num_hidden_layers,
+            "heads": s.num_attention_heads, "kv_heads": s.num_key_value_heads,
+            "intermediate_size": s.intermediate_size, "vision_intermediate_size": s.vision.intermediate_size,
+            "dtype": s.torch_dtype, "quantization": s.quantization.quant_method if s.quantization else None,
+            "max_model_len": s.derived_max_model_len, "note": entry.note,
+        })
+    if as_json:
+        emit_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title="Built-in models")
+    for col in ("id", "params", "layers", "heads/kv", "MLP", "ViT MLP", "dtype", "quant", "note"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["id"], f"{r['params_b']}B", str(r["layers"]), f"{r['heads']}/{r['kv_heads']}",
+                      str(r["intermediate_size"]), str(r["vision_intermediate_size"]), r["dtype"],
+                      r["quantization"] or "-", r["note"])
+    con = console()
+    con.print(table)
+    next_steps(con, "vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus a100-80gb:1")
