@@ -1,0 +1,128 @@
+"""`vlmctl doctor`: check this node; `vlmctl doctor explain LOG`: map a failure log to cause, fix and plan change."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from vlmctl.cli._output import console, emit_json, next_steps
+from vlmctl.errors import ConfigError
+
+_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
+
+
+@click.group(invoke_without_command=True)
+@click.option("--head", metavar="ADDR", help="Head node address: show which NIC and source IP route to it.")
+@click.option("--json", "as_json", is_flag=True, help="Print findings as JSON.")
+@click.pass_context
+def cli(ctx: click.Context, head: str | None, as_json: bool) -> None:
+    """Check this node (GPU, driver, CUDA arch, bf16, attention backends, NICs, shm, ports, versions).
+
+    \b
+    Examples:
+      vlmctl doctor
+      vlmctl doctor --head 10.0.0.1 --json
+      vlmctl doctor explain engine.log --plan plan.json
+      journalctl -u vllm | vlmctl doctor explain -
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from vlmctl.doctor.checks import run_checks
+
+    findings = run_checks(head)
+    if as_json:
+        emit_json({"findings": [f.model_dump() for f in findings]})
+        return
+    con = console()
+    from rich.table import Table
+
+    table = Table(title="vlmctl doctor", show_lines=False)
+    table.add_column("severity")
+    table.add_column("id")
+    table.add_column("finding", overflow="fold")
+    table.add_column("fix", overflow="fold")
+    for f in findings:
+        table.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", f.id, f.message, f.fix)
+    con.print(table)
+    next_steps(con, "vlmctl doctor explain <engine.log>   # when a launch fails",
+               "vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus <gpu>:<n>")
+
+
+def _read_log(logfile: str) -> str:
+    if logfile == "-":
+        return sys.stdin.read()
+    path = Path(logfile)
+    if not path.is_file():
+        raise ConfigError(f"log file '{logfile}' does not exist.", fix="give a path to a log file, or '-' for stdin")
+    return path.read_text(errors="replace")
+
+
+def _read_plan(plan_file: str | None):
+    if plan_file is None:
+        return None
+    from vlmctl.plan.schema import Plan, PlanResult
+
+    path = Path(plan_file)
+    if not path.is_file():
+        raise ConfigError(f"--plan '{plan_file}' does not exist.", fix="vlmctl plan ... --json > plan.json")
+    text = path.read_text()
+    try:
+        return PlanResult.model_validate_json(text)
+    except ValueError:
+        try:
+            return Plan.model_validate_json(text)
+        except ValueError as exc:
+            raise ConfigError(f"--plan '{plan_file}' is not a vlmctl plan ({exc.errors()[0]['msg']}).",
+                              fix="write it with `vlmctl plan ... --json > plan.json`") from exc
+
+
+@cli.command("explain")
+@click.argument("logfile", metavar="LOGFILE|-")
+@click.option("--plan", "plan_file", metavar="plan.json", help="The plan that was launched: show the concrete change.")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+def explain_cmd(logfile: str, plan_file: str | None, as_json: bool) -> None:
+    """Explain a vLLM / Ray / NCCL failure log: cause, fix and the plan change.
+
+    \b
+    Examples:
+      vlmctl doctor explain engine.log
+      vlmctl doctor explain engine.log --plan plan.json --json
+      docker logs vllm 2>&1 | vlmctl doctor explain -
+    """
+    from vlmctl.doctor.explain import explain
+
+    text = _read_log(logfile)
+    plan = _read_plan(plan_file)
+    result = explain(text, plan)
+    if as_json:
+        emit_json(result)
+        return
+    con = console()
+    if not result.known:
+        con.print("[yellow]No known cause.[/] The lines that look most like the failure:")
+        for line in result.suspicious_lines or ["(no error-like lines found)"]:
+            con.print(f"  {line}", markup=False)
+        next_steps(con, "vlmctl doctor   # check the node itself")
+        return
+    for m in result.matches:
+        f = m.finding
+        con.print(f"[bold {_STYLE[f.severity]}]{f.severity}[/] [bold]{m.id}[/]: {m.title}  (log line {m.line})")
+        con.print(f"  evidence: {m.evidence}", markup=False)
+        if m.values:
+            con.print("  values:   " + ", ".join(f"{k}={v}" for k, v in m.values.items()), markup=False)
+        con.print(f"  cause:    {_cause(m.id)}", markup=False)
+        con.print(f"  fix:      {f.fix}", markup=False)
+        con.print(f"  seen in:  {', '.join(m.sources)}", markup=False)
+    if result.plan_change:
+        con.print("\n[bold]Plan change:[/]")
+        for key, change in result.plan_change.items():
+            before = f"{change['from']} -> " if "from" in change else ""
+            con.print(f"  {key}: {before}{change['to']}   ({change['because']})", markup=False)
+    next_steps(con, "vlmctl plan ... --json > plan.json   # re-plan with the change", "vlmctl serve --plan plan.json")
+
+
+def _cause(signature_id: str) -> str:
+    from vlmctl.doctor.signatures import BY_ID
+
+    return BY_ID[signature_id].cause

@@ -1,0 +1,1 @@
+"""Doctor: node checks (`checks`) and failure-log explanations (`explain`, `signatures`)."""
