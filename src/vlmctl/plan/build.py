@@ -1,0 +1,197 @@
+"""Turn the search's candidates into a PlanResult: winner, findings, alternatives, explanation."""
+from __future__ import annotations
+
+from vlmctl.clusterspec import ClusterSpec
+from vlmctl.findings import Finding, errors
+from vlmctl.models.spec import ModelSpec
+from vlmctl.plan import memory as mem
+from vlmctl.plan.request import PlanRequest
+from vlmctl.plan.schema import Alternative, GpuMemory, MediaLimits, NodePlacement, Plan, PlanResult
+from vlmctl.plan.search import Candidate, Planner, _slots, score
+
+
+def _placement(cluster: ClusterSpec, c: Candidate) -> list[NodePlacement]:
+    out = []
+    for node in cluster.nodes:
+        stages = [i for i, s in enumerate(c.slots) if s.node.name == node.name]
+        if not stages:
+            continue
+        ids = [g for i in stages for g in c.slots[i].gpu_ids]
+        out.append(NodePlacement(name=node.name, address=node.address, gpu_type=node.gpu_type.id, gpu_ids=ids,
+                                 stages=stages, nic=node.nic, model_path=cluster.model_path_for(node)))
+    return out
+
+
+def to_plan(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest, c: Candidate) -> Plan:
+    """The Plan for a sized candidate (vLLM-named settings + predictions)."""
+    nodes = _placement(cluster, c)
+    default_part = mem.pp_partition(spec.num_hidden_layers, c.pp)
+    env = {"VLLM_WORKER_MULTIPROC_METHOD": "spawn"}
+    if c.partition != default_part:
+        env["VLLM_PP_LAYER_PARTITION"] = ",".join(map(str, c.partition))
+    if req.model_runner == "v1":
+        env["VLLM_USE_V2_MODEL_RUNNER"] = "0"
+    world = c.tp * c.pp
+    backend = "ray" if len(nodes) > 1 else ("mp" if world > 1 else "uni")
+    per_gpu = []
+    for stage, (slot, s) in enumerate(zip(c.slots, c.stages)):
+        for rank, gid in enumerate(slot.gpu_ids):
+            per_gpu.append(GpuMemory(
+                node=slot.node.name, gpu_index=gid, gpu_type=slot.gpu.id, stage=stage, tp_rank=rank, layers=s.layers,
+                total_gib=round(slot.total_gib, 2), requested_gib=mem.gib(s.requested), weights_gib=mem.gib(s.weights),
+                activation_gib=mem.gib(s.activation), non_torch_gib=mem.gib(s.non_torch),
+                cudagraph_gib=mem.gib(s.cudagraph), encoder_runtime_gib=mem.gib(s.encoder_runtime),
+                kv_cache_gib=mem.gib(max(0.0, s.available_kv)), kv_blocks=s.blocks))
+    media = c.media
+    limits = {"image": media.images, "video": media.videos if c.frames or not media.videos else 0}
+    kwargs = {"max_pixels": media.max_pixels} if media.max_pixels != spec.max_pixels or media.fixed else {}
+    model_path = cluster.model_path
+    if model_path is None and nodes and all(n.model_path for n in nodes):
+        model_path = nodes[0].model_path
+    return Plan(
+        model=model, model_path=model_path, served_model_name=model.rstrip("/").split("/")[-1] if "/" in model else model,
+        vllm_version=req.vllm_version, model_runner=req.model_runner,
+        tensor_parallel_size=c.tp, pipeline_parallel_size=c.pp,
+        pp_layer_partition=c.partition if c.partition != default_part else None,
+        dtype=c.dtype, quantization=c.quantization, kv_cache_dtype=req.kv_cache_dtype,
+        max_model_len=c.max_model_len, gpu_memory_utilization=c.utilization,
+        max_num_seqs=c.max_num_seqs, max_num_batched_tokens=c.max_num_batched_tokens,
+        limit_mm_per_prompt=limits, mm_processor_kwargs=kwargs, mm_encoder_tp_mode=c.vision_mode,
+        enforce_eager=c.eager, distributed_executor_backend=backend, env=env, nodes=nodes, per_gpu=per_gpu,
+        kv_cache_tokens=c.kv_tokens, max_concurrency=round(c.concurrency, 2),
+        media_limits=MediaLimits(max_pixels=media.max_pixels, max_images=media.images, max_videos=limits["video"],
+                                 max_video_frames=c.frames, encoder_tokens=c.encoder_tokens),
+        decode_tokens_per_s_bound=round(c.decode_bound, 1),
+    )
+
+
+def _context_findings(spec: ModelSpec, cluster: ClusterSpec, c: Candidate) -> list[Finding]:
+    out = []
+    nodes = {s.node.name for s in c.slots}
+    if len(nodes) > 1:
+        out.append(Finding(id="ray-multinode", severity="info",
+                           message=f"the engine spans {len(nodes)} nodes: vLLM runs with --distributed-executor-backend "
+                                   "ray; every node needs the same Ray, vLLM and model path.",
+                           fix="vlmctl cluster up / join, then vlmctl cluster verify"))
+    if c.tp * c.pp > 1:
+        out.append(Finding(id="spawn", severity="info",
+                           message="VLLM_WORKER_MULTIPROC_METHOD=spawn is set: forking after CUDA is initialised fails "
+                                   "with 'Cannot re-initialize CUDA in forked subprocess'.", fix=""))
+    types = {s.gpu.id: s for s in c.slots}
+    if len({(s.total_gib - s.reserved_gib) for s in c.slots}) > 1:
+        small = min(c.slots, key=lambda s: s.total_gib - s.reserved_gib)
+        part = f" Layers are split {c.partition} to give the smaller GPUs fewer." \
+            if c.partition != mem.pp_partition(spec.num_hidden_layers, c.pp) else ""
+        out.append(Finding(id="mixed-gpus", severity="info",
+                           message=f"mixed GPUs ({', '.join(types)}): vLLM sizes every worker's KV cache to the "
+                                   f"smallest, so {small.gpu.name} on {small.node.name} bounds the plan.{part}",
+                           fix=""))
+    used = sum(len(s.gpu_ids) for s in c.slots)
+    total = sum(n.count for n in cluster.nodes)
+    if used < total:
+        out.append(Finding(id="gpus-unused", severity="info",
+                           message=f"the plan uses {used} of the cluster's {total} GPUs.",
+                           fix="pass --tensor-parallel-size/--pipeline-parallel-size to use more"))
+    if c.media.rank > 0 and not c.media.fixed:
+        out.append(Finding(id="media-capped", severity="warning",
+                           message=f"full-size images and video do not fit beside the weights and KV cache here; the "
+                                   f"plan admits {c.media.name} (max_pixels {c.media.max_pixels}, "
+                                   f"{c.media.images} image(s), {c.media.videos} video(s) per prompt).",
+                           fix="more GPUs or a quantized checkpoint to admit larger media"))
+    if c.eager:
+        out.append(Finding(id="enforce-eager", severity="info",
+                           message="CUDA graphs do not fit: the plan runs eager (slower decode).",
+                           fix="more memory per GPU to enable CUDA graphs"))
+    return out
+
+
+def _alt(c: Candidate, reason: str) -> Alternative:
+    return Alternative(summary=c.summary, ok=c.ok, kv_cache_tokens=c.kv_tokens, max_model_len=c.max_model_len,
+                       max_concurrency=round(c.concurrency, 2), reason=reason)
+
+
+def _why_lost(w: Candidate, c: Candidate) -> str:
+    if not c.ok:
+        e = errors(c.findings)[0]
+        return f"does not start: [{e.id}] {e.message}"
+    if c.media.rank > w.media.rank:
+        return f"admits only {c.media.name}"
+    if c.eager and not w.eager:
+        return "needs eager mode"
+    if c.decode_bound < w.decode_bound * 0.98:
+        return f"slower batch-1 decode bound ({c.decode_bound:.0f} vs {w.decode_bound:.0f} tok/s)"
+    if c.kv_tokens < w.kv_tokens:
+        return f"fewer KV tokens ({c.kv_tokens:,} vs {w.kv_tokens:,})"
+    if c.max_model_len < w.max_model_len:
+        return f"shorter context ({c.max_model_len} vs {w.max_model_len})"
+    return "ranked lower on the same numbers (uses more GPUs)"
+
+
+def _placement_errors(spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest) -> list[Finding]:
+    tp, pp = req.tensor_parallel_size, req.pipeline_parallel_size
+    total = sum(n.count for n in cluster.nodes)
+    most = max(n.count for n in cluster.nodes)
+    if tp and tp > most:
+        return [Finding(id="tp-exceeds-node", severity="error",
+                        message=f"tensor_parallel_size ({tp}) is larger than the GPUs of any node ({most}); vlmctl keeps "
+                                "each TP group inside one node (TP over the network is too slow).",
+                        fix=f"--tensor-parallel-size {most} or less, with --pipeline-parallel-size across nodes")]
+    if tp and pp and tp * pp > total:
+        return [Finding(id="world-size", severity="error",
+                        message=f"tensor_parallel_size ({tp}) × pipeline_parallel_size ({pp}) = {tp * pp} GPUs but the "
+                                f"cluster has {total}.",
+                        fix="lower --pipeline-parallel-size or --tensor-parallel-size, or add a node")]
+    if tp and pp and pp > len(_slots(cluster, tp)):
+        return [Finding(id="world-size", severity="error",
+                        message=f"pipeline_parallel_size ({pp}) needs {pp} groups of {tp} GPUs on single nodes; the "
+                                f"cluster has {len(_slots(cluster, tp))}.",
+                        fix="lower --pipeline-parallel-size or --tensor-parallel-size")]
+    return []
+
+
+def build_result(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest) -> PlanResult:
+    """Search, rank and explain."""
+    placement = _placement_errors(spec, cluster, req)
+    if placement:
+        return PlanResult(ok=False, plan=None, findings=placement)
+    planner = Planner(spec, cluster, req)
+    cands = planner.candidates()
+    if not cands:
+        return PlanResult(ok=False, plan=None, findings=[Finding(
+            id="world-size", severity="error", message="no TP × PP layout fits this cluster.",
+            fix="add GPUs or lower --tensor-parallel-size")])
+    ranked = sorted(cands, key=lambda c: score(c, req.prefer), reverse=True)
+    win = ranked[0]
+    findings = list(win.findings)
+    static_fail = [f for f in errors(findings) if f.id in ("tp-heads", "tp-kv-heads", "tp-vision-heads",
+                                                           "tp-vision-mlp", "quant-shard-align")]
+    if static_fail:
+        ok_tps = planner.passing_tps()
+        tail = f"; TP sizes that pass every rule here: {', '.join(map(str, ok_tps))}" if ok_tps else ""
+        findings = [f.model_copy(update={"fix": f.fix + tail}) if f in static_fail else f for f in findings]
+        if any(f.id in ("tp-vision-mlp", "tp-vision-heads") for f in static_fail) and req.mm_encoder_tp_mode is None:
+            data = planner.evaluate(win.tp, win.pp, win.slots, win.media, win.eager, "data")
+            verdict = "passes" if not any(f.id.startswith("tp-vision") for f in errors(data.findings)) else "also fails"
+            findings.append(Finding(id="tp-vision-data-mode", severity="info",
+                                    message=f"with --mm-encoder-tp-mode data the vision encoder is replicated and TP "
+                                            f"{win.tp} {verdict} the vision rules.",
+                                    fix=f"vlmctl plan {model} --tensor-parallel-size {win.tp} --mm-encoder-tp-mode data"))
+    plan = to_plan(model, spec, cluster, req, win) if win.stages else None
+    if plan is not None:
+        findings += _context_findings(spec, cluster, win)
+    alts, seen = [], {(win.tp, win.pp)}
+    for c in ranked[1:]:
+        if (c.tp, c.pp) in seen:
+            continue
+        seen.add((c.tp, c.pp))
+        alts.append(_alt(c, _why_lost(win, c)))
+        if len(alts) == 5:
+            break
+    explanation = ""
+    if win.ok:
+        explanation = (f"{win.summary}: starts with {win.kv_tokens:,} KV tokens "
+                       f"({win.concurrency:.2f} requests of {win.max_model_len} tokens), "
+                       f"batch-1 decode bound {win.decode_bound:.0f} tok/s; ranked for {req.prefer}.")
+        if win.reserve_note:
+            explanation += f" {win.reserve_note}."
+    return PlanResult(ok=win.ok, plan=plan, findings=findings, alternatives=alts, explanation=explanation)

@@ -1,0 +1,72 @@
+"""The planner's tunable constants, in one place, with where each number comes from.
+
+Everything else in vlmctl.plan is vLLM's own arithmetic (source lines in docs/planner.md).
+These are the terms vLLM *measures* at start-up and we can only estimate; they are fitted
+against real vLLM runs on the GPU machine (docs/validation.md), per vLLM version and model runner.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Estimated terms of vLLM's memory accounting for one vLLM version / model runner."""
+
+    vllm_version: str
+    model_runner: str
+    source: str
+    """Where the numbers come from (measurement date and runs, or the reference they were taken from)."""
+
+    weight_overhead_gib: float
+    """'Model loading took X GiB' minus raw parameter bytes: rotary caches and other buffers (per GPU)."""
+    non_torch_gib: float
+    """Non-torch increase during the profile on a single GPU."""
+    non_torch_tp_gib: float
+    """Extra non-torch increase per GPU when TP or PP > 1 (NCCL, custom all-reduce buffers)."""
+    cuda_context_gib: float
+    """CUDA context + allocator state already used before vLLM's memory snapshot (limits utilization)."""
+    nccl_init_gib: float
+    """Memory NCCL takes before the snapshot when world size > 1 (also limits utilization)."""
+    cudagraph_gib: float
+    """CUDA-graph memory estimate subtracted when graphs are on (0 with --enforce-eager)."""
+    lm_activation_factor: float
+    """Multiplier on the LM dummy-pass estimate 2·T·(2H + 3I/t) bytes."""
+    sampler_bytes_per_logit: float
+    """Bytes per (row × vocab) of the sampler dummy on the last PP stage (fp32 logits + a copy)."""
+    vit_factor: float
+    """Multiplier on the analytic ViT peak (docs/planner.md § vision encoder); 1.0 = the lower bound."""
+    encoder_in_profile: bool
+    """True when the start-up profile runs the vision encoder (V1 runner); False on the V2 runner,
+    whose profile skips it, so the encoder's run-time peak is not reserved (issue: runtime OOM)."""
+
+
+# vLLM 0.26.0, V2 model runner (the default for Qwen2.5-VL in 0.26): the start-up profile covers the
+# language model only. Initial values from the shared reference (vllm-memory.md §2.4, §5); refitted
+# against the GPU machine in docs/validation.md.
+V026_V2 = Calibration(
+    vllm_version="0.26.0", model_runner="v2",
+    source="reference estimates (vllm-memory.md §2.4/§5); pending GPU fit",
+    weight_overhead_gib=0.22, non_torch_gib=0.15, non_torch_tp_gib=0.25, cuda_context_gib=0.5,
+    nccl_init_gib=0.25, cudagraph_gib=0.4, lm_activation_factor=1.0, sampler_bytes_per_logit=8.0,
+    vit_factor=1.5, encoder_in_profile=False,
+)
+
+# vLLM 0.26.0 with VLLM_USE_V2_MODEL_RUNNER=0: the V1 runner profiles the worst-case image/video.
+V026_V1 = Calibration(
+    vllm_version="0.26.0", model_runner="v1",
+    source="reference estimates (vllm-memory.md §2.4/§5); pending GPU fit",
+    weight_overhead_gib=0.22, non_torch_gib=0.15, non_torch_tp_gib=0.25, cuda_context_gib=0.5,
+    nccl_init_gib=0.25, cudagraph_gib=0.4, lm_activation_factor=1.0, sampler_bytes_per_logit=8.0,
+    vit_factor=1.5, encoder_in_profile=True,
+)
+
+CALIBRATIONS = {("0.26.0", "v2"): V026_V2, ("0.26.0", "v1"): V026_V1}
+DEFAULT_VLLM_VERSION = "0.26.0"
+
+
+def calibration(vllm_version: str, model_runner: str) -> Calibration:
+    """The constants for a vLLM version and runner (falls back to the newest known version)."""
+    return CALIBRATIONS.get((vllm_version, model_runner)) or CALIBRATIONS[(DEFAULT_VLLM_VERSION, model_runner)]

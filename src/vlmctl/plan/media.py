@@ -1,0 +1,65 @@
+"""Media profiles: how much image/video a plan admits, from the richest to text-only.
+
+The planner walks this ladder until a profile starts; every step costs the user something
+(smaller images, no video), so the plan says which step it took and why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vlmctl.models.spec import ModelSpec
+from vlmctl.plan.memory import MAX_FRAMES_PER_VIDEO
+from vlmctl.plan.request import PlanRequest
+
+VLLM_DEFAULT_MM_LIMIT = 999  # vllm/config/multimodal.py: default per-modality limit
+
+
+@dataclass(frozen=True)
+class MediaProfile:
+    """Limits for one plan: images/videos per prompt, largest image area, frames per video."""
+
+    name: str
+    images: int
+    videos: int
+    max_pixels: int
+    frames: int
+    rank: int
+    """0 = everything the model can take; higher = more restricted."""
+    fixed: bool = False
+    """True when the user set the limits (never relaxed or tightened by the search)."""
+
+    @property
+    def vision_on(self) -> bool:
+        return self.images > 0 or self.videos > 0
+
+
+def ladder(spec: ModelSpec) -> list[MediaProfile]:
+    """The search's media profiles, richest first."""
+    full = spec.max_pixels
+    steps = [
+        ("full", 8, 1, full, MAX_FRAMES_PER_VIDEO),
+        ("full images, no video", 8, 0, full, 0),
+        ("1280-token images, video", 8, 1, 1280 * 784, 16),
+        ("512-token images, video", 4, 1, 512 * 784, 16),
+        ("512-token images, no video", 4, 0, 512 * 784, 0),
+        ("256-token images, no video", 2, 0, 256 * 784, 0),
+        ("128-token image, no video", 1, 0, 128 * 784, 0),
+        ("text only", 0, 0, min(full, 128 * 784), 0),
+    ]
+    return [MediaProfile(n, i, v, min(px, full), f, rank) for rank, (n, i, v, px, f) in enumerate(steps)]
+
+
+def profiles_for(spec: ModelSpec, req: PlanRequest) -> list[MediaProfile]:
+    """The user's own limits as one fixed profile, or the ladder when none were given."""
+    if req.limit_mm_per_prompt is None and req.mm_processor_kwargs is None:
+        return ladder(spec)
+    limits = req.limit_mm_per_prompt or {}
+    kwargs = req.mm_processor_kwargs or {}
+    return [MediaProfile(
+        name="as given",
+        images=limits.get("image", VLLM_DEFAULT_MM_LIMIT),
+        videos=limits.get("video", VLLM_DEFAULT_MM_LIMIT),
+        max_pixels=kwargs.get("max_pixels", spec.max_pixels),
+        frames=kwargs.get("num_frames", MAX_FRAMES_PER_VIDEO),
+        rank=0, fixed=True,
+    )]

@@ -1,0 +1,55 @@
+"""PlanRequest: what the user fixed (vLLM-named) and what they want; everything unset is searched."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MM_MODALITIES = ("image", "video")
+
+
+class PlanRequest(BaseModel):
+    """Settings given on the command line (None = let the planner choose)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tensor_parallel_size: int | None = Field(None, ge=1, le=64)
+    pipeline_parallel_size: int | None = Field(None, ge=1, le=64)
+    dtype: Literal["auto", "float16", "bfloat16", "float32", "half"] = "auto"
+    quantization: str | None = None
+    kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2", "bfloat16", "float16"] = "auto"
+    max_model_len: int | None = Field(None, ge=16)
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    max_num_seqs: int | None = Field(None, ge=1)
+    max_num_batched_tokens: int | None = Field(None, ge=1)
+    limit_mm_per_prompt: dict[str, int] | None = None
+    mm_processor_kwargs: dict[str, int] | None = None
+    mm_encoder_tp_mode: Literal["weights", "data"] | None = None
+    enforce_eager: bool | None = None
+    model_runner: Literal["v1", "v2"] = "v2"
+    """vLLM model runner to plan for (0.26 default: v2)."""
+    vllm_version: str = "0.26.0"
+    concurrency: int | None = Field(None, ge=1)
+    """Requests of max_model_len that must fit in the KV cache at once."""
+    prefer: Literal["throughput", "context"] = "throughput"
+
+    @model_validator(mode="after")
+    def _check(self) -> "PlanRequest":
+        if self.dtype == "half":
+            self.dtype = "float16"
+        for key, val in (self.limit_mm_per_prompt or {}).items():
+            if key not in MM_MODALITIES:
+                raise ValueError(f"--limit-mm-per-prompt key '{key}' is not a modality of Qwen2.5-VL "
+                                 f"(use {', '.join(MM_MODALITIES)})")
+            if val < 0:
+                raise ValueError(f"--limit-mm-per-prompt {key}={val} must be ≥ 0")
+        for key, val in (self.mm_processor_kwargs or {}).items():
+            if key not in ("max_pixels", "min_pixels", "num_frames"):
+                raise ValueError(f"--mm-processor-kwargs key '{key}' is not one the planner understands "
+                                 "(use max_pixels, min_pixels)")
+            if val <= 0:
+                raise ValueError(f"--mm-processor-kwargs {key}={val} must be positive")
+        if (self.max_num_batched_tokens and self.max_model_len
+                and self.max_num_batched_tokens < 16):
+            raise ValueError("--max-num-batched-tokens must be at least 16")
+        return self

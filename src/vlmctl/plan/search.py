@@ -1,0 +1,453 @@
+"""The search: enumerate TP × PP over the cluster, size each candidate with vLLM's arithmetic, rank.
+
+Pure: no torch, Ray or vLLM import. ``make_plan`` is what the CLI, tests and other commands call.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from vlmctl.clusterspec import ClusterSpec, NodeSpec
+from vlmctl.findings import Finding, errors
+from vlmctl.hardware.gpus import GpuType
+from vlmctl.models.spec import ModelSpec
+from vlmctl.plan import memory as mem
+from vlmctl.plan.calibration import GIB, Calibration, calibration
+from vlmctl.plan.media import MediaProfile, profiles_for
+from vlmctl.plan.request import PlanRequest
+from vlmctl.plan.rules import RuleInput, check
+from vlmctl.plan.schema import Alternative, GpuMemory, MediaLimits, NodePlacement, Plan, PlanResult
+
+DEFAULT_UTILIZATION = 0.92  # vllm/config/cache.py since v0.21 (PR #38284)
+MIN_USEFUL_LEN = 2048
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A TP group's worth of GPUs on one node: one pipeline stage can run here."""
+
+    node: NodeSpec
+    gpu: GpuType
+    gpu_ids: tuple[int, ...]
+    total_gib: float
+    reserved_gib: float
+
+
+@dataclass
+class Candidate:
+    """One sized configuration: its settings, per-stage memory, findings and score."""
+
+    tp: int
+    pp: int
+    slots: list[Slot]
+    partition: list[int]
+    dtype: str
+    quantization: str | None
+    vision_mode: str
+    media: MediaProfile
+    eager: bool
+    utilization: float
+    max_model_len: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    stages: list[mem.StageMemory] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    frames: int = 0
+    encoder_tokens: int = 0
+    reserve_note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not errors(self.findings)
+
+    @property
+    def blocks(self) -> int:
+        return min((s.blocks for s in self.stages), default=0)
+
+    @property
+    def kv_tokens(self) -> int:
+        return self.blocks * mem.BLOCK_SIZE
+
+    @property
+    def concurrency(self) -> float:
+        return self.blocks / math.ceil(self.max_model_len / mem.BLOCK_SIZE) if self.stages else 0.0
+
+    @property
+    def decode_bound(self) -> float:
+        """Batch-1 tokens/s upper bound: each stage reads its weights once per token, stages in sequence."""
+        secs = sum(s.weights / (slot.gpu.bandwidth_gbs * 1e9) for s, slot in zip(self.stages, self.slots))
+        return 1.0 / secs if secs else 0.0
+
+    @property
+    def summary(self) -> str:
+        g = " " + self.slots[0].gpu.id if self.slots else ""
+        return (f"TP {self.tp} × PP {self.pp}{g}, {self.dtype}, {self.media.name}, "
+                f"{'eager' if self.eager else 'CUDA graphs'}, ViT {self.vision_mode}")
+
+
+def _slots(cluster: ClusterSpec, tp: int) -> list[Slot]:
+    out = []
+    for node in cluster.nodes:
+        ids = node.ids
+        for k in range(len(ids) // tp):
+            out.append(Slot(node, node.gpu_type, tuple(ids[k * tp:(k + 1) * tp]), node.gpu_total_gib, node.reserved_gib))
+    return out
+
+
+def _pick_slots(slots: list[Slot], pp: int) -> list[Slot]:
+    """The ``pp`` roomiest slots, kept in cluster order (stage 0 on the first node used)."""
+    order = {id(s): i for i, s in enumerate(slots)}
+    best = sorted(slots, key=lambda s: (-(s.total_gib - s.reserved_gib), order[id(s)]))[:pp]
+    return sorted(best, key=lambda s: order[id(s)])
+
+
+def _default_batch(slots: list[Slot]) -> tuple[int, int]:
+    """vLLM serve defaults (engine/arg_utils.py): (T, S) = (8192, 1024) on ≥70 GiB non-A100 GPUs, else (2048, 256)."""
+    big = all(s.total_gib >= 70 and not s.gpu.id.startswith("a100") for s in slots)
+    return (8192, 1024) if big else (2048, 256)
+
+
+def _quant_kernel(spec: ModelSpec, req: PlanRequest, gpus: tuple[GpuType, ...]) -> str | None:
+    if req.quantization:
+        return req.quantization
+    q = spec.quantization
+    if q is None:
+        return None
+    if q.quant_method == "awq":
+        marlin_ok = (q.bits == 4 and q.group_size in (-1, 32, 64, 128) and q.zero_point
+                     and all(g.compute_capability >= (7, 5) for g in gpus))
+        return "awq_marlin" if marlin_ok else "awq"
+    if q.quant_method == "gptq":
+        return "gptq_marlin" if all(g.compute_capability >= (7, 5) for g in gpus) else "gptq"
+    return q.quant_method
+
+
+def _dtype(spec: ModelSpec, req: PlanRequest, gpus: tuple[GpuType, ...], quant: str | None) -> str:
+    if req.dtype != "auto":
+        return req.dtype
+    if spec.torch_dtype in ("float16", "half") or quant == "awq":
+        return "float16"
+    return "bfloat16" if all(g.bf16 for g in gpus) else "float16"
+
+
+def _max_utilization(slot: Slot, world: int, cal: Calibration) -> float:
+    """Largest u whose request fits the free memory at start (CUDA context, NCCL, other processes)."""
+    used = cal.cuda_context_gib + (cal.nccl_init_gib if world > 1 else 0.0) + slot.reserved_gib
+    return math.floor((slot.total_gib - used) / slot.total_gib * 100) / 100
+
+
+class _Sizer:
+    """Sizes one (TP, PP, dtype, media, eager) configuration with vLLM's arithmetic."""
+
+    def __init__(self, spec: ModelSpec, req: PlanRequest, cal: Calibration) -> None:
+        self.spec, self.req, self.cal = spec, req, cal
+
+    def media_tokens(self, media: MediaProfile, max_model_len: int, batched: int) -> tuple[int, int, int]:
+        """(frames admitted, largest item tokens, encoder tokens in one step) for this profile and length."""
+        spec = self.spec
+        img = mem.image_tokens(spec, media.max_pixels) if media.images else 0
+        frames = 0
+        vid = 0
+        if media.videos:
+            pair = mem.image_tokens(spec, media.max_pixels)
+            frames = min(media.frames, spec.vision.temporal_patch_size * max(1, max_model_len // pair))
+            vid = mem.video_tokens(spec, media.max_pixels, frames)
+        item = max(img, vid)
+        step = max(batched, item) if item else 0
+        return frames, item, step
+
+    def size(self, c: Candidate) -> None:
+        spec, cal = self.spec, self.cal
+        c.findings = []
+        frames, item, step = self.media_tokens(c.media, c.max_model_len, c.max_num_batched_tokens)
+        c.frames, c.encoder_tokens = frames, step
+        vision = c.vision_mode if c.media.vision_on else "none"
+        tp_eff = 1 if c.vision_mode == "data" else c.tp
+        patches = step * mem.patches_per_token(spec)
+        vit = mem.vit_peak_bytes(spec, patches, tp_eff, cal) if step else 0.0
+        outputs = mem.encoder_output_bytes(spec, step, c.dtype)
+        kv_bytes = 1 if self.req.kv_cache_dtype.startswith("fp8") else mem.dtype_bytes(c.dtype)
+        page = mem.kv_page_bytes(spec, c.tp, kv_bytes)
+        world = c.tp * c.pp
+        c.stages = []
+        for i, (slot, layers) in enumerate(zip(c.slots, c.partition)):
+            first, last = i == 0, i == c.pp - 1
+            total = slot.total_gib * GIB
+            requested = math.ceil(total * c.utilization)
+            weights = mem.stage_weights_bytes(spec, tp=c.tp, layers=layers, first=first, last=last, dtype=c.dtype,
+                                              quantization=c.quantization, vision=vision) + cal.weight_overhead_gib * GIB
+            lm = mem.lm_activation_bytes(spec, tp=c.tp, tokens=c.max_num_batched_tokens, seqs=c.max_num_seqs,
+                                         last=last, cal=cal)
+            if cal.encoder_in_profile and step:
+                activation, runtime = max(vit, outputs + lm), 0.0
+            else:
+                activation, runtime = lm, (vit + outputs if step else 0.0)
+            non_torch = (cal.non_torch_gib + (cal.non_torch_tp_gib if world > 1 else 0.0)) * GIB
+            graphs = 0.0 if c.eager else cal.cudagraph_gib * GIB
+            avail = requested - weights - activation - non_torch - graphs
+            c.stages.append(mem.StageMemory(total, requested, weights, activation, non_torch, graphs, runtime,
+                                            avail, page, layers))
+
+
+def _fit_len(stages: list[mem.StageMemory], derived: int, concurrency: int | None) -> int:
+    """Largest max_model_len the KV cache holds (for ``concurrency`` requests), vLLM-style, rounded down."""
+    blocks = min(s.blocks for s in stages)
+    if concurrency:
+        blocks //= concurrency
+    fit = min(derived, blocks * mem.BLOCK_SIZE)
+    if fit >= 8192:
+        return fit // 1024 * 1024
+    return fit // 256 * 256 if fit >= 256 else fit // mem.BLOCK_SIZE * mem.BLOCK_SIZE
+
+
+class Planner:
+    """Enumerates and sizes candidates for one model, cluster and request."""
+
+    def __init__(self, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest) -> None:
+        self.spec, self.cluster, self.req = spec, cluster, req
+        self.cal = calibration(req.vllm_version, req.model_runner)
+        self.sizer = _Sizer(spec, req, self.cal)
+
+    # -- candidates -------------------------------------------------------------------------
+    def tp_options(self) -> list[int]:
+        if self.req.tensor_parallel_size:
+            return [self.req.tensor_parallel_size]
+        most = max(n.count for n in self.cluster.nodes)
+        return [t for t in range(1, most + 1) if (t & (t - 1)) == 0 or self.spec.num_attention_heads % t == 0]
+
+    def pp_options(self, n_slots: int) -> list[int]:
+        if self.req.pipeline_parallel_size:
+            return [self.req.pipeline_parallel_size]
+        opts = set(range(1, min(n_slots, 8) + 1)) | {n_slots}
+        return sorted(p for p in opts if 1 <= p <= min(n_slots, self.spec.num_hidden_layers))
+
+    def static_findings(self, tp: int, pp: int, dtype: str, quant: str | None, vision: str,
+                        gpus: tuple[GpuType, ...], partition: list[int]) -> list[Finding]:
+        return check(RuleInput(self.spec, tp, pp, dtype, self.req.dtype, quant, vision, gpus, tuple(partition)))
+
+    def passing_tps(self) -> list[int]:
+        """TP sizes that pass every static rule on this cluster (for fixes)."""
+        out = []
+        for t in range(1, max(n.count for n in self.cluster.nodes) + 1):
+            slots = _slots(self.cluster, t)
+            if not slots:
+                continue
+            gpus = tuple({s.gpu.id: s.gpu for s in slots}.values())
+            quant = _quant_kernel(self.spec, self.req, gpus)
+            dtype = _dtype(self.spec, self.req, gpus, quant)
+            mode = self.req.mm_encoder_tp_mode or "weights"
+            part = mem.pp_partition(self.spec.num_hidden_layers, 1)
+            if not errors(self.static_findings(t, 1, dtype, quant, mode, gpus, part)):
+                out.append(t)
+        return out
+
+    def evaluate(self, tp: int, pp: int, slots: list[Slot], media: MediaProfile, eager: bool, vision_mode: str,
+                 partition: list[int] | None = None) -> Candidate:
+        spec, req, cal = self.spec, self.req, self.cal
+        gpus = tuple({s.gpu.id: s.gpu for s in slots}.values())
+        quant = _quant_kernel(spec, req, gpus)
+        dtype = _dtype(spec, req, gpus, quant)
+        part = partition or mem.pp_partition(spec.num_hidden_layers, pp)
+        t_default, s_default = _default_batch(slots)
+        seqs = req.max_num_seqs or s_default
+        derived = spec.derived_max_model_len
+        length = req.max_model_len or derived
+        batched = req.max_num_batched_tokens or min(t_default, seqs * length)
+        u_max = min(_max_utilization(s, tp * pp, cal) for s in slots)
+        util = req.gpu_memory_utilization or min(DEFAULT_UTILIZATION, u_max)
+        c = Candidate(tp, pp, slots, part, dtype, quant, vision_mode, media, eager, util, length, seqs, batched)
+        static = self.static_findings(tp, pp, dtype, quant, vision_mode if media.vision_on else "none", gpus, part)
+        if errors(static):
+            c.findings = static
+            return c
+        self.sizer.size(c)
+        reserve = self._reserve_encoder(c, fixed_u=req.gpu_memory_utilization is not None)
+        if req.max_model_len is None:
+            for _ in range(3):
+                fitted = _fit_len(c.stages, derived, req.concurrency)
+                if fitted == c.max_model_len or fitted < mem.BLOCK_SIZE:
+                    break
+                c.max_model_len = fitted
+                c.max_num_batched_tokens = req.max_num_batched_tokens or min(t_default, seqs * fitted)
+                self.sizer.size(c)
+                reserve = self._reserve_encoder(c, fixed_u=req.gpu_memory_utilization is not None)
+        c.findings = static + reserve + self._memory_findings(c, u_max, derived)
+        return c
+
+    # -- memory rules -----------------------------------------------------------------------
+    def _reserve_encoder(self, c: Candidate, fixed_u: bool) -> list[Finding]:
+        """V2 runner: keep the vision encoder's run-time peak free (its start-up profile does not)."""
+        peak = max((s.encoder_runtime for s in c.stages), default=0.0)
+        if not peak:
+            return []
+        cal = self.cal
+        shortfall = 0.0
+        for s, slot in zip(c.stages, c.slots):
+            free_after = s.total - s.requested - (cal.cuda_context_gib + slot.reserved_gib) * GIB
+            shortfall = max(shortfall, (s.encoder_runtime - free_after) / s.total)
+        if shortfall <= 0:
+            return []
+        peak_gib = mem.gib(peak)
+        what = (f"the largest request these limits admit ({c.encoder_tokens} vision tokens: "
+                f"{c.media.name}) needs about {peak_gib} GiB in the vision encoder at run time")
+        if fixed_u:
+            return [Finding(
+                id="encoder-runtime-oom", severity="warning",
+                message=f"vLLM {cal.vllm_version}'s V2 model runner does not reserve the vision encoder at start-up: "
+                        f"{what}, more than gpu_memory_utilization {c.utilization} leaves free, so such a request "
+                        "would fail with torch.OutOfMemoryError inside the vision encoder.",
+                fix="drop --gpu-memory-utilization (the plan lowers it for you), lower max_pixels/frames or the video "
+                    "limit, or plan --model-runner v1 (VLLM_USE_V2_MODEL_RUNNER=0)")]
+        before = c.blocks
+        new_u = math.floor((c.utilization - shortfall) * 100) / 100
+        c.utilization = new_u
+        self.sizer.size(c)
+        cost = (before - c.blocks) * mem.BLOCK_SIZE
+        c.reserve_note = f"u lowered to {new_u} to keep {peak_gib} GiB for the vision encoder"
+        return [Finding(
+            id="encoder-runtime-reserve", severity="info",
+            message=f"vLLM {cal.vllm_version}'s V2 model runner does not reserve the vision encoder at start-up and "
+                    f"{what}: the plan lowers gpu_memory_utilization to {new_u} to keep it free "
+                    f"(costs {cost:,} KV tokens).",
+            fix="to keep those KV tokens instead, lower max_pixels/frames or disable video (--limit-mm-per-prompt)")]
+
+    def _memory_findings(self, c: Candidate, u_max: float, derived: int) -> list[Finding]:
+        out: list[Finding] = []
+        L = c.max_model_len
+        if L > derived:
+            out.append(Finding(
+                id="max-model-len-derived", severity="error",
+                message=f"User-specified max_model_len ({L}) is greater than the derived max_model_len "
+                        f"(max_position_embeddings={self.spec.max_position_embeddings} or model_max_length in the "
+                        "model's config.json).",
+                fix=f"--max-model-len {derived} or less"))
+        if c.utilization > u_max + 1e-9:
+            worst = min(c.slots, key=lambda s: _max_utilization(s, c.tp * c.pp, self.cal))
+            free = worst.total_gib * u_max
+            out.append(Finding(
+                id="free-memory", severity="error",
+                message=f"Free memory on device ({free:.2f}/{worst.total_gib:.2f} GiB) on startup is less than desired "
+                        f"GPU memory utilization ({c.utilization}, {worst.total_gib * c.utilization:.2f} GiB). Decrease "
+                        "GPU memory utilization or reduce GPU memory used by other processes.",
+                fix=f"--gpu-memory-utilization {u_max} or lower ({worst.node.name}: CUDA context"
+                    f"{', NCCL' if c.tp * c.pp > 1 else ''} and other processes use the rest)"))
+        for i, s in enumerate(c.stages):
+            if s.available_kv <= 0:
+                out.append(Finding(
+                    id="kv-no-memory", severity="error",
+                    message="No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
+                            f"initializing the engine. (stage {i}: weights {mem.gib(s.weights)} + activation "
+                            f"{mem.gib(s.activation)} + non-torch {mem.gib(s.non_torch)} + graphs "
+                            f"{mem.gib(s.cudagraph)} GiB exceed the {mem.gib(s.requested)} GiB requested)",
+                    fix="more GPUs per stage (higher TP or PP), a quantized checkpoint, smaller max_pixels or no video"))
+                break
+            if s.need_for_len(L) > s.available_kv:
+                est = s.estimated_max_len(L)
+                more = f" Based on the available memory, the estimated maximum model length is {est}." if est else ""
+                out.append(Finding(
+                    id="kv-max-model-len", severity="error",
+                    message=f"To serve at least one request with the model's max seq len ({L}), "
+                            f"({mem.gib(s.need_for_len(L)):.2f} GiB KV cache is needed, which is larger than the "
+                            f"available KV cache memory ({mem.gib(s.available_kv):.2f} GiB).{more} Try increasing "
+                            "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine.",
+                    fix=f"--max-model-len {est}" if est else "more GPUs, or a smaller model / quantized checkpoint"))
+                break
+        if not errors(out):
+            if self.req.concurrency and c.concurrency < self.req.concurrency:
+                out.append(Finding(
+                    id="kv-concurrency", severity="error",
+                    message=f"the KV cache holds {c.concurrency:.2f} requests of {L} tokens, fewer than the "
+                            f"--concurrency {self.req.concurrency} asked for.",
+                    fix=f"--max-model-len {_fit_len(c.stages, derived, self.req.concurrency)} or more GPUs"))
+            if L < min(MIN_USEFUL_LEN, derived) and self.req.max_model_len is None:
+                out.append(Finding(
+                    id="kv-too-small", severity="error",
+                    message=f"only {L} tokens of context fit: too little for a useful deployment.",
+                    fix="more GPUs, a quantized checkpoint, smaller images or no video"))
+            item = mem.image_tokens(self.spec, c.media.max_pixels) if c.media.images else 0
+            if item > L:
+                out.append(Finding(
+                    id="mm-item-exceeds-len", severity="warning",
+                    message=f"a full-size image ({item} tokens at max_pixels {c.media.max_pixels}) does not fit in "
+                            f"max_model_len {L}; such requests will be rejected.",
+                    fix=f"--mm-processor-kwargs '{{\"max_pixels\": {max(784 * 4, L // 2 * 784)}}}'"))
+        return out
+
+    # -- search -----------------------------------------------------------------------------
+    def candidates(self) -> list[Candidate]:
+        out: list[Candidate] = []
+        profiles = profiles_for(self.spec, self.req)
+        eagers = [self.req.enforce_eager] if self.req.enforce_eager is not None else [False, True]
+        modes = [self.req.mm_encoder_tp_mode] if self.req.mm_encoder_tp_mode else ["weights", "data"]
+        for tp in self.tp_options():
+            slots = _slots(self.cluster, tp)
+            if not slots:
+                continue
+            for pp in self.pp_options(len(slots)):
+                if pp > len(slots):
+                    continue
+                chosen = _pick_slots(slots, pp)
+                best: Candidate | None = None
+                for mode in modes:
+                    cand = self._first_ok(tp, pp, chosen, profiles, eagers, mode)
+                    if best is None or _better_failure(cand, best) or cand.ok and not best.ok:
+                        best = cand
+                    if best.ok:
+                        break
+                assert best is not None
+                if best.ok and len({s.total_gib - s.reserved_gib for s in chosen}) > 1:
+                    best = self._try_uneven(best)
+                out.append(best)
+        return out
+
+    def _first_ok(self, tp, pp, slots, profiles, eagers, mode) -> Candidate:
+        last: Candidate | None = None
+        for media in profiles:
+            for eager in eagers:
+                cand = self.evaluate(tp, pp, slots, media, eager, mode)
+                if cand.ok:
+                    return cand
+                if last is None or _better_failure(cand, last):
+                    last = cand
+                if errors(cand.findings) and all(f.id in _STATIC_IDS for f in errors(cand.findings)):
+                    return cand
+        assert last is not None
+        return last
+
+    def _try_uneven(self, c: Candidate) -> Candidate:
+        """Mixed GPUs: give each stage layers in proportion to its KV room; keep it if it holds more tokens."""
+        n = self.spec.num_hidden_layers
+        layer = mem.stage_weights_bytes(self.spec, tp=c.tp, layers=1, first=False, last=False, dtype=c.dtype,
+                                        quantization=c.quantization, vision="none")
+        room = [max(1.0, s.requested - s.activation - s.non_torch - s.cudagraph - (s.weights - s.layers * layer))
+                for s in c.stages]
+        part = [max(1, int(n * r / sum(room))) for r in room]
+        while sum(part) < n:
+            part[part.index(min(part))] += 1
+        while sum(part) > n:
+            part[part.index(max(part))] -= 1
+        if part == c.partition:
+            return c
+        alt = self.evaluate(c.tp, c.pp, c.slots, c.media, c.eager, c.vision_mode, partition=part)
+        return alt if alt.ok and alt.kv_tokens > c.kv_tokens else c
+
+
+_STATIC_IDS = {"tp-heads", "tp-kv-heads", "tp-vision-heads", "tp-vision-mlp", "quant-shard-align", "quant-min-cc",
+               "quant-dtype", "dtype-bf16", "gpu-cc-too-old", "pp-layers"}
+
+
+def _better_failure(a: Candidate, b: Candidate) -> bool:
+    """Among failing candidates, prefer the one that got furthest (memory errors over static ones)."""
+    def depth(c: Candidate) -> tuple:
+        static = any(f.id in _STATIC_IDS for f in errors(c.findings))
+        return (c.ok, not static, min((s.available_kv for s in c.stages), default=-math.inf))
+    return depth(a) > depth(b)
+
+
+def score(c: Candidate, prefer: str) -> tuple:
+    """Higher is better: starts, richest media, then the user's objective."""
+    base = (c.ok, -c.media.rank)
+    world = c.tp * c.pp
+    if prefer == "context":
+        return base + (c.max_model_len, not c.eager, c.kv_tokens, c.decode_bound, -world)
+    return base + (not c.eager, round(c.decode_bound, 1), c.kv_tokens, c.max_model_len, -world)
