@@ -1,0 +1,99 @@
+"""The request mix: text, images of chosen sizes, short videos; each entry with a weight."""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+from vlmctl.errors import ConfigError
+
+_MIX_RE = re.compile(r"^(?P<kind>text|image|video)(?:@(?P<w>\d+)x(?P<h>\d+)(?:x(?P<f>\d+))?)?(?:=(?P<weight>\d+))?$")
+_WORDS = ("describe the scene in detail list every object colour position and count then explain what "
+          "happens next and why the light falls the way it does").split()
+
+
+@dataclass(frozen=True)
+class MixEntry:
+    """One kind of request: ``text``, ``image@WxH`` or ``video@WxHxFRAMES``, with a weight."""
+
+    kind: str
+    width: int = 0
+    height: int = 0
+    frames: int = 0
+    weight: int = 1
+
+    @property
+    def label(self) -> str:
+        """How the entry is written on the command line (and in results)."""
+        if self.kind == "text":
+            return "text"
+        size = f"{self.width}x{self.height}" + (f"x{self.frames}" if self.kind == "video" else "")
+        return f"{self.kind}@{size}"
+
+
+def parse_mix(items: list[str] | tuple[str, ...]) -> list[MixEntry]:
+    """Parse ``text=3 image@1024x768=1 video@448x448x8=1`` (weights default to 1)."""
+    entries = []
+    for item in items:
+        for part in filter(None, (p.strip() for p in item.split(","))):
+            m = _MIX_RE.match(part)
+            if not m:
+                raise ConfigError(
+                    f"--mix '{part}' is not KIND[@WxH[xFRAMES]][=WEIGHT].",
+                    fix="e.g. --mix text=2 --mix image@1024x768=1 --mix video@448x448x8=1")
+            kind = m["kind"]
+            if kind == "image" and not m["w"] or kind == "video" and not m["f"]:
+                raise ConfigError(f"--mix '{part}' needs a size: image@WxH or video@WxHxFRAMES.",
+                                  fix="e.g. image@512x512 or video@448x448x8")
+            if kind == "text" and m["w"]:
+                raise ConfigError(f"--mix '{part}': text takes no size.", fix="write text or text=WEIGHT")
+            entries.append(MixEntry(kind, int(m["w"] or 0), int(m["h"] or 0), int(m["f"] or 0),
+                                    int(m["weight"] or 1)))
+    if not entries:
+        entries = [MixEntry("text")]
+    if sum(e.weight for e in entries) == 0:
+        raise ConfigError("--mix weights sum to 0.", fix="give at least one entry a weight >= 1")
+    return entries
+
+
+class Workload:
+    """Builds chat-completion bodies for the mix; media made once (``variants`` per entry) and reused."""
+
+    def __init__(self, mix: list[MixEntry], model: str, max_tokens: int, prompt_words: int = 48,
+                 variants: int = 4, seed: int = 0, ignore_eos: bool = False) -> None:
+        from vlmctl.bench import media
+
+        self.mix, self.model, self.max_tokens = mix, model, max_tokens
+        self.prompt_words, self.ignore_eos = prompt_words, ignore_eos
+        self.rng = random.Random(seed)
+        self.media: dict[str, list[str]] = {}
+        for entry in mix:
+            if entry.kind == "image":
+                self.media[entry.label] = [media.data_uri(media.image_bytes(entry.width, entry.height, s), "image/jpeg")
+                                           for s in range(variants)]
+            elif entry.kind == "video":
+                self.media[entry.label] = [
+                    media.data_uri(media.video_bytes(entry.width, entry.height, entry.frames, seed=s), "video/mp4")
+                    for s in range(min(variants, 2))]
+
+    def next_request(self) -> tuple[str, dict]:
+        """(mix label, request body) for the next request, drawn by weight."""
+        entry = self.rng.choices(self.mix, weights=[e.weight for e in self.mix])[0]
+        words = " ".join(self.rng.choice(_WORDS) for _ in range(self.prompt_words))
+        content: list[dict] = []
+        if entry.kind == "image":
+            content.append({"type": "image_url", "image_url": {"url": self.rng.choice(self.media[entry.label])}})
+        elif entry.kind == "video":
+            content.append({"type": "video_url", "video_url": {"url": self.rng.choice(self.media[entry.label])}})
+        content.append({"type": "text", "text": f"{self.rng.randrange(10**6)}: {words}"})
+        body = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": content if entry.kind != "text" else content[-1]["text"]}],
+            "max_tokens": self.max_tokens,
+            "temperature": 0.0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if self.ignore_eos:
+            body["ignore_eos"] = True
+        return entry.label, body
