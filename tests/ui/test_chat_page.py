@@ -1,0 +1,230 @@
+"""The chat page in a real headless Chromium, against a real scripted OpenAI-compatible server.
+
+Normal flows (question, image, video, regenerate, stop, clear, edit) also run against
+``vlmctl serve``'s embedded demo in ``test_demo_page.py``; injection and failure cases need
+scripted replies and stay here. Screenshots of every step: artifacts/ui/.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+def _last_request(api) -> dict:
+    return api.log()["requests"][-1]
+
+
+def test_question_streams_an_answer(chat, scripted_page):
+    chat.open(scripted_page.url)
+    assert "Connected" in chat.page.locator("#endpoint-status").inner_text()
+    assert chat.page.locator("#model-select input").input_value() == "scripted-model"
+    chat.page.evaluate("""() => {
+        window.__answerLengths = [];
+        new MutationObserver(() => {
+            const all = document.querySelectorAll('#chatbot [data-testid="bot"]');
+            if (all.length) window.__answerLengths.push(all[all.length - 1].innerText.length);
+        }).observe(document.querySelector('#chatbot'), {subtree: true, childList: true, characterData: true});
+    }""")
+    chat.send("What is **vlmctl**?")
+    chat.wait_state("done")
+    chat.shot("answered")
+    answers = chat.answers()
+    assert len(answers) == 1 and answers[0].startswith("You said: What is vlmctl?")
+    lengths = sorted(set(chat.page.evaluate("window.__answerLengths")))
+    assert len(lengths) >= 3, f"the answer arrived in one piece, not streamed: {lengths}"
+    assert chat.user_messages() == 1
+
+
+def test_image_turn_reaches_the_model_in_its_own_turn(chat, scripted_page, scripted_api, media):
+    chat.open(scripted_page.url)
+    chat.attach(media["png"], media["png"])
+    chat.shot("attached")
+    chat.send("What is in these images?")
+    chat.wait_state("done")
+    assert "This turn has 2 image(s) and 0 video(s)" in chat.answers()[-1]
+    sent = _last_request(scripted_api)["messages"]
+    parts = sent[-1]["content"]
+    assert [p["type"] for p in parts] == ["image_url", "image_url", "text"]
+    assert parts[0]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert chat.page.locator('#chatbot [data-testid="user"] img').count() == 2
+    chat.shot("image-answered")
+
+    chat.send("And now?")
+    chat.wait_state("done")
+    assert "This turn has 0 image(s)" in chat.answers()[-1]
+    sent = _last_request(scripted_api)["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert [p["type"] for p in sent[0]["content"]] == ["image_url", "image_url", "text"]
+    assert sent[2]["content"] == "And now?"
+    chat.shot("follow-up")
+
+
+def test_video_turn(chat, scripted_page, scripted_api, media):
+    chat.open(scripted_page.url)
+    chat.attach(media["mp4"])
+    chat.send("Describe the clip.")
+    chat.wait_state("done")
+    assert "0 image(s) and 1 video(s)" in chat.answers()[-1]
+    parts = _last_request(scripted_api)["messages"][-1]["content"]
+    assert parts[0]["type"] == "video_url"
+    assert parts[0]["video_url"]["url"].startswith("data:video/mp4;base64,")
+    assert chat.page.locator('#chatbot [data-testid="user"] video').count() == 1
+    chat.shot("video-answered")
+
+
+def test_regenerate_replaces_the_last_answer(chat, scripted_page, scripted_api):
+    chat.open(scripted_page.url)
+    chat.send("first")
+    chat.wait_state("done")
+    chat.send("second")
+    chat.wait_state("done")
+    before = _last_request(scripted_api)["messages"]
+    chat.click("regen-btn")
+    chat.wait_state("done")
+    chat.shot("regenerated")
+    answers = chat.answers()
+    assert len(answers) == 2 and chat.user_messages() == 2
+    assert answers[-1].startswith("You said: second.")
+    assert _last_request(scripted_api)["messages"] == before
+
+
+def test_stop_halts_a_long_answer_server_side(chat, scripted_page, scripted_api):
+    chat.open(scripted_page.url)
+    chat.send("Write a LONG essay.")
+    chat.wait_answer_text("t.includes('word10')")
+    assert chat.activity() == "busy"
+    chat.click("stop-btn")
+    chat.wait_state("stopped", timeout=15)
+    length = len(chat.answers()[-1])
+    time.sleep(1.0)
+    assert len(chat.answers()[-1]) == length, "the answer kept growing after Stop"
+    assert "(stopped)" in chat.answers()[-1] and "word2999" not in chat.answers()[-1]
+    chat.shot("stopped")
+    outcome = None
+    for _ in range(50):
+        outcome = _last_request(scripted_api)["outcome"]
+        if outcome == "cancelled":
+            break
+        time.sleep(0.1)
+    assert outcome == "cancelled", "the server never saw the request go away"
+    chat.send("still there?")
+    chat.wait_state("done")
+    assert chat.answers()[-1].startswith("You said: still there?")
+
+
+def test_clear_empties_the_chat(chat, scripted_page, scripted_api):
+    chat.open(scripted_page.url)
+    chat.send("remember this")
+    chat.wait_state("done")
+    chat.click("clear-btn")
+    chat.page.wait_for_function("() => !document.querySelector('#chatbot [data-testid=\"user\"]')")
+    chat.shot("cleared")
+    assert chat.answers() == []
+    chat.send("fresh start")
+    chat.wait_state("done")
+    assert [m["role"] for m in _last_request(scripted_api)["messages"]] == ["user"]
+
+
+def test_edit_and_resend_the_last_message(chat, scripted_page, scripted_api, media):
+    chat.open(scripted_page.url)
+    chat.send("one")
+    chat.wait_state("done")
+    chat.attach(media["png"])
+    chat.send("tow")
+    chat.wait_state("done")
+    chat.click("edit-btn")
+    chat.page.wait_for_function("() => document.querySelector('#chat-input textarea').value === 'tow'")
+    assert chat.user_messages() == 1
+    chat.textarea.fill("two")
+    chat.textarea.press("Enter")
+    chat.wait_state("done")
+    chat.shot("edited")
+    assert chat.answers()[-1].startswith("You said: two. This turn has 1 image(s)")
+    assert [m["role"] for m in _last_request(scripted_api)["messages"]] == ["user", "assistant", "user"]
+
+
+def test_system_prompt_and_sampling_overrides_are_sent(chat, scripted_page, scripted_api):
+    chat.open(scripted_page.url)
+    chat.page.get_by_text("Settings").click()
+    chat.page.get_by_label("System prompt").fill("Answer in French.")
+    chat.send("defaults")
+    chat.wait_state("done")
+    request = _last_request(scripted_api)
+    assert request["messages"][0] == {"role": "system", "content": "Answer in French."}
+    assert "temperature" not in request["params"] and request["params"]["max_tokens"] == 1024
+    chat.page.get_by_label("Use the model's sampling defaults").uncheck()
+    chat.page.wait_for_timeout(300)
+    chat.send("overrides")
+    chat.wait_state("done")
+    params = _last_request(scripted_api)["params"]
+    assert params["temperature"] == 0.7 and params["top_p"] == 0.8
+    assert params["repetition_penalty"] == 1.05 and params["stream"] is True
+    chat.shot("settings")
+
+
+def test_no_injection_from_model_output_file_names_or_plan(chat, scripted_page, media):
+    chat.open(scripted_page.url)
+    chat.attach(media["evil_png"])
+    chat.send("INJECT something")
+    chat.wait_state("done")
+    chat.shot("injection")
+    assert chat.dialogs == []
+    injected = chat.page.evaluate("""() => ({
+        imgs: [...document.querySelectorAll('img')].filter(i => i.getAttribute('src') === 'x').length,
+        handlers: [...document.querySelectorAll('*')].filter(e =>
+            [...e.attributes].some(a => a.name.startsWith('on'))).length,
+        scripts: document.querySelectorAll('#chatbot script, #plan-panel script').length,
+        iframes: document.querySelectorAll('#chatbot iframe').length,
+        jsLinks: [...document.querySelectorAll('a')].filter(a =>
+            (a.getAttribute('href') || '').startsWith('javascript')).length,
+        planBold: document.querySelectorAll('#plan-panel b').length,
+    })""")
+    assert injected == {"imgs": 0, "handlers": 0, "scripts": 0, "iframes": 0, "jsLinks": 0, "planBold": 0}
+    answer = chat.answers()[-1]
+    assert "<img src=x onerror=alert(1)>" in answer and "<script>alert(2)</script>" in answer
+    assert "print('<b>ok</b>')" in answer  # code blocks keep their angle brackets
+    assert "<script>alert(5)</script>" in chat.page.locator("#plan-panel").inner_text()
+    chat.page.wait_for_timeout(500)
+    assert chat.dialogs == []
+
+
+@pytest.mark.parametrize("trigger,expected", [
+    ("HTTP500", "The server failed (HTTP 500): engine crashed <b>badly</b>"),
+    ("HTTP400CTX", "no longer fits the model's context"),
+    ("DISCONNECT", "was lost: RemoteProtocolError"),
+])
+def test_api_errors_show_in_the_chat_and_the_page_keeps_working(chat, scripted_page, trigger, expected):
+    chat.open(scripted_page.url)
+    chat.send(f"please {trigger}")
+    chat.wait_state("error")
+    chat.shot(trigger.lower())
+    answers = chat.answers()
+    assert expected in answers[-1]
+    if trigger == "DISCONNECT":
+        assert "partial4" in answers[-2], "the partial answer was lost"
+    assert chat.dialogs == []
+    chat.send("hello again")
+    chat.wait_state("done")
+    assert chat.answers()[-1].startswith("You said: hello again.")
+
+
+def test_api_going_away_mid_answer_shows_an_error(chat, own_scripted_api, page_server):
+    page = page_server(own_scripted_api.api_base)
+    chat.open(page.url)
+    chat.send("LONG answer please")
+    chat.wait_answer_text("t.includes('word5')")
+    own_scripted_api.kill()
+    chat.wait_state("error", timeout=20)
+    chat.shot("api-gone")
+    answers = chat.answers()
+    assert "was lost" in answers[-1] or "closed the stream" in answers[-1]
+    assert "word5" in answers[-2]
+    chat.page.locator("button:has-text('↻')").click()
+    chat.page.wait_for_function(
+        "() => document.querySelector('#endpoint-status').innerText.includes('unreachable')",
+        timeout=20_000,
+    )
+    chat.shot("status-unreachable")
