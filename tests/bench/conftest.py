@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from bench_helpers import start_server, stop
+from tests.bench.bench_helpers import start_server, stop
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from bench_helpers import server_stats, start_server, stop
+from tests.bench.bench_helpers import server_stats, start_server, stop
 
 from vlmctl.bench.metrics import RequestRecord, summarize
 from vlmctl.bench.workload import parse_mix
