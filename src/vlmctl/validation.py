@@ -30,7 +30,8 @@ def parse(cls: type[M], data: object, source: str, fix: str) -> M:
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errs = exc.errors()
+        err = next((e for e in errs if e["type"] == "extra_forbidden"), errs[0])
         loc = tuple(err["loc"])
         where = ".".join(str(p) for p in loc) or "(top level)"
         if err["type"] == "extra_forbidden":

@@ -57,7 +57,7 @@ GPUS: tuple[GpuType, ...] = (
     GpuType("rtx-3090", "GeForce RTX 3090 24GB", 23.56, (8, 6), 936, "log", ("3090",)),
     GpuType("a10", "A10 24GB", 22.06, (8, 6), 600, "spec"),
     GpuType("a10g", "A10G 24GB", 22.03, (8, 6), 600, "log"),
-    GpuType("rtx-4060", "GeForce RTX 4060 8GB", 7.63, (8, 9), 272, "spec", ("4060", "rtx-4060-8gb")),
+    GpuType("rtx-4060", "GeForce RTX 4060 8GB", 7.99, (8, 9), 272, "log", ("4060", "rtx-4060-8gb")),
     GpuType("rtx-4090", "GeForce RTX 4090 24GB", 23.64, (8, 9), 1008, "spec", ("4090",)),
     GpuType("l4", "L4 24GB", 22.05, (8, 9), 300, "spec"),
     GpuType("l40s", "L40S 48GB", 44.42, (8, 9), 864, "log"),

@@ -7,6 +7,7 @@ catalog, so both paths share one parser. Both the flat (transformers 4.x) and th
 """
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -36,7 +37,7 @@ class VisionSpec(BaseModel):
     spatial_merge_size: int = 2
     in_channels: int = 3
 
-    @property
+    @cached_property
     def params(self) -> int:
         """Parameter count of the tower, computed from its shapes."""
         e, i = self.hidden_size, self.intermediate_size
@@ -107,7 +108,7 @@ class ModelSpec(BaseModel):
             return min(self.max_position_embeddings, self.tokenizer_max_length)
         return self.max_position_embeddings
 
-    @property
+    @cached_property
     def lm_layer_params(self) -> int:
         """Parameters of one decoder layer (q/k/v with bias, o, SwiGLU MLP, two RMSNorms)."""
         h, i = self.hidden_size, self.intermediate_size
@@ -116,17 +117,17 @@ class ModelSpec(BaseModel):
         o = self.num_attention_heads * self.head_dim * h
         return q + kv + o + 3 * h * i + 2 * h
 
-    @property
+    @cached_property
     def lm_linear_params_per_layer(self) -> int:
         """The part of a decoder layer that AWQ/GPTQ quantize (the linear weights, no biases)."""
         h, i, hd = self.hidden_size, self.intermediate_size, self.head_dim
         return h * (self.num_attention_heads + 2 * self.num_key_value_heads) * hd + self.num_attention_heads * hd * h + 3 * h * i
 
-    @property
+    @cached_property
     def embedding_params(self) -> int:
         return self.vocab_size * self.hidden_size
 
-    @property
+    @cached_property
     def total_params(self) -> int:
         lm_head = 0 if self.tie_word_embeddings else self.embedding_params
         return (self.num_hidden_layers * self.lm_layer_params + self.embedding_params + lm_head

@@ -65,7 +65,7 @@ def to_plan(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest,
     )
 
 
-def _context_findings(spec: ModelSpec, cluster: ClusterSpec, c: Candidate) -> list[Finding]:
+def _context_findings(spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest, c: Candidate) -> list[Finding]:
     out = []
     nodes = {s.node.name for s in c.slots}
     if len(nodes) > 1:
@@ -98,6 +98,13 @@ def _context_findings(spec: ModelSpec, cluster: ClusterSpec, c: Candidate) -> li
                                    f"plan admits {c.media.name} (max_pixels {c.media.max_pixels}, "
                                    f"{c.media.images} image(s), {c.media.videos} video(s) per prompt).",
                            fix="more GPUs or a quantized checkpoint to admit larger media"))
+    if c.vision_mode == "data" and c.media.vision_on and not req.mm_encoder_tp_mode and c.tp > 1:
+        v = spec.vision
+        out.append(Finding(id="mm-encoder-data-mode", severity="info",
+                           message=f"TP {c.tp} does not divide the vision encoder ({v.num_heads} heads, MLP width "
+                                   f"{v.intermediate_size}): the plan replicates it on every rank "
+                                   "(--mm-encoder-tp-mode data), which costs its full weights per GPU.",
+                           fix=""))
     if c.eager:
         out.append(Finding(id="enforce-eager", severity="info",
                            message="CUDA graphs do not fit: the plan runs eager (slower decode).",
@@ -149,6 +156,9 @@ def _placement_errors(spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest) -
     return []
 
 
+_STATIC_TP = ("tp-heads", "tp-kv-heads", "tp-vision-heads", "tp-vision-mlp", "quant-shard-align")
+
+
 def build_result(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest) -> PlanResult:
     """Search, rank and explain."""
     placement = _placement_errors(spec, cluster, req)
@@ -163,22 +173,24 @@ def build_result(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanReq
     ranked = sorted(cands, key=lambda c: score(c, req.prefer), reverse=True)
     win = ranked[0]
     findings = list(win.findings)
-    static_fail = [f for f in errors(findings) if f.id in ("tp-heads", "tp-kv-heads", "tp-vision-heads",
-                                                           "tp-vision-mlp", "quant-shard-align")]
+    static_fail = [f for f in errors(findings) if f.id in _STATIC_TP]
     if static_fail:
         ok_tps = planner.passing_tps()
         tail = f"; TP sizes that pass every rule here: {', '.join(map(str, ok_tps))}" if ok_tps else ""
         findings = [f.model_copy(update={"fix": f.fix + tail}) if f in static_fail else f for f in findings]
         if any(f.id in ("tp-vision-mlp", "tp-vision-heads") for f in static_fail) and req.mm_encoder_tp_mode is None:
             data = planner.evaluate(win.tp, win.pp, win.slots, win.media, win.eager, "data")
-            verdict = "passes" if not any(f.id.startswith("tp-vision") for f in errors(data.findings)) else "also fails"
+            left = sorted({f.id for f in errors(data.findings) if f.id in _STATIC_TP})
+            verdict = (f"but TP {win.tp} still fails [{', '.join(left)}]" if left
+                       else f"and TP {win.tp} passes every rule")
             findings.append(Finding(id="tp-vision-data-mode", severity="info",
-                                    message=f"with --mm-encoder-tp-mode data the vision encoder is replicated and TP "
-                                            f"{win.tp} {verdict} the vision rules.",
-                                    fix=f"vlmctl plan {model} --tensor-parallel-size {win.tp} --mm-encoder-tp-mode data"))
+                                    message=f"with --mm-encoder-tp-mode data the vision encoder is replicated (no vision "
+                                            f"divisibility rules) {verdict}.",
+                                    fix="" if left else
+                                    f"vlmctl plan {model} --tensor-parallel-size {win.tp} --mm-encoder-tp-mode data"))
     plan = to_plan(model, spec, cluster, req, win) if win.stages else None
     if plan is not None:
-        findings += _context_findings(spec, cluster, win)
+        findings += _context_findings(spec, cluster, req, win)
     alts, seen = [], {(win.tp, win.pp)}
     for c in ranked[1:]:
         if (c.tp, c.pp) in seen:

@@ -79,6 +79,15 @@ class Candidate:
         return 1.0 / secs if secs else 0.0
 
     @property
+    def throughput_bound(self) -> float:
+        """Aggregate decode tokens/s bound with the pipeline full (see ``score``)."""
+        if not self.stages:
+            return 0.0
+        batch = min(self.max_num_seqs, self.kv_tokens / max(1, min(self.max_model_len, 4096)))
+        slowest = max(s.weights / (slot.gpu.bandwidth_gbs * 1e9) for s, slot in zip(self.stages, self.slots))
+        return batch / slowest
+
+    @property
     def summary(self) -> str:
         g = " " + self.slots[0].gpu.id if self.slots else ""
         return (f"TP {self.tp} × PP {self.pp}{g}, {self.dtype}, {self.media.name}, "
@@ -141,6 +150,14 @@ class _Sizer:
 
     def __init__(self, spec: ModelSpec, req: PlanRequest, cal: Calibration) -> None:
         self.spec, self.req, self.cal = spec, req, cal
+        self._weights: dict[tuple, float] = {}
+
+    def weights(self, **key) -> float:
+        """Memoised stage_weights_bytes (the search asks for the same stage shapes many times)."""
+        k = tuple(sorted(key.items()))
+        if k not in self._weights:
+            self._weights[k] = mem.stage_weights_bytes(self.spec, **key)
+        return self._weights[k]
 
     def media_tokens(self, media: MediaProfile, max_model_len: int, batched: int) -> tuple[int, int, int]:
         """(frames admitted, largest item tokens, encoder tokens in one step) for this profile and length."""
@@ -174,8 +191,8 @@ class _Sizer:
             first, last = i == 0, i == c.pp - 1
             total = slot.total_gib * GIB
             requested = math.ceil(total * c.utilization)
-            weights = mem.stage_weights_bytes(spec, tp=c.tp, layers=layers, first=first, last=last, dtype=c.dtype,
-                                              quantization=c.quantization, vision=vision) + cal.weight_overhead_gib * GIB
+            weights = self.weights(tp=c.tp, layers=layers, first=first, last=last, dtype=c.dtype,
+                                   quantization=c.quantization, vision=vision) + cal.weight_overhead_gib * GIB
             lm = mem.lm_activation_bytes(spec, tp=c.tp, tokens=c.max_num_batched_tokens, seqs=c.max_num_seqs,
                                          last=last, cal=cal)
             if cal.encoder_in_profile and step:
@@ -260,19 +277,40 @@ class Planner:
         if errors(static):
             c.findings = static
             return c
-        self.sizer.size(c)
-        reserve = self._reserve_encoder(c, fixed_u=req.gpu_memory_utilization is not None)
+        fixed_u = req.gpu_memory_utilization is not None
+
+        def settle(max_model_len: int) -> list[Finding]:
+            c.max_model_len = max_model_len
+            c.max_num_batched_tokens = req.max_num_batched_tokens or min(t_default, seqs * max_model_len)
+            c.utilization = util
+            self.sizer.size(c)
+            return self._reserve_encoder(c, fixed_u)
+
+        reserve = settle(length)
         if req.max_model_len is None:
-            for _ in range(3):
-                fitted = _fit_len(c.stages, derived, req.concurrency)
-                if fitted == c.max_model_len or fitted < mem.BLOCK_SIZE:
-                    break
-                c.max_model_len = fitted
-                c.max_num_batched_tokens = req.max_num_batched_tokens or min(t_default, seqs * fitted)
-                self.sizer.size(c)
-                reserve = self._reserve_encoder(c, fixed_u=req.gpu_memory_utilization is not None)
+            reserve = settle(self._auto_len(settle, c, derived))
         c.findings = static + reserve + self._memory_findings(c, u_max, derived)
         return c
+
+    def _auto_len(self, settle, c: Candidate, derived: int) -> int:
+        """Largest length L (on a 256-token grid) whose own sizing still holds L — fit(L) is non-increasing in L."""
+        def fits(length: int) -> bool:
+            settle(length)
+            return _fit_len(c.stages, derived, self.req.concurrency) >= length
+
+        if fits(derived):
+            return derived
+        lo, hi = 0, derived // 256
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if fits(mid * 256):
+                lo = mid
+            else:
+                hi = mid - 1
+        if lo == 0:
+            return max(mem.BLOCK_SIZE, _fit_len(c.stages, derived, self.req.concurrency))
+        best = lo * 256
+        return best // 1024 * 1024 if best >= 8192 else best
 
     # -- memory rules -----------------------------------------------------------------------
     def _reserve_encoder(self, c: Candidate, fixed_u: bool) -> list[Finding]:
@@ -366,8 +404,9 @@ class Planner:
                     fix="more GPUs, a quantized checkpoint, smaller images or no video"))
             item = mem.image_tokens(self.spec, c.media.max_pixels) if c.media.images else 0
             if item > L:
+                auto = self.req.max_model_len is None and not c.media.fixed
                 out.append(Finding(
-                    id="mm-item-exceeds-len", severity="warning",
+                    id="mm-item-exceeds-len", severity="error" if auto else "warning",
                     message=f"a full-size image ({item} tokens at max_pixels {c.media.max_pixels}) does not fit in "
                             f"max_model_len {L}; such requests will be rejected.",
                     fix=f"--mm-processor-kwargs '{{\"max_pixels\": {max(784 * 4, L // 2 * 784)}}}'"))
@@ -395,12 +434,14 @@ class Planner:
                     if best.ok:
                         break
                 assert best is not None
-                if best.ok and len({s.total_gib - s.reserved_gib for s in chosen}) > 1:
+                if best.ok and pp > 1 and not self.req.pipeline_parallel_size:
                     best = self._try_uneven(best)
                 out.append(best)
         return out
 
     def _first_ok(self, tp, pp, slots, profiles, eagers, mode) -> Candidate:
+        if len(profiles) > 1 and self._weights_overflow(tp, pp, slots):
+            profiles = profiles[-1:]
         last: Candidate | None = None
         for media in profiles:
             for eager in eagers:
@@ -414,11 +455,25 @@ class Planner:
         assert last is not None
         return last
 
+    def _weights_overflow(self, tp: int, pp: int, slots: list[Slot]) -> bool:
+        """True when the language-model weights alone exceed some stage's whole budget (no media profile can help)."""
+        part = mem.pp_partition(self.spec.num_hidden_layers, pp)
+        gpus = tuple({s.gpu.id: s.gpu for s in slots}.values())
+        quant = _quant_kernel(self.spec, self.req, gpus)
+        dtype = _dtype(self.spec, self.req, gpus, quant)
+        for i, (slot, layers) in enumerate(zip(slots, part)):
+            w = self.sizer.weights(tp=tp, layers=layers, first=i == 0, last=i == pp - 1, dtype=dtype,
+                                   quantization=quant, vision="none")
+            if w > slot.total_gib * GIB:
+                return True
+        return False
+
     def _try_uneven(self, c: Candidate) -> Candidate:
-        """Mixed GPUs: give each stage layers in proportion to its KV room; keep it if it holds more tokens."""
+        """Give each stage layers in proportion to its room (mixed GPUs, embedding/lm_head/sampler on the end stages);
+        keep the split if it holds more KV tokens than vLLM's default."""
         n = self.spec.num_hidden_layers
-        layer = mem.stage_weights_bytes(self.spec, tp=c.tp, layers=1, first=False, last=False, dtype=c.dtype,
-                                        quantization=c.quantization, vision="none")
+        layer = self.sizer.weights(tp=c.tp, layers=1, first=False, last=False, dtype=c.dtype,
+                                   quantization=c.quantization, vision="none")
         room = [max(1.0, s.requested - s.activation - s.non_torch - s.cudagraph - (s.weights - s.layers * layer))
                 for s in c.stages]
         part = [max(1, int(n * r / sum(room))) for r in room]
@@ -444,10 +499,21 @@ def _better_failure(a: Candidate, b: Candidate) -> bool:
     return depth(a) > depth(b)
 
 
+def _bucket(x: float) -> int:
+    """Log buckets 5 % wide, so near-ties fall through to the next criterion."""
+    return int(math.log(x) / math.log(1.05)) if x > 0 else -10**6
+
+
 def score(c: Candidate, prefer: str) -> tuple:
-    """Higher is better: starts, richest media, then the user's objective."""
+    """Higher is better: starts, richest media, then the user's objective.
+
+    throughput: aggregate decode bound — the batch the KV cache holds at a typical request length
+    (min(L, 4096), capped by max_num_seqs) over the slowest stage's weight-read time — then
+    batch-1 latency, KV tokens, context. context: max_model_len first.
+    """
     base = (c.ok, -c.media.rank)
     world = c.tp * c.pp
     if prefer == "context":
-        return base + (c.max_model_len, not c.eager, c.kv_tokens, c.decode_bound, -world)
-    return base + (not c.eager, round(c.decode_bound, 1), c.kv_tokens, c.max_model_len, -world)
+        return base + (c.max_model_len, not c.eager, c.kv_tokens, _bucket(c.decode_bound), -world)
+    return base + (not c.eager, _bucket(c.throughput_bound), _bucket(c.decode_bound), c.kv_tokens,
+                   c.max_model_len, -world)
