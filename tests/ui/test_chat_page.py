@@ -202,7 +202,8 @@ def test_api_errors_show_in_the_chat_and_the_page_keeps_working(chat, scripted_p
     chat.wait_state("error")
     chat.shot(trigger.lower())
     answers = chat.answers()
-    assert expected in answers[-1]
+    assert expected in answers[-1] and answers[-1].startswith("Error:")
+    assert chat.page.locator('#chatbot [data-testid="bot"]').last.get_by_text("Error:").is_visible()
     if trigger == "DISCONNECT":
         assert "partial4" in answers[-2], "the partial answer was lost"
     assert chat.dialogs == []

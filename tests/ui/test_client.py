@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import time
 
 import pytest
 
@@ -17,6 +19,12 @@ from vlmctl.ui.client import (
     render_markdown,
     to_messages,
 )
+
+
+def _run(coro):
+    """asyncio.run in a worker thread (Playwright's sync API may own this thread's loop)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=60)
 
 
 def _elements(html: str) -> list[tuple[str, dict]]:
@@ -147,7 +155,7 @@ def test_drain_batches_joins_what_queued_up():
             await asyncio.sleep(0.01)  # a slow page
         return batches
 
-    batches = asyncio.run(run())
+    batches = _run(run())
     assert "".join(batches) == "".join(f"{i} " for i in range(50))
     assert len(batches) < 50
 
@@ -162,14 +170,14 @@ def test_stream_and_errors_over_real_http(scripted_api):
             out += delta
         return out
 
-    assert [m["id"] for m in asyncio.run(client.list_models())] == ["scripted-model"]
-    assert asyncio.run(collect("hi")).startswith("You said: hi.")
+    assert [m["id"] for m in _run(client.list_models())] == ["scripted-model"]
+    assert _run(collect("hi")).startswith("You said: hi.")
     with pytest.raises(ApiError, match="HTTP 500"):
-        asyncio.run(collect("HTTP500"))
+        _run(collect("HTTP500"))
     with pytest.raises(ApiError, match="no longer fits"):
-        asyncio.run(collect("HTTP400CTX"))
+        _run(collect("HTTP400CTX"))
     with pytest.raises(ApiError, match="closed the stream|connection .* was lost"):
-        asyncio.run(collect("DISCONNECT"))
+        _run(collect("DISCONNECT"))
 
 
 @pytest.mark.integration
@@ -186,13 +194,13 @@ def test_closing_the_stream_cancels_server_side(scripted_api):
         await stream.aclose()
         return got
 
-    assert "word3" in asyncio.run(read_a_little())
+    assert "word3" in _run(read_a_little())
     deadline_outcome = None
     for _ in range(50):
         deadline_outcome = scripted_api.log()["requests"][-1]["outcome"]
         if deadline_outcome == "cancelled":
             break
-        asyncio.run(asyncio.sleep(0.1))
+        time.sleep(0.1)
     assert deadline_outcome == "cancelled"
 
 
@@ -204,4 +212,4 @@ def test_unreachable_endpoint_is_a_sentence():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(ApiError, match="Cannot reach"):
-        asyncio.run(ChatClient(f"http://127.0.0.1:{port}/v1").list_models())
+        _run(ChatClient(f"http://127.0.0.1:{port}/v1").list_models())

@@ -57,13 +57,9 @@ def chat_view(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if content:
                 view.append({"role": "user", "content": content})
         elif turn.get("error"):
-            view.append(
-                {
-                    "role": "assistant",
-                    "content": [{"type": "text", "text": _html(turn["text"])}],
-                    "metadata": {"title": "Error"},
-                }
-            )
+            quoted = "\n".join("> " + line for line in turn["text"].splitlines())
+            text = _html(f"> **Error:**\n{quoted}")
+            view.append({"role": "assistant", "content": [{"type": "text", "text": text}]})
         else:
             text = turn.get("text", "")
             if not text:
@@ -162,10 +158,10 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
         value = preferred or (ids[0] if ids else None)
         if not ids:
             return gr.update(choices=[], value=value), _status(
-                "orange", f"**Connected, but no models listed** — `{client.api_base}`"
+                "orange", f"**Connected, but no models listed**  \n{client.api_base}"
             )
         plural = "s" * (len(ids) != 1)
-        status = _status("green", f"**Connected** — `{client.api_base}` · {len(ids)} model{plural}")
+        status = _status("green", f"**Connected** · {len(ids)} model{plural}  \n{client.api_base}")
         return gr.update(choices=ids, value=value), status
 
     def add_user_turn(message: dict | None, turns: list[dict[str, Any]]):
