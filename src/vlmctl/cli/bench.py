@@ -32,6 +32,13 @@ def _float_list(value: str, flag: str) -> list[float]:
     return out
 
 
+def _wide(con):
+    """Tables have many columns: give them room when stdout is not a terminal (pipes, CI logs)."""
+    if not con.is_terminal:
+        con.width = max(con.width, 130)
+    return con
+
+
 @click.group(invoke_without_command=True)
 @click.option("--api-base", default="http://127.0.0.1:8000/v1", show_default=True, help="OpenAI-compatible base URL.")
 @click.option("--api-key", default=None, help="Bearer key (default: $VLMCTL_API_KEY).")
@@ -126,7 +133,7 @@ def cli(ctx: click.Context, api_base: str, api_key: str | None, model: str | Non
     else:
         from vlmctl.bench.report import table
 
-        con = console()
+        con = _wide(console())
         con.print(table(result))
         con.print(f"results: {out}" + (f"   plot: {plot_file}" if plot_file else ""), markup=False)
         next_steps(con, f"vlmctl bench compare {out} <other.json>")
@@ -156,6 +163,6 @@ def compare_cmd(a_json: str, b_json: str, as_json: bool) -> None:
     if as_json:
         emit_json({"a": a_json, "b": b_json, "rows": rows})
         return
-    con = console()
+    con = _wide(console())
     con.print(compare_table(rows, a_json, b_json))
     next_steps(con, "vlmctl bench --concurrency 1,2,4,8 --out next.json")
