@@ -12,3 +12,15 @@ def _clean_env(monkeypatch, tmp_path):
     monkeypatch.setenv("VLMCTL_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture(scope="session")
+def demo_server():
+    """One `vlmctl serve` demo server (API only, no chat page) for the whole session; yields its ServerURL.
+
+    ``str(demo_server)`` is the base URL; ``demo_server.api_base`` adds ``/v1``. See tests/_servers.py.
+    """
+    from tests._servers import demo_server as start
+
+    with start() as url:
+        yield url

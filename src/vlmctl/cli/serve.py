@@ -1,0 +1,216 @@
+"""`vlmctl serve`: launch the planned engine (vLLM) or the embedded CPU demo, and supervise it."""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from vlmctl import envs
+from vlmctl.cli._output import console, emit_json, next_steps
+from vlmctl.errors import ConfigError, PlanInfeasibleError
+
+
+def _load_plan(path: str):
+    from pydantic import ValidationError
+
+    from vlmctl.plan.schema import Plan, PlanResult
+
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"--plan {path}: cannot read it ({exc.strerror}).", fix="vlmctl plan … --json > plan.json") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--plan {path} is not JSON ({exc}).", fix="write it with `vlmctl plan … --json > plan.json`") from None
+    try:
+        if isinstance(data, dict) and "plan" in data and "ok" in data:
+            result = PlanResult.model_validate(data)
+            if not result.ok or result.plan is None:
+                raise PlanInfeasibleError(
+                    f"--plan {path} is predicted not to start: "
+                    + "; ".join(f.message for f in result.findings if f.severity == "error")[:400],
+                    fix="re-plan with the fixes `vlmctl plan` lists",
+                )
+            return result.plan
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"--plan {path} is not a vlmctl plan ({exc.error_count()} problems, first: {exc.errors()[0]['msg']}).",
+            fix="write it with `vlmctl plan … --json > plan.json`",
+        ) from None
+
+
+def _plan_now(model: str, gpus: str | None, cluster: str | None, max_model_len: int | None):
+    from vlmctl.plan import make_plan
+
+    settings = {"max_model_len": max_model_len} if max_model_len else {}
+    result = make_plan(model, gpus=gpus, cluster=cluster, **settings)
+    if not result.ok or result.plan is None:
+        errors = [f for f in result.findings if f.severity == "error"]
+        first = errors[0] if errors else None
+        raise PlanInfeasibleError(
+            f"{model} is predicted not to start on {gpus or cluster}: {first.message if first else result.explanation}",
+            fix=(first.fix if first and first.fix else "see `vlmctl plan` for the alternatives"),
+        )
+    return result.plan
+
+
+def _demo_argv(opts: dict) -> list[str]:
+    argv = [sys.executable, "-m", "vlmctl.serve.demo", "--host", opts["host"], "--port", str(opts["port"])]
+    if opts["model"]:
+        argv += ["--model", str(Path(opts["model"]).expanduser().resolve())]
+    for flag, key in (("--served-model-name", "served_model_name"), ("--max-model-len", "max_model_len"),
+                      ("--allowed-media-dir", "allowed_media_dir")):
+        if opts.get(key):
+            argv += [flag, str(opts[key])]
+    for flag, key in (("--allow-remote-media", "allow_remote_media"), ("--no-ui", "no_ui"), ("--insecure", "insecure")):
+        if opts.get(key):
+            argv.append(flag)
+    return argv
+
+
+def _print_ready(con, base: str, models: list[str], chat: str | None, demo: bool, log: Path, api_key: str | None):
+    con.print(f"[bold green]ready[/bold green]  {', '.join(models)}")
+    con.print(f"  API        {base}/v1   (OpenAI-compatible; /health, /metrics)")
+    if chat:
+        con.print(f"  chat page  {base}{chat}")
+    con.print(f"  log        {log}")
+    if demo:
+        con.print("  [yellow]demo model: tiny Qwen2.5-VL with RANDOM weights; answers are meaningless text[/yellow]")
+    auth = ' -H "Authorization: Bearer $VLMCTL_API_KEY"' if api_key else ""
+    body = json.dumps({"model": models[0], "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32})
+    next_steps(
+        con,
+        f"curl {base}/v1/chat/completions -H 'Content-Type: application/json'{auth} -d '{body}'",
+        f"vlmctl bench --api-base {base}/v1",
+        f"vlmctl ui --api-base {base}/v1",
+        "Ctrl-C stops the server",
+    )
+
+
+EXAMPLES = """
+\b
+Examples:
+  vlmctl serve                                   # the embedded demo (tiny random Qwen2.5-VL, CPU)
+  vlmctl serve --model ./Qwen2.5-VL-3B-Instruct  # a real small checkpoint on CPU (slow)
+  vlmctl serve --plan plan.json                  # the planned vLLM engine
+  vlmctl serve Qwen/Qwen2.5-VL-7B-Instruct --gpus h100-80gb:1 --dry-run
+  vlmctl serve --plan plan.json --dry-run --json # argv + env as JSON
+  vlmctl serve --host 0.0.0.0 --api-key "$KEY"   # reachable from other machines
+"""
+
+
+@click.command("serve", help="Launch the planned engine behind an OpenAI-compatible API.\n" + EXAMPLES)
+@click.argument("model", required=False)
+@click.option("--model", "model_opt", metavar="PATH", help="Model folder or catalog id (same as MODEL).")
+@click.option("--plan", "plan_path", metavar="FILE", help="Plan from `vlmctl plan --json` (serves it with vLLM).")
+@click.option("--gpus", help="Plan on the fly for these GPUs, e.g. rtx-2080-ti:2,rtx-2080-ti:2 (vLLM).")
+@click.option("--cluster", metavar="FILE", help="Plan on the fly for this cluster file (vLLM).")
+@click.option("--engine", type=click.Choice(["auto", "vllm", "cpu"]), default="auto", show_default=True,
+              help="auto: vLLM when a plan/GPUs are given, else the CPU server.")
+@click.option("--dry-run", is_flag=True, help="Print the command and environment; start nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: argv and env as JSON.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--api-key", default=None, help="Require this key (Bearer). Default: $VLMCTL_API_KEY.")
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback --host without an API key.")
+@click.option("--served-model-name", default=None, help="Name clients use (CPU server; vLLM takes the plan's).")
+@click.option("--max-model-len", type=int, default=None, help="Context length (CPU server, or planning on the fly).")
+@click.option("--no-ui", is_flag=True, help="Do not mount the chat page at /chat (CPU server).")
+@click.option("--allow-remote-media", is_flag=True, help="Let requests fetch http(s) media URLs (CPU server).")
+@click.option("--allowed-media-dir", default=None, metavar="DIR", help="Allow local media paths under DIR (CPU server).")
+@click.option("--log-file", default=None, metavar="FILE", help="Engine log (default: under the cache dir).")
+@click.option("--ready-timeout", type=float, default=1800.0, show_default=True, help="Seconds to wait for ready.")
+@click.option("--vllm-bin", default="vllm", show_default=True,
+              help="How to run vLLM, e.g. 'python3 -m vllm.entrypoints.cli.main'.")
+def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, host, port, api_key, insecure,
+        served_model_name, max_model_len, no_ui, allow_remote_media, allowed_media_dir, log_file, ready_timeout,
+        vllm_bin):
+    from vlmctl.serve.safety import check_bind
+
+    if model and model_opt and model != model_opt:
+        raise ConfigError(f"MODEL '{model}' and --model '{model_opt}' disagree.", fix="give the model once")
+    model = model or model_opt
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port {port} is not a TCP port (1-65535).", fix="--port 8000")
+    if as_json and not dry_run:
+        raise ConfigError("--json only applies to --dry-run.", fix="add --dry-run")
+    api_key = api_key or envs.api_key()
+    use_vllm = engine == "vllm" or (engine == "auto" and bool(plan_path or gpus or cluster))
+    plan = None
+    if use_vllm:
+        if plan_path and (gpus or cluster):
+            raise ConfigError("--plan and --gpus/--cluster both given.", fix="use the plan file, or plan on the fly")
+        if plan_path:
+            plan = _load_plan(plan_path)
+        elif model and (gpus or cluster):
+            plan = _plan_now(model, gpus, cluster, max_model_len)
+        else:
+            raise ConfigError("the vLLM engine needs a plan.", fix="--plan plan.json, or MODEL --gpus TYPE:N")
+        from vlmctl.serve.argv import vllm_launch
+
+        launch_spec = vllm_launch(plan, host, port, api_key, vllm_bin.split())
+        argv, env = launch_spec.argv, launch_spec.env
+    else:
+        if model and not Path(model).expanduser().is_dir():
+            raise ConfigError(
+                f"--model {model}: the CPU server needs a local checkpoint folder.",
+                fix="give a folder with config.json and weights, or add --gpus/--plan to serve it with vLLM",
+            )
+        argv = _demo_argv(dict(host=host, port=port, model=model, served_model_name=served_model_name,
+                               max_model_len=max_model_len, allowed_media_dir=allowed_media_dir,
+                               allow_remote_media=allow_remote_media, no_ui=no_ui, insecure=insecure))
+        env = {"VLMCTL_API_KEY": api_key} if api_key else {}
+
+    if dry_run:
+        shown = {k: ("<redacted>" if k.endswith("API_KEY") else v) for k, v in env.items()}
+        if as_json:
+            emit_json({"engine": "vllm" if use_vllm else "cpu", "argv": argv, "env": shown})
+        elif use_vllm:
+            click.echo(launch_spec.shell())
+        else:
+            import shlex
+
+            click.echo("\n".join([*(f"export {k}={shlex.quote(v)}" for k, v in shown.items()), shlex.join(argv)]))
+        return
+
+    check_bind(host, api_key, insecure)
+    _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo=not use_vllm and not model)
+
+
+def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo: bool) -> None:
+    from vlmctl.serve.supervise import Launch, Supervisor
+
+    err = console(stderr=True)
+    log = Path(log_file) if log_file else Path(envs.cache_dir()) / "logs" / f"serve-{port}.log"
+    sup = Supervisor(
+        Launch(argv=argv, env=env, host=host, port=port, api_key=api_key, log_path=log),
+        on_phase=lambda name: err.print(f"  [dim]·[/dim] {name}"),
+        plan=plan,
+    )
+
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
+    err.print(f"starting {'the demo server' if demo else argv[0]} (log: {log})")
+    sup.start()
+    try:
+        models = sup.wait_ready(ready_timeout)
+        _, health = sup._get("/health")
+        chat = (health or {}).get("chat_path")
+        _print_ready(console(), sup.launch.base_url, models, chat, demo, log, api_key)
+        sys.stdout.flush()
+        sup.wait()
+        raise sup.death_error()
+    except KeyboardInterrupt:
+        err.print("stopping…")
+    finally:
+        sup.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    err.print("stopped")

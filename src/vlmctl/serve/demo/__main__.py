@@ -1,0 +1,148 @@
+"""``python -m vlmctl.serve.demo``: the demo server process that `vlmctl serve` starts and supervises.
+
+The API key comes from VLMCTL_API_KEY (never argv, so it does not show in ``ps``).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+from vlmctl import envs
+from vlmctl.serve.demo import DEMO_MODEL_NAME
+from vlmctl.serve.demo.media import MediaLimits
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vlmctl.serve.demo", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", default=None, help="checkpoint folder; default: the built-in demo model")
+    p.add_argument("--served-model-name", default=None)
+    p.add_argument("--max-model-len", type=int, default=None)
+    p.add_argument("--max-num-seqs", type=int, default=64)
+    p.add_argument("--max-tokens-default", type=int, default=128)
+    p.add_argument("--max-pixels", type=int, default=None)
+    p.add_argument("--max-images", type=int, default=4)
+    p.add_argument("--max-videos", type=int, default=1)
+    p.add_argument("--max-video-frames", type=int, default=16)
+    p.add_argument("--max-input-pixels", type=int, default=25_000_000)
+    p.add_argument("--max-video-seconds", type=float, default=120.0)
+    p.add_argument("--max-body-mb", type=float, default=64.0)
+    p.add_argument("--allow-remote-media", action="store_true")
+    p.add_argument("--allowed-media-dir", default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-ui", action="store_true")
+    p.add_argument("--insecure", action="store_true")
+    return p
+
+
+def _log(msg: str) -> None:
+    print(f"INFO {time.strftime('%H:%M:%S')} [vlmctl-demo] {msg}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build (if needed) and load the model, mount the chat page if available, serve with uvicorn."""
+    args = _parser().parse_args(argv)
+    from vlmctl.serve.safety import check_bind
+
+    api_key = envs.api_key()
+    check_bind(args.host, api_key, args.insecure)
+    from vlmctl.serve.demo.app import DemoServer, ServerOptions, create_app
+    from vlmctl.serve.demo.build import IMAGE_MAX_PIXELS, MAX_MODEL_LEN, ensure_demo_model
+
+    demo = args.model is None
+    if demo:
+        _log("Building the demo model (cached after the first run)")
+        model_dir = ensure_demo_model()
+    else:
+        model_dir = Path(args.model).expanduser().resolve()
+    name = args.served_model_name or (DEMO_MODEL_NAME if demo else model_dir.name)
+    max_len = args.max_model_len or MAX_MODEL_LEN
+    limits = MediaLimits(
+        max_pixels=args.max_pixels or IMAGE_MAX_PIXELS,
+        max_images=args.max_images,
+        max_videos=args.max_videos,
+        max_video_frames=args.max_video_frames,
+        max_input_pixels=args.max_input_pixels,
+        max_video_seconds=args.max_video_seconds,
+        allow_remote=args.allow_remote_media,
+        allowed_dir=args.allowed_media_dir,
+    )
+    opts = ServerOptions(
+        model_dir=model_dir,
+        served_model_name=name,
+        limits=limits,
+        max_model_len=max_len,
+        default_max_tokens=args.max_tokens_default,
+        max_num_seqs=args.max_num_seqs,
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        api_key=api_key,
+        demo=demo,
+        threads=args.threads or (1 if demo else None),
+    )
+    _log(f"Loading weights from {model_dir}")
+    server = DemoServer(opts)
+    _log("Model loaded; warming up")
+    _warm_up(server)
+    chat_path = "/chat" if not args.no_ui and importlib.util.find_spec("vlmctl.ui.app") is not None else None
+    opts.info["chat_path"] = chat_path
+    app = create_app(opts, server)
+    if chat_path:
+        app = _mount(app, opts, args.host, args.port, chat_path)
+    import uvicorn
+
+    chat_path = opts.info.get("chat_path")
+    _log(f"Serving {name} on http://{args.host}:{args.port}/v1" + (f" (chat page {chat_path})" if chat_path else ""))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=3)
+    server.engine.shutdown()
+    return 0
+
+
+def _warm_up(server) -> None:
+    """One tiny generation so the first real request does not pay for lazy initialisation."""
+    import asyncio
+
+    async def run():
+        prepared, _, _ = server.prepare({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2})
+        seq = server.engine.submit(prepared, asyncio.get_running_loop())
+        while (await seq.events.get()).kind == "delta":
+            pass
+
+    asyncio.run(run())
+
+
+def _mount(app, opts, host: str, port: int, path: str):
+    """Mount the Gradio chat page (vlmctl.ui.app.build_app) at ``path`` on the same app."""
+    try:
+        import gradio
+
+        from vlmctl.ui.app import build_app
+
+        info = {
+            "model": opts.served_model_name,
+            "max_model_len": opts.max_model_len,
+            "dtype": "float32",
+            "tp_pp": "1x1 (CPU)",
+            "gpus": "none (CPU)",
+            "demo_notice": opts.notice if opts.demo else None,
+        }
+        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        blocks = build_app(api_base=f"http://{local}:{port}/v1", api_key=opts.api_key, info=info)
+        return gradio.mount_gradio_app(app, blocks, path=path)
+    except Exception as exc:  # the API must come up even if the page cannot
+        _log(f"chat page not mounted: {type(exc).__name__}: {exc}")
+        opts.info["chat_path"] = None
+        return app
+
+
+if __name__ == "__main__":
+    from vlmctl.errors import VlmctlError
+
+    try:
+        sys.exit(main())
+    except VlmctlError as exc:
+        print(f"error: {exc.message}\n  fix: {exc.fix}", file=sys.stderr)
+        sys.exit(exc.exit_code)
