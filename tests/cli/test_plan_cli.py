@@ -97,3 +97,18 @@ def test_plan_imports_nothing_heavy():
             "heavy=[m for m in ('torch','ray','vllm','gradio','transformers') if m in sys.modules]; "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
+
+
+def test_emit_commands_per_node(tmp_path):
+    cluster = tmp_path / "c.yaml"
+    cluster.write_text("model_path: /models/q3b\nnodes:\n"
+                       "  - {name: head, address: 10.0.0.1, gpu: rtx-2080-ti, gpu_ids: [2, 3], nic: enp134s0f0}\n"
+                       "  - {name: worker, address: 10.0.0.2, gpu: rtx-2080-ti, gpu_count: 2, nic: eth1}\n")
+    p = run("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", "--cluster", str(cluster), "--emit", "commands")
+    assert p.returncode == 0, p.stderr
+    head, worker = p.stdout.split("# node worker")
+    assert "export CUDA_VISIBLE_DEVICES=2,3" in head and "export NCCL_SOCKET_IFNAME==enp134s0f0" in head
+    assert "ray start --head --port 6379 --node-ip-address 10.0.0.1" in head
+    assert "vllm serve /models/q3b" in head and "--distributed-executor-backend ray" in head
+    assert "ray start --address 10.0.0.1:6379 --node-ip-address 10.0.0.2" in worker
+    assert "export GLOO_SOCKET_IFNAME=eth1" in worker and "vllm serve" not in worker

@@ -440,8 +440,13 @@ class Planner:
         return out
 
     def _first_ok(self, tp, pp, slots, profiles, eagers, mode) -> Candidate:
-        if len(profiles) > 1 and self._weights_overflow(tp, pp, slots):
-            profiles = profiles[-1:]
+        if len(profiles) > 1:
+            if self._weights_overflow(tp, pp, slots):
+                profiles = profiles[-1:]
+            else:
+                floor = self.evaluate(tp, pp, slots, profiles[-1], eagers[-1], mode)
+                if not floor.ok and not any(f.id in _STATIC_IDS for f in errors(floor.findings)):
+                    return floor  # the most modest profile runs out of memory: no richer one can start
         last: Candidate | None = None
         for media in profiles:
             for eager in eagers:
