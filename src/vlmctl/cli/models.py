@@ -37,12 +37,20 @@ def cli(ctx: click.Context, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title="Built-in models")
-    for col in ("id", "params", "layers", "heads/kv", "MLP", "ViT MLP", "dtype", "quant", "note"):
-        table.add_column(col)
+    table.add_column("id", no_wrap=True)
+    for col in ("params", "layers", "heads/kv", "MLP", "ViT MLP", "dtype", "quant"):
+        table.add_column(col, no_wrap=True)
+    notes = []
     for r in rows:
-        table.add_row(r["id"], f"{r['params_b']}B", str(r["layers"]), f"{r['heads']}/{r['kv_heads']}",
+        mark = ""
+        if r["note"]:
+            notes.append(r["note"])
+            mark = f" [{len(notes)}]"
+        table.add_row(r["id"] + mark, f"{r['params_b']}B", str(r["layers"]), f"{r['heads']}/{r['kv_heads']}",
                       str(r["intermediate_size"]), str(r["vision_intermediate_size"]), r["dtype"],
-                      r["quantization"] or "-", r["note"])
+                      r["quantization"] or "-")
     con = console()
     con.print(table)
+    for i, note in enumerate(notes, 1):
+        con.print(f"[{i}] {note}", markup=False)
     next_steps(con, "vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus a100-80gb:1")
