@@ -6,7 +6,7 @@ against real vLLM runs on the GPU machine (docs/validation.md), per vLLM version
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 GIB = 1 << 30
 
@@ -55,13 +55,7 @@ V026_V2 = Calibration(
 )
 
 # vLLM 0.26.0 with VLLM_USE_V2_MODEL_RUNNER=0: the V1 runner profiles the worst-case image/video.
-V026_V1 = Calibration(
-    vllm_version="0.26.0", model_runner="v1",
-    source="reference estimates (vllm-memory.md §2.4/§5); pending GPU fit",
-    weight_overhead_gib=0.22, non_torch_gib=0.15, non_torch_tp_gib=0.25, cuda_context_gib=0.5,
-    nccl_init_gib=0.25, cudagraph_gib=0.4, lm_activation_factor=1.0, sampler_bytes_per_logit=8.0,
-    vit_factor=1.5, encoder_in_profile=True,
-)
+V026_V1 = replace(V026_V2, model_runner="v1", encoder_in_profile=True)
 
 CALIBRATIONS = {("0.26.0", "v2"): V026_V2, ("0.26.0", "v1"): V026_V1}
 DEFAULT_VLLM_VERSION = "0.26.0"
