@@ -229,3 +229,34 @@ def test_api_going_away_mid_answer_shows_an_error(chat, own_scripted_api, page_s
         timeout=20_000,
     )
     chat.shot("status-unreachable")
+
+
+_DROP_OR_PASTE_JS = """async ([b64, name, kind]) => {
+  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, {type: 'image/png'}));
+  const box = document.querySelector('#chat-input textarea');
+  if (kind === 'drop') {
+    for (const type of ['dragenter', 'dragover', 'drop'])
+      box.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: transfer}));
+  } else {
+    box.dispatchEvent(new ClipboardEvent('paste', {bubbles: true, cancelable: true, clipboardData: transfer}));
+  }
+}"""
+
+
+def test_drag_and_drop_and_paste_attach_images(chat, scripted_page, scripted_api, media):
+    import base64
+
+    chat.open(scripted_page.url)
+    png = base64.b64encode(media["png"].read_bytes()).decode()
+    chat.page.evaluate(_DROP_OR_PASTE_JS, [png, "dropped.png", "drop"])
+    chat.page.wait_for_function("() => document.querySelectorAll('#chat-input img').length === 1")
+    chat.page.evaluate(_DROP_OR_PASTE_JS, [png, "pasted.png", "paste"])
+    chat.page.wait_for_function("() => document.querySelectorAll('#chat-input img').length === 2")
+    chat.shot("dropped-and-pasted")
+    chat.send("Two ways in.")
+    chat.wait_state("done")
+    assert "This turn has 2 image(s)" in chat.answers()[-1]
+    parts = _last_request(scripted_api)["messages"][-1]["content"]
+    assert [p["type"] for p in parts] == ["image_url", "image_url", "text"]
