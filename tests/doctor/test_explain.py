@@ -133,10 +133,26 @@ def test_unknown_log_gets_no_known_cause_and_the_failure_like_lines():
     assert result.suspicious_lines[0] == "KeyError: 'rope_scaling'"
 
 
-def test_every_signature_is_documented_with_its_sources():
+def test_docs_table_is_the_rendered_catalog():
+    from vlmctl.doctor.catalog_doc import END, START, render_table
+
     doc = (ROOT / "docs" / "doctor.md").read_text()
+    table = doc.split(START, 1)[1].split(END, 1)[0].strip()
+    assert table == render_table(Path(__file__).parent / "fixtures").strip(), (
+        "docs/doctor.md is stale: python -c 'from vlmctl.doctor.catalog_doc import update; ...'")
     for signature in CATALOG:
-        assert f"`{signature.id}`" in doc, signature.id
+        assert f"`{signature.id}`" in table
+
+
+def test_runtime_oom_outside_the_encoder_is_its_own_finding():
+    # Synthetic (no public V1 log of this shape in the corpus): a decode-time OOM in the sampler.
+    text = ("(EngineCore_DP0 pid=1) ERROR 11-20 14:02:11 [core.py:1021]   File \"/v/gpu_model_runner.py\", line 2270, "
+            "in execute_model\n"
+            "(EngineCore_DP0 pid=1) ERROR 11-20 14:02:11 [core.py:1021]   File \"/v/sampler.py\", line 9, in forward\n"
+            "(EngineCore_DP0 pid=1) ERROR 11-20 14:02:11 [core.py:1021] torch.OutOfMemoryError: CUDA out of memory.\n")
+    result = explain(text, _plan())
+    assert [m.id for m in result.matches] == ["oom-runtime"]
+    assert result.plan_change["max_num_seqs"] == {"from": 8, "to": 4, "because": "oom-runtime"}
 
 
 def test_cli_explain_reads_stdin_and_prints_json(tmp_path):

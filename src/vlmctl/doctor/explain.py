@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from vlmctl.doctor.signatures import CATALOG, BY_ID, Signature, values_of
 from vlmctl.findings import Finding
+
+if TYPE_CHECKING:
+    from vlmctl.plan.schema import Plan, PlanResult
 
 #: Prefixes that vLLM, Ray, torch.distributed and docker put in front of the real message.
 _PREFIXES = [
@@ -86,7 +89,7 @@ def _normalise(text: str) -> tuple[str, list[int]]:
     return "".join(parts), owners
 
 
-def _plan_fields(plan: Any) -> Any:
+def _plan_fields(plan: Any) -> Plan | None:
     if plan is None:
         return None
     return getattr(plan, "plan", plan)
@@ -125,7 +128,7 @@ def _suspicious(text: str, limit: int = 5) -> list[str]:
     return seen
 
 
-def explain(text: str, plan: Any = None) -> Explanation:
+def explain(text: str, plan: PlanResult | Plan | None = None) -> Explanation:
     """Recognise every known failure in ``text`` (a vLLM / Ray / NCCL / torch log).
 
     ``plan`` may be a :class:`vlmctl.plan.schema.PlanResult` or ``Plan``; when given, each plan change

@@ -35,6 +35,9 @@ class Signature:
     unless: tuple[str, ...] = ()
     """Regexes that veto the match (to keep look-alike signatures apart)."""
     plan_change: PlanChange | None = None
+    """Plan fields to change (``max_model_len``, ``env.NAME``, ``limit_mm_per_prompt.video``) from values + plan."""
+    plan_change_doc: str = ""
+    """The plan change in words, for docs/doctor.md."""
     supersedes: tuple[str, ...] = ()
     """Ids of broader signatures this one replaces when both match."""
     compiled: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
@@ -127,6 +130,13 @@ def _encoder_oom_change(values: Values, plan: Any) -> dict[str, Any]:
     return change
 
 
+def _runtime_oom_change(values: Values, plan: Any) -> dict[str, Any]:
+    if plan is None:
+        return {}
+    return {"gpu_memory_utilization": round(max(0.5, plan.gpu_memory_utilization - 0.05), 2),
+            "max_num_seqs": max(1, plan.max_num_seqs // 2)}
+
+
 def _startup_oom_change(values: Values, plan: Any) -> dict[str, Any]:
     if plan is None:
         return {}
@@ -165,7 +175,7 @@ CATALOG: tuple[Signature, ...] = (
               "firewall between nodes, or GLOO_SOCKET_IFNAME differing from the NIC Ray registered.",
         fix="pin GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME per node to the NIC that routes to the head "
             "(`vlmctl doctor --head HEAD_IP` shows it) and open the ports between nodes.",
-        sources=("gpustack/gpustack#2125", "sglang/sglang#3226"),
+        sources=("gpustack/gpustack#2125", "sgl-project/sglang#3226"),
     ),
     Signature(
         id="ray-node-ip-mismatch",
@@ -212,6 +222,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="kv-max-seq-len-v1",
+        plan_change_doc="`max_model_len` ← estimated maximum (or scaled from the GiB figures), multiple of 16",
         title="max_model_len does not fit the KV cache (V1 engine)",
         patterns=(r"To serve at least one request with the models?'?s max seq len \((?P<max_seq_len>\d+)\),? "
                   r"\((?P<needed_gib>[\d.]+) GiB KV cache is needed, which is larger than the available KV "
@@ -228,6 +239,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="kv-max-seq-len-v0",
+        plan_change_doc="`max_model_len` ← KV capacity printed, multiple of 16",
         title="max_model_len does not fit the KV cache (V0 engine)",
         patterns=(r"The model's max seq len \((?P<max_seq_len>\d+)\) is larger than the maximum number of "
                   r"tokens that can be stored in KV cache \((?P<kv_cache_tokens>\d+)\)",),
@@ -240,6 +252,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="kv-no-blocks",
+        plan_change_doc="`max_model_len` halved",
         title="No memory left for any KV block",
         patterns=(r"No available memory for the cache blocks",
                   r"the rest of the memory reserved for KV Cache is -[\d.]+GiB"),
@@ -252,6 +265,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="free-memory-startup",
+        plan_change_doc="`gpu_memory_utilization` ← free/total − 0.01",
         title="Less free GPU memory than gpu_memory_utilization asks for",
         patterns=(r"Free memory on device (?:cuda:\d+ )?\((?P<free_gib>[\d.]+)/(?P<total_gib>[\d.]+) GiB\) on "
                   r"startup is less than desired GPU memory utilization \((?P<util>[\d.]+), "
@@ -265,6 +279,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="mm-profile-too-short",
+        plan_change_doc="`max_num_batched_tokens` ← worst-case multimodal tokens",
         title="Profiling sequence too short for the worst-case image/video",
         severity="warning",
         patterns=(r"(?:The sequence length used for profiling \(max_num_batched_tokens / max_num_seqs = "
@@ -280,6 +295,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="tp-heads",
+        plan_change_doc="largest TP dividing the heads; the rest as PP",
         title="Attention heads not divisible by tensor-parallel size",
         patterns=(r"Total number of attention heads \((?P<heads>\d+)\) must be divisible by tensor parallel "
                   r"size \((?P<tp>\d+)\)",),
@@ -291,6 +307,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="tp-shape-divisible",
+        plan_change_doc="TP halved, PP doubled",
         title="A layer shape is not divisible by tensor-parallel size",
         patterns=(r"AssertionError: (?P<dim>\d+) is not divisible by (?P<tp>\d+)",),
         cause="a sharded dimension (e.g. the Qwen2.5-VL vision MLP width 3420, or vision heads) does not "
@@ -301,6 +318,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="quant-shape-tp",
+        plan_change_doc="TP halved, PP doubled",
         title="Quantized weight shape not aligned with tensor-parallel size",
         patterns=(r"The (?:input|output) size is not aligned with the quantized weight shape",),
         cause="with AWQ/GPTQ, intermediate_size / TP must be a multiple of the group size (128); "
@@ -312,6 +330,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="marlin-shape-tp",
+        plan_change_doc="TP halved, PP doubled",
         title="Marlin kernel: partition not divisible by min_thread_k / min_thread_n",
         patterns=(r"Weight (?:input_size_per_partition|output_size_per_partition) = (?P<partition>\d+) is not "
                   r"divisible by min_thread_[kn] = (?P<thread>\d+)",),
@@ -336,6 +355,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="bf16-unsupported",
+        plan_change_doc="`dtype` ← float16",
         title="bfloat16 on a GPU below compute capability 8.0",
         patterns=(r"Bfloat16 is only supported on GPUs with compute capability of at least 8\.0\. Your "
                   r"(?P<gpu>.+?) GPU has compute capability (?P<cc>[\d.]+)",),
@@ -346,6 +366,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="cuda-fork",
+        plan_change_doc="`env.VLLM_WORKER_MULTIPROC_METHOD` ← spawn",
         title="CUDA initialised before vLLM forked its workers",
         patterns=(r"Cannot re-initialize CUDA in forked subprocess",),
         cause="something called torch.cuda before vLLM forked its worker processes; CUDA cannot be used "
@@ -397,6 +418,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="oom-vision-encoder-runtime",
+        plan_change_doc="`env.VLLM_USE_V2_MODEL_RUNNER` ← 0, `gpu_memory_utilization` − 0.05, `max_pixels` halved",
         title="CUDA OOM in the vision encoder while serving a request",
         patterns=(r"(?:qwen2_5_vl|qwen2_vl)\.py.{0,2000}?(?:OutOfMemoryError|CUDA out of memory)",
                   r"_execute_mm_encoder.{0,2000}?(?:OutOfMemoryError|CUDA out of memory)"),
@@ -410,10 +432,23 @@ CATALOG: tuple[Signature, ...] = (
             "(VLLM_USE_V2_MODEL_RUNNER=0), which reserves the encoder peak at start-up.",
         sources=("vlmctl issue 9 (reproduced)", "vllm-project/vllm-ascend#3965"),
         plan_change=_encoder_oom_change,
+        supersedes=("oom-startup", "oom-runtime"),
+    ),
+    Signature(
+        id="oom-runtime",
+        plan_change_doc="`gpu_memory_utilization` − 0.05, `max_num_seqs` halved",
+        title="CUDA OOM while serving (outside the vision encoder)",
+        patterns=(r"\bexecute_model\b.{0,3000}?(?:OutOfMemoryError|CUDA out of memory)",),
+        unless=(r"profile_run", r"determine_available_memory", r"_initialize_kv_caches"),
+        cause="a batch at request time needed more than the memory left beside the KV cache (sampler, "
+              "logits of a large batch, CUDA-graph pools).",
+        fix="lower --gpu-memory-utilization (leave headroom), --max-num-seqs or --max-num-batched-tokens.",
+        plan_change=_runtime_oom_change,
         supersedes=("oom-startup",),
     ),
     Signature(
         id="oom-startup",
+        plan_change_doc="`max_model_len` halved, video limit ← 0",
         title="CUDA OOM while the engine starts (load or memory profile)",
         patterns=(r"(?:OutOfMemoryError|CUDA out of memory)",),
         cause="weights plus the start-up profile's dummy batch (for Qwen2.5-VL: the largest image/video at "
