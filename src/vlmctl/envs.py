@@ -12,6 +12,7 @@ READS = {
     "VLMCTL_API_KEY": "API key that `vlmctl serve` enforces and `vlmctl ui`/`bench` send.",
     "VLMCTL_CACHE_DIR": "Where the embedded demo model and other caches live (default: the user cache dir).",
     "NO_COLOR": "Any value turns colour off in terminal output.",
+    "VLMCTL_STATE_ROOT": "Folder for per-node cluster state: Ray --temp-dir and vLLM config root (default /tmp/vlmctl).",
 }
 
 #: Variables vlmctl *sets* for Ray and vLLM processes (see vlmctl.plan and vlmctl.cluster).
@@ -25,6 +26,10 @@ SETS = {
     "CUDA_VISIBLE_DEVICES": "The GPUs of this node that the cluster file lists.",
     "RAY_USAGE_STATS_ENABLED": "'0': no usage statistics.",
     "VLLM_NO_USAGE_STATS": "'1': no usage statistics.",
+    "VLLM_CONFIG_ROOT": "Per-node folder holding ray_non_carry_over_env_vars.json, so vLLM's driver keeps its NIC values off Ray workers.",
+    "VLMCTL_CLUSTER": "Set on Ray nodes: the cluster name (verify and down read it inside Ray tasks).",
+    "VLMCTL_NODE": "Set on Ray nodes: the node name from the cluster file.",
+    "VLMCTL_STATE_DIR": "Set on Ray nodes: that node's state folder (Ray --temp-dir).",
 }
 
 
@@ -45,3 +50,8 @@ def cache_dir() -> str:
         return explicit
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "vlmctl")
+
+
+def state_root() -> str:
+    """Root of per-node cluster state (VLMCTL_STATE_ROOT, default /tmp/vlmctl; short for Ray's socket paths)."""
+    return os.environ.get("VLMCTL_STATE_ROOT") or "/tmp/vlmctl"

@@ -1,0 +1,278 @@
+"""The environment one node needs: its NIC, its address, and the variables Ray and vLLM read.
+
+On every node vlmctl computes, from the cluster file and the node itself:
+
+* the NIC: the cluster file's ``nic`` (must exist and be up), else on the head the interface that
+  holds the head's address, else the interface ``ip route get HEAD`` picks (P1);
+* ``GLOO_SOCKET_IFNAME`` (one concrete name: Gloo takes no lists), ``NCCL_SOCKET_IFNAME`` in
+  exact-match form ``=name`` (so ``eth1`` does not also match ``eth10``);
+* ``VLLM_HOST_IP`` and Ray's ``--node-ip-address``: the same address, so Ray and vLLM agree (P2);
+* ``CUDA_VISIBLE_DEVICES`` from the cluster file's ``gpu_ids``; ``VLLM_WORKER_MULTIPROC_METHOD=spawn`` (P9);
+* ``VLLM_CONFIG_ROOT`` pointing at a folder holding ``ray_non_carry_over_env_vars.json``.
+
+The last one is what keeps per-node values per node. vLLM's driver (``vllm serve`` on the head)
+copies its own environment to every Ray worker: ``vllm/v1/executor/ray_env_utils.py``
+``get_driver_env_vars`` returns *everything* in ``os.environ`` except the worker-specific set
+(``VLLM_HOST_IP``, ``CUDA_VISIBLE_DEVICES``, ...) and ``RAY_NON_CARRY_OVER_ENV_VARS``; older
+releases copy every ``NCCL_*``/``VLLM_*``/``HF_*`` variable (``vllm/ray/ray_env.py``
+``DEFAULT_ENV_VAR_PREFIXES_TO_COPY``, PR #14099). ``RAY_NON_CARRY_OVER_ENV_VARS`` is read from
+``os.path.join(envs.VLLM_CONFIG_ROOT, "ray_non_carry_over_env_vars.json")`` (``vllm/ray/ray_env.py``;
+before that ``RayDistributedExecutor.non_carry_over_env_vars_file``). Listing the NIC variables
+there leaves each Ray worker with the values its own ``ray start`` gave it.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shlex
+import socket
+import subprocess
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from vlmctl.clusterspec import ClusterSpec, NodeSpec
+from vlmctl.errors import ClusterError, ConfigError, did_you_mean
+
+#: Variables vLLM's driver must not copy onto Ray workers: each node sets its own (P1, P2).
+NON_CARRY_OVER = ["NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA", "VLLM_HOST_IP",
+                  "CUDA_VISIBLE_DEVICES", "VLMCTL_NODE", "VLMCTL_STATE_DIR"]
+NON_CARRY_OVER_FILE = "ray_non_carry_over_env_vars.json"
+
+
+class Interface(BaseModel):
+    """One network interface as ``ip -j addr`` shows it."""
+
+    name: str
+    up: bool
+    addresses: list[str]
+
+
+class NodeEnv(BaseModel):
+    """Everything `vlmctl cluster up/join` needs on one node."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cluster: str
+    node: str
+    role: Literal["head", "worker"]
+    head_address: str
+    """Address of the head (Ray GCS host)."""
+    ray_port: int
+    dashboard_port: int
+    nic: str
+    """Interface NCCL and Gloo use on this node."""
+    nic_source: str
+    """Why that interface: 'cluster file', 'holds the head address' or 'route to HEAD'."""
+    address: str
+    """This node's address: VLLM_HOST_IP and Ray --node-ip-address."""
+    state_dir: str
+    """Per-cluster, per-node folder: Ray's --temp-dir and the vLLM config root live here."""
+    env: dict[str, str]
+    """Variables to export before `ray start` (and before `vllm serve` on the head)."""
+
+    @property
+    def head(self) -> str:
+        """``host:port`` of the Ray GCS."""
+        return f"{self.head_address}:{self.ray_port}"
+
+    @property
+    def vllm_config_root(self) -> str:
+        return self.env["VLLM_CONFIG_ROOT"]
+
+    def shell(self) -> str:
+        """``export K=V`` lines, ready for ``eval "$(vlmctl cluster env)"``."""
+        lines = [f"# vlmctl cluster env: node {self.node} ({self.role}), NIC {self.nic} ({self.nic_source})"]
+        lines += [f"export {k}={shlex.quote(v)}" for k, v in self.env.items()]
+        return "\n".join(lines) + "\n"
+
+
+def state_root() -> Path:
+    """Where per-node state lives (VLMCTL_STATE_ROOT, default /tmp/vlmctl); kept short for Ray's socket paths."""
+    from vlmctl import envs
+
+    return Path(envs.state_root())
+
+
+def state_dir(cluster: str, node: str, root: str | Path | None = None) -> Path:
+    """The folder one node of one cluster owns: two 'hosts' on one machine never share it."""
+    return Path(root or state_root()) / f"{cluster}-{node}"
+
+
+def _ip_json(*args: str) -> list[dict]:
+    try:
+        out = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, timeout=10)
+    except FileNotFoundError:
+        raise ClusterError("the 'ip' command (iproute2) is not installed.",
+                           fix="apt-get install iproute2, or set 'nic' for this node in the cluster file") from None
+    if out.returncode != 0:
+        raise ClusterError(f"'ip {' '.join(args)}' failed: {out.stderr.strip() or out.stdout.strip()}.",
+                           fix="check the address and that this node has a route to it")
+    return json.loads(out.stdout or "[]")
+
+
+def interfaces() -> dict[str, Interface]:
+    """This host's interfaces (in this network namespace), with their IPv4 addresses."""
+    result = {}
+    for link in _ip_json("-4", "addr", "show"):
+        flags = link.get("flags", [])
+        up = "UP" in flags and (link.get("operstate") in ("UP", "UNKNOWN") or "LOWER_UP" in flags)
+        addrs = [a["local"] for a in link.get("addr_info", []) if a.get("family", "inet") == "inet"]
+        result[link["ifname"]] = Interface(name=link["ifname"], up=up, addresses=addrs)
+    for name in _all_link_names():
+        result.setdefault(name, Interface(name=name, up=False, addresses=[]))
+    return result
+
+
+def _all_link_names() -> list[str]:
+    try:
+        return sorted(os.listdir("/sys/class/net"))
+    except OSError:
+        return []
+
+
+def route_to(address: str) -> tuple[str, str]:
+    """``(interface, source address)`` the kernel uses to reach ``address``."""
+    routes = _ip_json("-4", "route", "get", address)
+    if not routes:
+        raise ClusterError(f"no route from this node to {address}.", fix="check the head address and this node's network")
+    r = routes[0]
+    src = r.get("prefsrc")
+    if not src:
+        iface = interfaces().get(r["dev"])
+        src = iface.addresses[0] if iface and iface.addresses else ""
+    return r["dev"], src
+
+
+def resolve(host: str) -> str:
+    """An IPv4 address for ``host`` (already an address: returned as is)."""
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        pass
+    try:
+        return socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
+    except OSError:
+        raise ConfigError(f"cannot resolve '{host}' to an IPv4 address.",
+                          fix="use the node's IP address in the cluster file (address: 192.168.1.10)") from None
+
+
+def this_node(spec: ClusterSpec, name: str | None = None) -> NodeSpec:
+    """The node this command runs on: ``--node NAME``, else the node whose address is local here."""
+    if name:
+        return spec.node(name)
+    local = {a for i in interfaces().values() for a in i.addresses}
+    matches = []
+    for node in spec.nodes:
+        if node.address:
+            try:
+                if resolve(node.address) in local:
+                    matches.append(node)
+            except ConfigError:
+                continue
+    if len(matches) == 1:
+        return matches[0]
+    names = ", ".join(n.name for n in spec.nodes)
+    if not matches:
+        raise ConfigError(f"none of the cluster file's node addresses is on this machine (local: {', '.join(sorted(local)) or 'none'}).",
+                          fix=f"pass --node NAME (one of: {names}) or fix the nodes' 'address'")
+    raise ConfigError(f"several nodes' addresses are on this machine ({', '.join(n.name for n in matches)}).",
+                      fix="pass --node NAME")
+
+
+def _check_nic(nic: str, ifaces: dict[str, Interface], node: str) -> Interface:
+    iface = ifaces.get(nic)
+    if iface is None:
+        hint = did_you_mean(nic, [i for i in ifaces if i != "lo"])
+        raise ConfigError(f"node '{node}': interface '{nic}' does not exist here.{hint} "
+                          f"Interfaces: {', '.join(sorted(ifaces))}.",
+                          fix=f"set 'nic' of node '{node}' in the cluster file to one of those, or drop it to use the route to the head")
+    if not iface.up:
+        raise ConfigError(f"node '{node}': interface '{nic}' is down.",
+                          fix=f"bring it up (ip link set {nic} up) or choose another 'nic' for node '{node}'")
+    if not iface.addresses:
+        raise ConfigError(f"node '{node}': interface '{nic}' has no IPv4 address.",
+                          fix=f"give {nic} an address or choose another 'nic' for node '{node}'")
+    return iface
+
+
+def node_env(spec: ClusterSpec, node_name: str | None = None, *, head_address: str | None = None,
+             plan_env: dict[str, str] | None = None, cuda_visible_devices: str | None = None,
+             root: str | Path | None = None) -> NodeEnv:
+    """Compute this node's environment (reads interfaces and routes of the machine it runs on).
+
+    ``head_address`` overrides the head's address from the cluster file (``cluster join HEAD``);
+    ``plan_env`` (``Plan.env``) is merged underneath, per-node values win;
+    ``cuda_visible_devices`` overrides the cluster file's ``gpu_ids`` (containers renumber GPUs from 0).
+    """
+    node = this_node(spec, node_name)
+    head = spec.head_node
+    role: Literal["head", "worker"] = "head" if node.name == head.name else "worker"
+    head_host = head_address or head.address
+    if not head_host:
+        raise ConfigError(f"the head node '{head.name}' has no 'address' in the cluster file.",
+                          fix=f"add 'address: <IP>' to node '{head.name}', or pass the head: vlmctl cluster join HEAD_IP")
+    head_ip = resolve(head_host)
+    ifaces = interfaces()
+    own_ip = resolve(node.address) if node.address else None
+
+    if node.nic:
+        iface = _check_nic(node.nic, ifaces, node.name)
+        source = "cluster file"
+        if own_ip and own_ip not in iface.addresses:
+            raise ConfigError(f"node '{node.name}': address {own_ip} is not on its nic '{node.nic}' ({', '.join(iface.addresses)}).",
+                              fix=f"make 'address' and 'nic' of node '{node.name}' agree")
+        address = own_ip or iface.addresses[0]
+    elif role == "head":
+        holder = next((i for i in ifaces.values() if head_ip in i.addresses), None)
+        if holder is None:
+            raise ConfigError(f"the head address {head_ip} (node '{node.name}') is not on this machine.",
+                              fix="run `vlmctl cluster up` on the head, or pass --node with this machine's name")
+        iface, source, address = _check_nic(holder.name, ifaces, node.name), "holds the head address", head_ip
+    else:
+        dev, src = route_to(head_ip)
+        if dev == "lo":
+            raise ConfigError(f"the head address {head_ip} is local to this machine, so node '{node.name}' cannot be a worker here.",
+                              fix="run `vlmctl cluster up` for the head, or pass --node with this machine's name")
+        iface, source = _check_nic(dev, ifaces, node.name), f"route to {head_ip}"
+        if own_ip and own_ip not in iface.addresses:
+            raise ConfigError(f"node '{node.name}': its address {own_ip} is not on {dev}, the interface that routes to the head "
+                              f"({', '.join(iface.addresses)}).",
+                              fix=f"set 'address' of node '{node.name}' to {src}, or set its 'nic'")
+        address = own_ip or src
+
+    sdir = state_dir(spec.name, node.name, root)
+    env: dict[str, str] = dict(plan_env or {})
+    env.update({
+        "GLOO_SOCKET_IFNAME": iface.name,
+        "NCCL_SOCKET_IFNAME": f"={iface.name}",
+        "VLLM_HOST_IP": address,
+        "CUDA_VISIBLE_DEVICES": cuda_visible_devices if cuda_visible_devices is not None else ",".join(map(str, node.ids)),
+        "VLLM_WORKER_MULTIPROC_METHOD": "spawn",
+        "VLLM_CONFIG_ROOT": str(sdir / "vllm-config"),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "VLLM_NO_USAGE_STATS": "1",
+        "VLMCTL_CLUSTER": spec.name,
+        "VLMCTL_NODE": node.name,
+        "VLMCTL_STATE_DIR": str(sdir),
+    })
+    return NodeEnv(cluster=spec.name, node=node.name, role=role, head_address=head_ip, ray_port=spec.ports.ray,
+                   dashboard_port=spec.ports.dashboard, nic=iface.name, nic_source=source, address=address,
+                   state_dir=str(sdir), env=env)
+
+
+def write_non_carry_over(config_root: str | Path) -> Path:
+    """Write vLLM's ``ray_non_carry_over_env_vars.json`` under ``config_root``, keeping entries already there."""
+    path = Path(config_root) / NON_CARRY_OVER_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing: list[str] = []
+    if path.exists():
+        try:
+            loaded = json.loads(path.read_text())
+            existing = [str(v) for v in loaded] if isinstance(loaded, list) else []
+        except (OSError, ValueError):
+            existing = []
+    path.write_text(json.dumps(sorted(set(existing) | set(NON_CARRY_OVER)), indent=2) + "\n")
+    return path

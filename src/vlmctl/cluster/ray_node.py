@@ -1,0 +1,324 @@
+"""Start, join, stop and inspect this project's Ray node, one per (cluster, node).
+
+Every Ray process of a node runs under that node's own ``--temp-dir`` (``NodeEnv.state_dir``),
+so two "hosts" on one machine never share sockets or session folders, and ``down`` stops only
+the processes that belong to this cluster's node (``ray stop`` would stop every Ray on the host).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from vlmctl.cluster.env import NodeEnv, write_non_carry_over
+from vlmctl.errors import ClusterError, require
+
+#: Seconds `join` may take in all, connection check and `ray start` included.
+JOIN_TIMEOUT_S = 15.0
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def ray_executable() -> str:
+    """The ``ray`` CLI of this Python environment."""
+    beside = Path(sys.executable).with_name("ray")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("ray")
+    if not found:
+        raise ClusterError("the 'ray' command is not installed.", fix="pip install 'vlmctl[cluster]'")
+    return found
+
+
+def node_processes(state_dir: str | Path) -> list:
+    """Live processes of the Ray node rooted at ``state_dir`` (daemons, agents and task workers)."""
+    psutil = require("psutil", "cluster")
+    marker = str(Path(state_dir)) + "/"
+    roots = []
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if marker in cmd or cmd.endswith(str(Path(state_dir))):
+                roots.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    found = {p.pid: p for p in roots}
+    groups = set()
+    for proc in roots:
+        try:
+            groups.add(os.getpgid(proc.pid))
+        except OSError:
+            continue
+    groups.discard(os.getpgid(0))
+    if groups:
+        # Ray's client server and a few helpers do not name the temp dir; they share `ray start`'s group.
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            try:
+                if proc.pid not in found and os.getpgid(proc.pid) in groups and "ray" in " ".join(proc.info["cmdline"] or []):
+                    found[proc.pid] = proc
+            except (OSError, psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+    for proc in list(found.values()):
+        try:
+            for child in proc.children(recursive=True):
+                found.setdefault(child.pid, child)
+        except psutil.NoSuchProcess:
+            continue
+    alive = []
+    for proc in found.values():
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE and proc.pid != os.getpid():
+                alive.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+def _raylet_running(state_dir: str | Path) -> bool:
+    for proc in node_processes(state_dir):
+        try:
+            if "raylet" in proc.name() or any("raylet" in part for part in proc.cmdline()[:1]):
+                return True
+        except Exception:  # noqa: BLE001 - vanished meanwhile
+            continue
+    return False
+
+
+def is_up(ne: NodeEnv) -> bool:
+    """True when this node's raylet is running."""
+    return _raylet_running(ne.state_dir)
+
+
+def _env_for(ne: NodeEnv) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(ne.env)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _labels(ne: NodeEnv) -> str:
+    return f"vlmctl-cluster={ne.cluster},vlmctl-node={ne.node},vlmctl-nic={ne.nic},vlmctl-role={ne.role}"
+
+
+def start_argv(ne: NodeEnv, *, dashboard_host: str | None = None, dashboard: bool = True, block: bool = False) -> list[str]:
+    """The ``ray start`` command line for this node."""
+    argv = [ray_executable(), "start", f"--node-ip-address={ne.address}", f"--temp-dir={ne.state_dir}",
+            "--disable-usage-stats", f"--labels={_labels(ne)}"]
+    if ne.role == "head":
+        argv += ["--head", f"--port={ne.ray_port}"]
+        if dashboard:
+            argv += [f"--dashboard-host={dashboard_host or ne.address}", f"--dashboard-port={ne.dashboard_port}"]
+        else:
+            argv += ["--include-dashboard=false"]
+    else:
+        argv += [f"--address={ne.head}"]
+    if block:
+        argv.append("--block")
+    return argv
+
+
+def _prepare(ne: NodeEnv) -> Path:
+    Path(ne.state_dir).mkdir(parents=True, exist_ok=True)
+    write_non_carry_over(ne.vllm_config_root)
+    (Path(ne.state_dir) / "env.sh").write_text(ne.shell())
+    return Path(ne.state_dir) / "ray-start.log"
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text[-lines:] if line.strip())
+
+
+def _run_start(ne: NodeEnv, argv: list[str], timeout: float, log: Path) -> tuple[int | None, float]:
+    """Run ``ray start`` in its own process group; on timeout kill the group. Returns (rc or None, seconds)."""
+    t0 = time.monotonic()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(argv, env=_env_for(ne), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            rc = proc.wait(timeout=max(timeout, 1.0))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=5)
+            rc = None
+    return rc, time.monotonic() - t0
+
+
+def up(ne: NodeEnv, *, dashboard_host: str | None = None, dashboard: bool = True, block: bool = False,
+       timeout: float = 120.0, progress: Progress = _quiet) -> bool:
+    """Start the Ray head on this node. Returns False when it was already up."""
+    if ne.role != "head":
+        raise ClusterError(f"node '{ne.node}' is a worker; the head is {ne.head_address}.",
+                           fix=f"run on this node: vlmctl cluster join {ne.head_address}")
+    if is_up(ne):
+        return False
+    _check_port_free(ne.address, ne.ray_port)
+    log = _prepare(ne)
+    argv = start_argv(ne, dashboard_host=dashboard_host, dashboard=dashboard, block=block)
+    if block:
+        os.execve(argv[0], argv, _env_for(ne))
+    progress(f"starting the Ray head on {ne.address}:{ne.ray_port} (NIC {ne.nic})")
+    rc, took = _run_start(ne, argv, timeout, log)
+    if rc != 0:
+        stop_local(ne.state_dir)
+        why = "timed out" if rc is None else f"exited with {rc}"
+        raise ClusterError(f"`ray start --head` on {ne.address}:{ne.ray_port} {why}: {_tail(log)}",
+                           fix=f"read {log}; check that port {ne.ray_port} is free and {ne.address} is this node's address")
+    progress(f"Ray head up in {took:.1f} s")
+    return True
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        if s.connect_ex((host, port)) == 0:
+            raise ClusterError(f"something already listens on {host}:{port} (not this cluster's Ray head).",
+                               fix="stop it, or set ports.ray in the cluster file to a free port")
+
+
+def _probe(host: str, port: int, timeout: float) -> None:
+    """Fail fast when nothing accepts TCP on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except ConnectionRefusedError:
+        raise ClusterError(f"nothing listens on the head {host}:{port} (connection refused).",
+                           fix=f"check that `vlmctl cluster up` ran on {host} and that {port} is its Ray port (ports.ray)") from None
+    except (socket.timeout, TimeoutError):
+        raise ClusterError(f"the head {host}:{port} did not answer within {timeout:.0f} s.",
+                           fix=f"check the head address {host}, this node's route to it (`ip route get {host}`) and firewalls") from None
+    except OSError as exc:
+        raise ClusterError(f"cannot reach the head {host}:{port}: {exc.strerror or exc}.",
+                           fix=f"check the head address {host} and this node's route to it (`ip route get {host}`)") from None
+
+
+def join(ne: NodeEnv, *, block: bool = False, timeout: float = JOIN_TIMEOUT_S, progress: Progress = _quiet) -> bool:
+    """Join this worker to the head; fails within ``timeout`` seconds. Returns False when already joined."""
+    if ne.role != "worker":
+        raise ClusterError(f"node '{ne.node}' is the head.", fix="run on this node: vlmctl cluster up")
+    if is_up(ne):
+        return False
+    t0 = time.monotonic()
+    progress(f"checking the head {ne.head} from {ne.address} (NIC {ne.nic})")
+    _probe(ne.head_address, ne.ray_port, timeout=min(5.0, timeout / 3))
+    log = _prepare(ne)
+    argv = start_argv(ne, block=block)
+    if block:
+        os.execve(argv[0], argv, _env_for(ne))
+    progress(f"joining the Ray cluster at {ne.head}")
+    left = timeout - (time.monotonic() - t0)
+    rc, took = _run_start(ne, argv, left, log)
+    if rc != 0:
+        stop_local(ne.state_dir, timeout=2.0)
+        if rc is None:
+            raise ClusterError(f"joining {ne.head} did not finish within {timeout:.0f} s: {ne.head} accepts connections "
+                               f"but no Ray head answered. {_tail(log, 3)}",
+                               fix=f"check that {ne.ray_port} is the head's Ray port (ports.ray) and that the head runs the same Ray version")
+        raise ClusterError(f"`ray start --address={ne.head}` exited with {rc}: {_tail(log)}",
+                           fix=f"read {log}; compare Ray and Python versions with the head (vlmctl cluster verify)")
+    progress(f"joined in {took:.1f} s")
+    return True
+
+
+def stop_local(state_dir: str | Path, timeout: float = 10.0) -> int:
+    """Stop this node's Ray processes (only those under ``state_dir``): SIGTERM, then SIGKILL. Returns how many."""
+    psutil = require("psutil", "cluster")
+    procs = node_processes(state_dir)
+    for proc in procs:
+        try:
+            proc.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=3)
+    leftover = node_processes(state_dir)
+    for proc in leftover:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return len(procs)
+
+
+@contextmanager
+def connect(ne: NodeEnv) -> Iterator[object]:
+    """A Ray driver on this node, attached to the cluster's head; shut down on exit."""
+    if not is_up(ne):
+        raise ClusterError(f"Ray is not running on node '{ne.node}' for cluster '{ne.cluster}'.",
+                           fix="vlmctl cluster up (head) or vlmctl cluster join HEAD (worker) first")
+    ray = require("ray", "cluster")
+    os.environ.update({k: v for k, v in ne.env.items() if k.startswith("RAY_")})
+    try:
+        ray.init(address=ne.head, _node_ip_address=ne.address, logging_level="ERROR", log_to_driver=False,
+                 configure_logging=False)
+    except Exception as exc:  # noqa: BLE001 - Ray raises many types here
+        raise ClusterError(f"cannot attach to the Ray cluster at {ne.head}: {exc}.",
+                           fix="vlmctl cluster status on the head; vlmctl cluster up if it is down") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _remote_stop(state_dir: str) -> None:
+    """Runs inside a Ray task on another node: stop that node a moment after the task returns."""
+    subprocess.Popen([sys.executable, "-c",
+                      "import sys, time; time.sleep(1.0); from vlmctl.cluster.ray_node import stop_local; "
+                      "stop_local(sys.argv[1])", state_dir],
+                     start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def down(ne: NodeEnv, *, timeout: float = 30.0, progress: Progress = _quiet) -> dict[str, int]:
+    """Stop Ray on this node; on the head, first every other node of this cluster. Returns processes stopped per node."""
+    stopped: dict[str, int] = {}
+    if ne.role == "head" and is_up(ne):
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        with connect(ne) as ray:
+            @ray.remote(num_cpus=0)
+            def stop_there() -> str:
+                _remote_stop(os.environ["VLMCTL_STATE_DIR"])
+                return os.environ.get("VLMCTL_NODE", "?")
+
+            refs = []
+            for n in ray.nodes():
+                if n["Alive"] and n["Labels"].get("vlmctl-cluster") == ne.cluster and n["Labels"].get("vlmctl-node") != ne.node:
+                    progress(f"stopping node {n['Labels'].get('vlmctl-node')} ({n['NodeManagerAddress']})")
+                    refs.append(stop_there.options(
+                        scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote())
+            if refs:
+                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+                for name in ray.get(ready):
+                    stopped[name] = -1
+            deadline = time.monotonic() + timeout
+            while refs and time.monotonic() < deadline:
+                live = [n for n in ray.nodes() if n["Alive"] and n["Labels"].get("vlmctl-node") != ne.node
+                        and n["Labels"].get("vlmctl-cluster") == ne.cluster]
+                if not live:
+                    break
+                time.sleep(0.5)
+    progress(f"stopping node {ne.node} ({ne.address})")
+    stopped[ne.node] = stop_local(ne.state_dir)
+    return stopped

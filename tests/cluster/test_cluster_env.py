@@ -1,0 +1,147 @@
+"""Per-node environment: which NIC, which address, which variables (interfaces and routes faked here;
+tests/cluster/test_two_hosts.py checks the same against real namespaces)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vlmctl.cluster import env as cenv
+from vlmctl.cluster.env import Interface, NodeEnv, node_env, write_non_carry_over
+from vlmctl.clusterspec import ClusterSpec
+from vlmctl.errors import ConfigError
+
+LAB = {
+    "name": "lab",
+    "model_path": "/models/qwen",
+    "nodes": [
+        {"name": "gpu-a", "address": "192.168.1.10", "gpu": "titan-rtx", "gpu_ids": [0, 3, 4]},
+        {"name": "gpu-b", "address": "192.168.1.11", "gpu": "rtx-2080-ti", "gpu_count": 2},
+    ],
+}
+
+
+def _machine(monkeypatch, ifaces: dict[str, tuple[bool, list[str]]], route: tuple[str, str] | None = None):
+    table = {n: Interface(name=n, up=up, addresses=addrs) for n, (up, addrs) in ifaces.items()}
+    monkeypatch.setattr(cenv, "interfaces", lambda: table)
+    calls = []
+
+    def fake_route(addr):
+        calls.append(addr)
+        assert route is not None, "no route lookup expected"
+        return route
+
+    monkeypatch.setattr(cenv, "route_to", fake_route)
+    return calls
+
+
+def test_head_uses_the_interface_that_holds_its_address(monkeypatch, tmp_path):
+    _machine(monkeypatch, {"lo": (True, ["127.0.0.1"]), "docker0": (True, ["172.17.0.1"]),
+                           "enp134s0f0": (True, ["192.168.1.10"])})
+    ne = node_env(ClusterSpec.model_validate(LAB), root=tmp_path)
+    assert (ne.node, ne.role, ne.nic, ne.address) == ("gpu-a", "head", "enp134s0f0", "192.168.1.10")
+    assert ne.env["GLOO_SOCKET_IFNAME"] == "enp134s0f0"
+    assert ne.env["NCCL_SOCKET_IFNAME"] == "=enp134s0f0"
+    assert ne.env["VLLM_HOST_IP"] == "192.168.1.10"
+    assert ne.env["CUDA_VISIBLE_DEVICES"] == "0,3,4"
+    assert ne.env["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
+    assert ne.env["VLLM_CONFIG_ROOT"] == str(tmp_path / "lab-gpu-a" / "vllm-config")
+    assert ne.state_dir == str(tmp_path / "lab-gpu-a")
+
+
+def test_worker_uses_the_route_to_the_head(monkeypatch, tmp_path):
+    calls = _machine(monkeypatch, {"lo": (True, ["127.0.0.1"]), "eth0": (True, ["10.0.0.5"]),
+                                   "eth1": (True, ["192.168.1.11"])}, route=("eth1", "192.168.1.11"))
+    ne = node_env(ClusterSpec.model_validate(LAB), root=tmp_path)
+    assert calls == ["192.168.1.10"]
+    assert (ne.node, ne.role, ne.nic, ne.nic_source) == ("gpu-b", "worker", "eth1", "route to 192.168.1.10")
+    assert ne.env["NCCL_SOCKET_IFNAME"] == "=eth1" and ne.env["VLLM_HOST_IP"] == "192.168.1.11"
+    assert ne.env["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert ne.head == "192.168.1.10:6379"
+
+
+def test_cluster_file_nic_wins_and_must_exist(monkeypatch, tmp_path):
+    data = json.loads(json.dumps(LAB))
+    data["nodes"][1]["nic"] = "enp5s0"
+    _machine(monkeypatch, {"enp5s0": (True, ["192.168.1.11"]), "eth1": (True, ["10.9.9.9"])}, route=("eth1", "10.9.9.9"))
+    ne = node_env(ClusterSpec.model_validate(data), "gpu-b", root=tmp_path)
+    assert (ne.nic, ne.nic_source, ne.address) == ("enp5s0", "cluster file", "192.168.1.11")
+
+    data["nodes"][1]["nic"] = "enp5s1"
+    with pytest.raises(ConfigError, match=r"'enp5s1' does not exist here\. Did you mean 'enp5s0'\?"):
+        node_env(ClusterSpec.model_validate(data), "gpu-b", root=tmp_path)
+
+
+def test_a_down_nic_is_refused(monkeypatch, tmp_path):
+    data = json.loads(json.dumps(LAB))
+    data["nodes"][1]["nic"] = "eth1"
+    _machine(monkeypatch, {"eth1": (False, ["192.168.1.11"])})
+    with pytest.raises(ConfigError, match="'eth1' is down") as exc:
+        node_env(ClusterSpec.model_validate(data), "gpu-b", root=tmp_path)
+    assert "ip link set eth1 up" in exc.value.fix
+
+
+def test_unknown_machine_asks_for_node(monkeypatch, tmp_path):
+    _machine(monkeypatch, {"eth0": (True, ["10.1.1.1"])})
+    with pytest.raises(ConfigError, match="none of the cluster file's node addresses") as exc:
+        node_env(ClusterSpec.model_validate(LAB), root=tmp_path)
+    assert "--node" in exc.value.fix and "gpu-a" in exc.value.fix
+
+
+def test_worker_whose_route_to_head_is_loopback_is_refused(monkeypatch, tmp_path):
+    _machine(monkeypatch, {"lo": (True, ["127.0.0.1"]), "eth0": (True, ["192.168.1.10"])}, route=("lo", "127.0.0.1"))
+    with pytest.raises(ConfigError, match="local to this machine"):
+        node_env(ClusterSpec.model_validate(LAB), "gpu-b", root=tmp_path)
+
+
+def test_worker_address_must_be_on_the_routing_interface(monkeypatch, tmp_path):
+    _machine(monkeypatch, {"eth0": (True, ["10.0.0.5"]), "eth1": (True, ["192.168.1.11"])}, route=("eth0", "10.0.0.5"))
+    with pytest.raises(ConfigError, match="not on eth0") as exc:
+        node_env(ClusterSpec.model_validate(LAB), "gpu-b", root=tmp_path)
+    assert "10.0.0.5" in exc.value.fix
+
+
+def test_plan_env_is_merged_underneath_and_per_node_values_win(monkeypatch, tmp_path):
+    _machine(monkeypatch, {"enp134s0f0": (True, ["192.168.1.10"])})
+    plan_env = {"VLLM_PP_LAYER_PARTITION": "40,40", "NCCL_SOCKET_IFNAME": "eth0", "VLLM_WORKER_MULTIPROC_METHOD": "fork"}
+    ne = node_env(ClusterSpec.model_validate(LAB), plan_env=plan_env, cuda_visible_devices="0,1,2", root=tmp_path)
+    assert ne.env["VLLM_PP_LAYER_PARTITION"] == "40,40"
+    assert ne.env["NCCL_SOCKET_IFNAME"] == "=enp134s0f0"
+    assert ne.env["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
+    assert ne.env["CUDA_VISIBLE_DEVICES"] == "0,1,2"
+
+
+def test_head_without_address_needs_one(monkeypatch, tmp_path):
+    data = json.loads(json.dumps(LAB))
+    del data["nodes"][0]["address"]
+    _machine(monkeypatch, {"eth1": (True, ["192.168.1.11"])})
+    with pytest.raises(ConfigError, match="head node 'gpu-a' has no 'address'") as exc:
+        node_env(ClusterSpec.model_validate(data), "gpu-b", root=tmp_path)
+    assert "cluster join" in exc.value.fix
+    monkeypatch.setattr(cenv, "route_to", lambda addr: ("eth1", "192.168.1.11"))
+    ne = node_env(ClusterSpec.model_validate(data), "gpu-b", head_address="192.168.1.10", root=tmp_path)
+    assert ne.head_address == "192.168.1.10" and ne.nic == "eth1"
+
+
+def test_shell_output_quotes_and_exports(monkeypatch, tmp_path):
+    _machine(monkeypatch, {"enp134s0f0": (True, ["192.168.1.10"])})
+    ne = node_env(ClusterSpec.model_validate(LAB), plan_env={"X_ODD": "a b'c"}, root=tmp_path)
+    text = ne.shell()
+    assert "export NCCL_SOCKET_IFNAME==enp134s0f0" in text
+    assert "export X_ODD='a b'\"'\"'c'" in text
+    assert NodeEnv.model_validate_json(ne.model_dump_json()) == ne
+
+
+def test_non_carry_over_file_keeps_existing_entries(tmp_path):
+    target = tmp_path / "cfg" / "ray_non_carry_over_env_vars.json"
+    target.parent.mkdir()
+    target.write_text('["LMCACHE_LOCAL_CPU"]')
+    path = write_non_carry_over(tmp_path / "cfg")
+    names = json.loads(path.read_text())
+    assert path == target
+    assert {"LMCACHE_LOCAL_CPU", "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA"} <= set(names)
+
+
+def test_real_interfaces_of_this_machine_include_loopback():
+    ifaces = cenv.interfaces()
+    assert "lo" in ifaces and "127.0.0.1" in ifaces["lo"].addresses

@@ -1,0 +1,88 @@
+"""`vlmctl compose`: generated files compared with checked-in snapshots (UPDATE_SNAPSHOT=1 rewrites them)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from vlmctl.cli.main import main
+from vlmctl.cluster.compose import compose_service, compose_text, readme_text
+from vlmctl.clusterspec import load_cluster
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+FIELD_REPORT = """\
+name: lab
+model_path: /models/Qwen2.5-VL-72B-Instruct-AWQ
+nodes:
+  - name: gpu-a
+    address: 192.168.1.10
+    gpu: titan-rtx
+    gpu_ids: [0, 3, 4]
+    nic: enp134s0f0
+  - name: gpu-b
+    address: 192.168.1.11
+    gpu: rtx-2080-ti
+    gpu_count: 8
+    model_path: /data/models/Qwen2.5-VL-72B-Instruct-AWQ
+"""
+PLAN_ENV = {"VLLM_PP_LAYER_PARTITION": "40,40"}
+
+
+def _check(name: str, text: str) -> None:
+    path = SNAPSHOTS / name
+    if os.environ.get("UPDATE_SNAPSHOT") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"no snapshot {path}; run with UPDATE_SNAPSHOT=1 once"
+    assert text == path.read_text(), f"{name} changed; if intended, rerun with UPDATE_SNAPSHOT=1"
+
+
+def _spec(tmp_path):
+    f = tmp_path / "cluster.yaml"
+    f.write_text(FIELD_REPORT)
+    return load_cluster(f)
+
+
+def test_compose_files_match_snapshots(tmp_path):
+    spec = _spec(tmp_path)
+    for node in spec.nodes:
+        _check(f"docker-compose.{node.name}.yml", compose_text(spec, node, plan_env=PLAN_ENV))
+    _check("README.md", readme_text(spec))
+
+
+def test_compose_content_rules(tmp_path):
+    spec = _spec(tmp_path)
+    head, worker = (compose_service(spec, n, plan_env=PLAN_ENV)["services"]["ray"] for n in spec.nodes)
+    for svc in (head, worker):
+        assert svc["network_mode"] == "host" and svc["ipc"] == "host" and svc["restart"] == "unless-stopped"
+        assert svc["volumes"][0].endswith(":/models/Qwen2.5-VL-72B-Instruct-AWQ:ro")  # same path inside
+        assert svc["environment"]["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
+        assert svc["environment"]["VLLM_PP_LAYER_PARTITION"] == "40,40"
+    assert head["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"] == ["0", "3", "4"]
+    assert head["environment"]["CUDA_VISIBLE_DEVICES"] == "0,1,2"  # the container renumbers
+    assert head["environment"]["NCCL_SOCKET_IFNAME"] == "=enp134s0f0"
+    assert head["command"][:3] == ["vlmctl", "cluster", "up"] and "--block" in head["command"]
+    assert worker["command"][:4] == ["vlmctl", "cluster", "join", "192.168.1.10"]
+    assert worker["volumes"][0] == "/data/models/Qwen2.5-VL-72B-Instruct-AWQ:/models/Qwen2.5-VL-72B-Instruct-AWQ:ro"
+    assert "NCCL_SOCKET_IFNAME" not in worker["environment"]  # found at start from the route to the head
+
+
+def test_cli_writes_files_that_parse(tmp_path, capsys):
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(FIELD_REPORT)
+    out = tmp_path / "deploy"
+    assert main(["compose", "--cluster", str(cluster), "-o", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["README.md", "cluster.yaml", "docker-compose.gpu-a.yml", "docker-compose.gpu-b.yml"]
+    doc = yaml.safe_load((out / "docker-compose.gpu-b.yml").read_text())
+    assert doc["services"]["ray"]["container_name"] == "vlmctl-lab-gpu-b"
+    assert "Next:" in capsys.readouterr().out
+
+
+def test_cli_bad_cluster_file_is_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("nodes:\n  - name: a\n    gpu: rtx-2080-ti\n    nics: eth0\n")
+    assert main(["compose", "--cluster", str(bad), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key" in err and "Did you mean 'nic'" in err
