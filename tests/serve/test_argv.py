@@ -1,0 +1,146 @@
+"""Plan → `vllm serve` argv + env: snapshots for the planner's scenarios, and each plan field's flag.
+
+Regenerate the snapshots with ``UPDATE_SNAPSHOT=1 pytest tests/serve/test_argv.py``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from vlmctl.plan import make_plan
+from vlmctl.plan.schema import GpuMemory, MediaLimits, NodePlacement, Plan
+from vlmctl.serve.argv import vllm_argv, vllm_env, vllm_launch
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+SCENARIOS = {
+    "7b-1xh100": ("Qwen/Qwen2.5-VL-7B-Instruct", "h100-80gb:1"),
+    "72b-2x8-2080ti": ("Qwen/Qwen2.5-VL-72B-Instruct", "rtx-2080-ti:8,rtx-2080-ti:8"),
+    "3b-awq-2x2": ("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", "rtx-2080-ti:2,rtx-2080-ti:2"),
+}
+
+
+def _check_snapshot(name: str, text: str) -> None:
+    path = SNAPSHOTS / f"{name}.txt"
+    if os.environ.get("UPDATE_SNAPSHOT") == "1" or not path.exists():
+        path.write_text(text)
+        if os.environ.get("UPDATE_SNAPSHOT") != "1":
+            pytest.fail(f"snapshot {path.name} was missing and has been written; re-run")
+    assert text == path.read_text(), f"{path.name} changed; UPDATE_SNAPSHOT=1 to accept"
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_planner_scenarios_snapshot(name):
+    model, gpus = SCENARIOS[name]
+    result = make_plan(model, gpus=gpus)
+    assert result.ok and result.plan is not None, result.findings
+    launch = vllm_launch(result.plan, api_key="KEY")
+    _check_snapshot(name, f"# {model} on {gpus}\n{launch.shell()}\n")
+    assert launch.env["VLLM_API_KEY"] == "KEY" and "KEY" not in launch.argv
+    _assert_parses(launch.argv)
+
+
+def test_two_node_plans_use_ray_and_every_flag_matches_the_plan():
+    plan = make_plan(*SCENARIOS["3b-awq-2x2"][:1], gpus=SCENARIOS["3b-awq-2x2"][1]).plan
+    argv = vllm_argv(plan)
+    flags = _flags(argv)
+    assert flags["--distributed-executor-backend"] == "ray"
+    assert flags["--tensor-parallel-size"] == str(plan.tensor_parallel_size) == "2"
+    assert flags["--pipeline-parallel-size"] == str(plan.pipeline_parallel_size) == "2"
+    assert flags["--max-model-len"] == str(plan.max_model_len)
+    assert flags["--max-num-seqs"] == str(plan.max_num_seqs)
+    assert flags["--max-num-batched-tokens"] == str(plan.max_num_batched_tokens)
+    assert json.loads(flags["--limit-mm-per-prompt"]) == plan.limit_mm_per_prompt
+    assert json.loads(flags["--media-io-kwargs"]) == {"video": {"num_frames": plan.media_limits.max_video_frames}}
+    assert json.loads(flags["--mm-processor-kwargs"])["max_pixels"] == plan.media_limits.max_pixels
+    assert flags["--quantization"] == plan.quantization
+    assert flags["--dtype"] == plan.dtype
+    if plan.pp_layer_partition:
+        assert vllm_env(plan)["VLLM_PP_LAYER_PARTITION"] == ",".join(map(str, plan.pp_layer_partition))
+
+
+def _hand_plan(**over) -> Plan:
+    gpu = GpuMemory(node="n0", gpu_index=0, gpu_type="a100-80gb", stage=0, tp_rank=0, layers=28, total_gib=79.2,
+                    requested_gib=71.3, weights_gib=15.6, activation_gib=4.0, non_torch_gib=0.5, cudagraph_gib=0.0,
+                    encoder_runtime_gib=0.0, kv_cache_gib=51.2, kv_blocks=1000)
+    base = dict(
+        model="Qwen/Qwen2.5-VL-7B-Instruct", model_path="/models/qwen7b", served_model_name="qwen7b",
+        tensor_parallel_size=1, pipeline_parallel_size=1, dtype="bfloat16", max_model_len=32768,
+        gpu_memory_utilization=0.9, max_num_seqs=8, max_num_batched_tokens=8192,
+        limit_mm_per_prompt={"image": 2, "video": 0}, nodes=[NodePlacement(name="n0", gpu_type="a100-80gb",
+                                                                              gpu_ids=[0], stages=[0])],
+        per_gpu=[gpu], kv_cache_tokens=16000, max_concurrency=0.5,
+        media_limits=MediaLimits(max_pixels=1003520, max_images=2, max_videos=0, max_video_frames=0,
+                                 encoder_tokens=1280),
+        decode_tokens_per_s_bound=100.0,
+    )
+    base.update(over)
+    return Plan(**base)
+
+
+def test_hand_plan_single_gpu_minimal_flags():
+    plan = _hand_plan()
+    argv = vllm_argv(plan, host="0.0.0.0", port=9000)
+    assert argv[:3] == ["vllm", "serve", "/models/qwen7b"]
+    flags = _flags(argv)
+    assert flags["--host"] == "0.0.0.0" and flags["--port"] == "9000"
+    assert "--distributed-executor-backend" not in flags  # one GPU: vLLM's uni executor
+    assert "--media-io-kwargs" not in flags  # no video allowed -> no frame setting
+    assert "--enforce-eager" not in argv and "--quantization" not in flags and "--kv-cache-memory-bytes" not in flags
+    env = vllm_env(plan)
+    assert env["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
+    assert "VLLM_PP_LAYER_PARTITION" not in env and "VLLM_USE_V2_MODEL_RUNNER" not in env and "VLLM_API_KEY" not in env
+
+
+def test_hand_plan_every_optional_field_reaches_argv_or_env():
+    plan = _hand_plan(
+        tensor_parallel_size=2, pipeline_parallel_size=2, pp_layer_partition=[15, 13], model_runner="v1",
+        kv_cache_memory_bytes=8 * 2**30, enforce_eager=True, quantization="awq_marlin", dtype="float16",
+        kv_cache_dtype="fp8", mm_encoder_tp_mode="data", mm_processor_kwargs={"max_pixels": 501760},
+        distributed_executor_backend="mp", env={"NCCL_DEBUG": "WARN"},
+        limit_mm_per_prompt={"image": 1, "video": 1},
+        media_limits=MediaLimits(max_pixels=501760, max_images=1, max_videos=1, max_video_frames=12,
+                                 encoder_tokens=2000),
+    )
+    launch = vllm_launch(plan, launcher=["python3", "-m", "vllm.entrypoints.cli.main"])
+    assert launch.argv[:4] == ["python3", "-m", "vllm.entrypoints.cli.main", "serve"]
+    flags = _flags(launch.argv)
+    assert flags["--kv-cache-memory-bytes"] == str(8 * 2**30)
+    assert flags["--kv-cache-dtype"] == "fp8"
+    assert flags["--mm-encoder-tp-mode"] == "data"
+    assert flags["--distributed-executor-backend"] == "mp"  # one node: the plan's own backend
+    assert json.loads(flags["--mm-processor-kwargs"]) == {"max_pixels": 501760}
+    assert json.loads(flags["--media-io-kwargs"]) == {"video": {"num_frames": 12}}
+    assert "--enforce-eager" in launch.argv
+    assert launch.env["VLLM_PP_LAYER_PARTITION"] == "15,13"
+    assert launch.env["VLLM_USE_V2_MODEL_RUNNER"] == "0"
+    assert launch.env["NCCL_DEBUG"] == "WARN"
+    shell = launch.shell()
+    assert "export VLLM_PP_LAYER_PARTITION=15,13" in shell and "--enforce-eager" in shell
+
+
+def _flags(argv: list[str]) -> dict[str, str]:
+    out = {}
+    for i, tok in enumerate(argv):
+        if tok.startswith("--") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            out[tok] = argv[i + 1]
+    return out
+
+
+#: vLLM 0.26.0's `vllm serve` flags that vlmctl emits (vllm/engine/arg_utils.py, entrypoints/openai/cli_args.py).
+VLLM_026_FLAGS = {
+    "--served-model-name", "--host", "--port", "--tensor-parallel-size", "--pipeline-parallel-size",
+    "--distributed-executor-backend", "--dtype", "--quantization", "--kv-cache-dtype", "--max-model-len",
+    "--gpu-memory-utilization", "--kv-cache-memory-bytes", "--max-num-seqs", "--max-num-batched-tokens",
+    "--limit-mm-per-prompt", "--mm-processor-kwargs", "--media-io-kwargs", "--mm-encoder-tp-mode", "--enforce-eager",
+}
+
+
+def _assert_parses(argv: list[str]) -> None:
+    unknown = {tok for tok in argv if tok.startswith("--")} - VLLM_026_FLAGS
+    assert not unknown, f"flags not in vLLM 0.26: {unknown}"
+    for tok in argv:
+        if tok.startswith("{"):
+            json.loads(tok)

@@ -1,0 +1,112 @@
+"""`vlmctl serve` on the command line: dry runs, bind safety, plan files, and a dying engine explained."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests._servers import _vlmctl, free_port
+from vlmctl.cli.main import main
+from vlmctl.plan import make_plan
+
+FAKE = str(Path(__file__).parent / "fake_vllm.py")
+
+
+def _run(capsys, *args) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def plan_file(tmp_path) -> Path:
+    result = make_plan("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", gpus="rtx-2080-ti:2,rtx-2080-ti:2")
+    path = tmp_path / "plan.json"
+    path.write_text(result.model_dump_json(indent=2))
+    return path
+
+
+def test_dry_run_demo_shell_and_json(capsys):
+    code, out, _ = _run(capsys, "serve", "--dry-run", "--port", "8123")
+    assert code == 0 and "-m vlmctl.serve.demo --host 127.0.0.1 --port 8123" in out
+    code, out, _ = _run(capsys, "serve", "--dry-run", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["engine"] == "cpu" and data["argv"][1:3] == ["-m", "vlmctl.serve.demo"]
+
+
+def test_dry_run_from_plan_file_matches_the_plan(capsys, plan_file):
+    code, out, _ = _run(capsys, "serve", "--plan", str(plan_file), "--dry-run", "--json", "--api-key", "k")
+    assert code == 0
+    data = json.loads(out)
+    plan = json.loads(plan_file.read_text())["plan"]
+    argv = data["argv"]
+    assert data["engine"] == "vllm" and argv[:2] == ["vllm", "serve"]
+    assert argv[argv.index("--tensor-parallel-size") + 1] == str(plan["tensor_parallel_size"])
+    assert argv[argv.index("--pipeline-parallel-size") + 1] == str(plan["pipeline_parallel_size"])
+    assert argv[argv.index("--distributed-executor-backend") + 1] == "ray"
+    assert data["env"]["VLLM_API_KEY"] == "<redacted>" and "k" not in argv
+    code, shell, _ = _run(capsys, "serve", "--plan", str(plan_file), "--dry-run")
+    assert code == 0 and shell.startswith("export VLLM_WORKER_MULTIPROC_METHOD=spawn")
+    assert "vllm serve Qwen/Qwen2.5-VL-3B-Instruct-AWQ \\\n  --served-model-name" in shell
+
+
+def test_dry_run_plans_on_the_fly(capsys):
+    code, out, _ = _run(capsys, "serve", "Qwen/Qwen2.5-VL-7B-Instruct", "--gpus", "h100-80gb:1", "--dry-run")
+    assert code == 0 and "--tensor-parallel-size 1" in out and "--distributed-executor-backend" not in out
+
+
+def test_infeasible_plan_is_refused(capsys):
+    code, _, err = _run(capsys, "serve", "Qwen/Qwen2.5-VL-72B-Instruct", "--gpus", "rtx-2080-ti:1", "--dry-run")
+    assert code == 3 and "predicted not to start" in err
+
+
+def test_bad_plan_file(capsys, tmp_path):
+    missing = tmp_path / "nope.json"
+    code, _, err = _run(capsys, "serve", "--plan", str(missing), "--dry-run")
+    assert code == 2 and "cannot read it" in err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"model": "x"}')
+    code, _, err = _run(capsys, "serve", "--plan", str(bad), "--dry-run")
+    assert code == 2 and "not a vlmctl plan" in err and "fix:" in err
+
+
+def test_flag_errors(capsys, tmp_path):
+    assert _run(capsys, "serve", "--json")[0] == 2
+    assert _run(capsys, "serve", "--port", "70000", "--dry-run")[0] == 2
+    code, _, err = _run(capsys, "serve", "--model", str(tmp_path / "absent"), "--dry-run")
+    assert code == 2 and "local checkpoint folder" in err
+
+
+def test_non_loopback_bind_needs_key_or_insecure(capsys):
+    code, _, err = _run(capsys, "serve", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert code == 2 and "no API key is set" in err and "--insecure" in err
+
+
+@pytest.mark.integration
+def test_engine_death_is_explained_on_the_command_line(tmp_path, plan_file):
+    env = {**os.environ, "FAKE_VLLM_DIE": "kv", "VLMCTL_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    proc = subprocess.run(
+        [*_vlmctl(), "serve", "--plan", str(plan_file), "--port", str(free_port()),
+         "--vllm-bin", f"{sys.executable} {FAKE}", "--log-file", str(tmp_path / "engine.log")],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert proc.returncode == 5, proc.stderr
+    assert "error: the engine exited (code 1): [kv-max-seq-len-v1]" in proc.stderr
+    assert "plan change: max_model_len:" in proc.stderr and "fix:" in proc.stderr
+
+
+@pytest.mark.integration
+def test_engine_ready_then_dies_is_explained(tmp_path, plan_file):
+    env = {**os.environ, "FAKE_VLLM_DIE_AFTER_READY": "1", "VLMCTL_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    proc = subprocess.run(
+        [*_vlmctl(), "serve", "--plan", str(plan_file), "--port", str(free_port()), "--api-key", "k",
+         "--vllm-bin", f"{sys.executable} {FAKE}", "--log-file", str(tmp_path / "engine.log")],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert proc.returncode == 5, proc.stderr
+    assert "ready" in proc.stdout and "fake-qwen" in proc.stdout and "Authorization: Bearer" in proc.stdout
+    assert "[kv-max-seq-len-v1]" in proc.stderr
