@@ -19,8 +19,8 @@ pytest.importorskip("vlmctl.serve.demo.app", reason="the embedded demo server (v
 
 
 def _metric(text: str, name: str, labels: str = "") -> float:
-    pattern = re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else r"(?:\{[^}]*\})?") + r"\s+([\d.e+]+)"
-    m = re.search(pattern, text)
+    pattern = "^" + re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else r"(?:\{[^}]*\})?") + r"\s+([\d.e+]+)"
+    m = re.search(pattern, text, re.M)
     assert m, f"{name}{labels} not in /metrics"
     return float(m.group(1))
 
