@@ -35,16 +35,14 @@ def cli(ctx: click.Context, head: str | None, as_json: bool) -> None:
         emit_json({"findings": [f.model_dump() for f in findings]})
         return
     con = console()
-    from rich.table import Table
-
-    table = Table(title="vlmctl doctor", show_lines=False)
-    table.add_column("severity")
-    table.add_column("id")
-    table.add_column("finding", overflow="fold")
-    table.add_column("fix", overflow="fold")
+    marks = {"error": "✗", "warning": "!", "info": "·"}
     for f in findings:
-        table.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", f.id, f.message, f.fix)
-    con.print(table)
+        con.print(f"[{_STYLE[f.severity]}]{marks[f.severity]} {f.severity:<7}[/] [bold]{f.id}[/]: ", end="")
+        con.print(f.message, markup=False, highlight=False)
+        if f.fix and f.severity != "info" or f.id == "head-route":
+            con.print(f"            fix: {f.fix}", markup=False, highlight=False)
+    counts = {sev: sum(1 for f in findings if f.severity == sev) for sev in ("error", "warning")}
+    con.print(f"\n{counts['error']} error(s), {counts['warning']} warning(s).")
     next_steps(con, "vlmctl doctor explain <engine.log>   # when a launch fails",
                "vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus <gpu>:<n>")
 
