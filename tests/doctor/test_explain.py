@@ -172,3 +172,11 @@ def test_cli_explain_missing_file_is_a_config_error():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr
+
+
+def test_two_failures_in_one_log_are_both_reported_in_log_order():
+    fixtures = Path(__file__).parent / "fixtures"
+    text = (fixtures / "mm_profile_too_short.log").read_text() + (fixtures / "kv_v1_estimated.log").read_text()
+    result = explain(text)
+    assert [m.id for m in result.matches] == ["mm-profile-too-short", "kv-max-seq-len-v1"]
+    assert result.matches[0].line < result.matches[1].line
