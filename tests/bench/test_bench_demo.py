@@ -1,21 +1,17 @@
-"""vlmctl bench against the embedded demo server (the real serve path, tiny random-weight Qwen2.5-VL on CPU).
+"""vlmctl bench against `vlmctl serve` with no model (the embedded tiny random-weight Qwen2.5-VL on CPU).
 
-Checks that bench's counts equal the server's own Prometheus counters.
+Uses the shared ``demo_server`` fixture (tests/conftest.py) and checks that bench's counts equal the
+server's own Prometheus counters (deltas around the run, since the server is shared by the session).
 """
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
-
-pytest.importorskip("vlmctl.serve.demo.app", reason="the embedded demo server (vlmctl.serve.demo) is not in this tree")
 
 
 def _metric(text: str, name: str, labels: str = "") -> float:
@@ -25,40 +21,9 @@ def _metric(text: str, name: str, labels: str = "") -> float:
     return float(m.group(1))
 
 
-@pytest.fixture
-def demo_api(tmp_path):
-    """Start `python -m vlmctl.serve.demo` on a free port; yield its /v1 base; always stop it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "VLMCTL_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.Popen([sys.executable, "-m", "vlmctl.serve.demo", "--port", str(port), "--no-ui"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"demo server exited: {proc.stdout.read().decode()[-2000:]}")
-            try:
-                if httpx.get(base + "/v1/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.25)
-        else:
-            pytest.fail("demo server did not answer /v1/models within 180 s")
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-
-
 @pytest.mark.integration
-def test_bench_counts_match_the_demo_servers_metrics(demo_api, tmp_path):
+def test_bench_counts_match_the_demo_servers_metrics(demo_server, tmp_path):
+    demo_api = str(demo_server)
     before = httpx.get(demo_api + "/metrics", timeout=10).text
     out = tmp_path / "demo.json"
     proc = subprocess.run([sys.executable, "-m", "vlmctl.cli.main", "bench", "--api-base", demo_api + "/v1",
