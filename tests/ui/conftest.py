@@ -196,6 +196,9 @@ class ChatPage:
         self._mark_stale()
         self.page.locator(f"#{elem_id}").click()
 
+    def toggle_settings(self) -> None:
+        self.page.locator("#chat-settings").get_by_role("button").first.click()
+
     def answers(self) -> list[str]:
         return self.page.locator('#chatbot [data-testid="bot"]').all_inner_texts()
 
@@ -214,11 +217,13 @@ class ChatPage:
         )
         return self.activity()
 
-    def wait_answer_text(self, predicate_js: str, timeout: float = 30) -> None:
-        """Wait until the last answer's text satisfies ``predicate_js`` (a JS expression on ``t``)."""
+    def wait_answer_text(self, predicate_js: str, timeout: float = 30, count: int | None = None) -> None:
+        """Wait until the last answer's text satisfies ``predicate_js`` (a JS expression on ``t``),
+        and, with ``count``, until there are exactly that many answers."""
+        need = "true" if count is None else f"all.length === {count}"
         self.page.wait_for_function(
             "() => { const all = document.querySelectorAll('#chatbot [data-testid=\"bot\"]');"
-            " if (!all.length) return false; const t = all[all.length - 1].innerText;"
+            f" if (!all.length || !({need})) return false; const t = all[all.length - 1].innerText;"
             f" return {predicate_js}; }}",
             timeout=timeout * 1000,
         )

@@ -94,7 +94,7 @@ def test_regenerate_replaces_the_last_answer(chat, scripted_page, scripted_api):
 def test_stop_halts_a_long_answer_server_side(chat, scripted_page, scripted_api):
     chat.open(scripted_page.url)
     chat.send("Write a LONG essay.")
-    chat.wait_answer_text("t.includes('word10')")
+    chat.wait_answer_text("t.includes('word10')", count=1)
     assert chat.activity() == "busy"
     chat.click("stop-btn")
     chat.wait_state("stopped", timeout=15)
@@ -148,7 +148,7 @@ def test_edit_and_resend_the_last_message(chat, scripted_page, scripted_api, med
 
 def test_system_prompt_and_sampling_overrides_are_sent(chat, scripted_page, scripted_api):
     chat.open(scripted_page.url)
-    chat.page.get_by_text("Settings").click()
+    chat.toggle_settings()
     chat.page.get_by_label("System prompt").fill("Answer in French.")
     chat.send("defaults")
     chat.wait_state("done")
@@ -216,7 +216,7 @@ def test_api_going_away_mid_answer_shows_an_error(chat, own_scripted_api, page_s
     page = page_server(own_scripted_api.api_base)
     chat.open(page.url)
     chat.send("LONG answer please")
-    chat.wait_answer_text("t.includes('word5')")
+    chat.wait_answer_text("t.includes('word5')", count=1)
     own_scripted_api.kill()
     chat.wait_state("error", timeout=20)
     chat.shot("api-gone")

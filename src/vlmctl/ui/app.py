@@ -7,6 +7,7 @@ what the model is sent is exactly what was said, with each image or video in its
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from functools import lru_cache
@@ -96,6 +97,8 @@ def plan_markdown(info: dict[str, Any]) -> str:
     tp, pp = info.get("tensor_parallel_size"), info.get("pipeline_parallel_size")
     if tp or pp:
         lines.append(f"- parallelism: TP {tp or 1} × PP {pp or 1}")
+    elif info.get("tp_pp"):
+        lines.append(f"- parallelism: {info['tp_pp']}")
     if info.get("dtype"):
         lines.append(f"- dtype: `{info['dtype']}`")
     if info.get("max_model_len"):
@@ -104,11 +107,12 @@ def plan_markdown(info: dict[str, Any]) -> str:
     if gpus:
         shown = ", ".join(str(g) for g in gpus) if isinstance(gpus, (list, tuple)) else str(gpus)
         lines.append(f"- GPUs: {shown}")
-    if info.get("demo"):
+    if info.get("demo") or info.get("demo_notice"):
         notice = info.get("demo_notice") or (
             "This is the embedded demo model: tiny and random, its answers are not meaningful."
         )
-        lines += ["", f"> **Demo model.** {notice}"]
+        prefix = "" if notice.lower().startswith("demo model") else "**Demo model.** "
+        lines += ["", f"> {prefix}{notice}"]
     return "\n".join(lines)
 
 
@@ -175,9 +179,12 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
         return turns, chat_view(turns), {"text": "", "files": []}
 
     async def answer(
-        turns, model, system_prompt, use_defaults, temperature, top_p, repetition_penalty,
-        max_tokens, resend_media,
+        control, turns, model, system_prompt, use_defaults, temperature, top_p,
+        repetition_penalty, max_tokens, resend_media,
     ):
+        control["run"] += 1
+        control["stop"] = False
+        this_run = control["run"]
         turns = _clean(turns)
         if not turns or turns[-1]["role"] != "user":
             yield turns, chat_view(turns), _activity("idle", "Nothing to answer.")
@@ -200,11 +207,23 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
         started = time.monotonic()
         yield turns, chat_view(turns), _activity("busy", f"Answering with `{model}`…")
         params = _sampling(use_defaults, temperature, top_p, repetition_penalty, max_tokens)
+        stream = drain_batches(client.stream_chat(model, messages, params), heartbeat=0.1)
         try:
-            async for delta in drain_batches(client.stream_chat(model, messages, params)):
-                reply["text"] += delta
-                yield turns, chat_view(turns), gr.skip()
+            async with contextlib.aclosing(stream) as batches:
+                async for delta in batches:
+                    if control["run"] != this_run:
+                        return  # cleared or edited meanwhile: this answer is gone
+                    if control["stop"]:
+                        reply.pop("pending", None)
+                        reply["stopped"] = True
+                        yield turns, chat_view(turns), _activity("stopped", "Stopped.")
+                        return
+                    if delta:
+                        reply["text"] += delta
+                        yield turns, chat_view(turns), gr.skip()
         except ApiError as exc:
+            if control["run"] != this_run:
+                return
             reply.pop("pending", None)
             if not reply["text"]:
                 turns.pop()
@@ -216,13 +235,20 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
         done = f"Done · {elapsed:.1f} s · {len(reply['text']):,} characters."
         yield turns, chat_view(turns), _activity("done", done)
 
+    def request_stop(control):
+        control["stop"] = True
+
+    def forget_running(control):
+        control["run"] += 1
+
     def prepare_regenerate(turns):
         turns = _clean(turns)
         while turns and turns[-1]["role"] == "assistant":
             turns.pop()
         return turns, chat_view(turns)
 
-    def edit_last(turns):
+    def edit_last(control, turns):
+        forget_running(control)
         turns = _clean(turns)
         last_user = max((i for i, t in enumerate(turns) if t["role"] == "user"), default=None)
         if last_user is None:
@@ -231,17 +257,13 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
         turns = turns[:last_user]
         return turns, chat_view(turns), message
 
-    def settle(turns):
-        was_answering = any(t.get("pending") for t in turns)
-        turns = _clean(turns)
-        note = _activity("stopped", "Stopped.") if was_answering else gr.skip()
-        return turns, chat_view(turns), note
-
-    def clear():
+    def clear(control):
+        forget_running(control)
         return [], [], {"text": "", "files": []}, _activity("idle", "")
 
     with gr.Blocks(title="vlmctl chat", analytics_enabled=False, fill_width=True) as demo:
         turns = gr.State([])
+        control = gr.State({"run": 0, "stop": False})
         with gr.Row(equal_height=False):
             with gr.Column(scale=4):
                 chatbot = gr.Chatbot(
@@ -283,8 +305,8 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
                     refresh_btn = gr.Button("↻", size="sm", scale=1, min_width=40)
                 if info:
                     gr.HTML(_html(plan_markdown(info)), elem_id=IDS["plan"])
-                with gr.Accordion("Settings", open=False):
-                    system_prompt = gr.Textbox(label="System prompt", lines=3, value="")
+                with gr.Accordion("Settings", open=False, elem_id="chat-settings"):
+                    system_prompt = gr.Textbox(label="System prompt", lines=3, value="", elem_id="system-prompt")
                     use_defaults = gr.Checkbox(
                         value=True, label="Use the model's sampling defaults",
                         info="Off: send temperature, top_p and repetition penalty below.",
@@ -296,7 +318,7 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
                     )
                     max_tokens = gr.Slider(
                         16, max_context, value=min(DEFAULT_MAX_TOKENS, max_context), step=16,
-                        label="max tokens",
+                        label="max tokens", elem_id="max-tokens",
                     )
                     resend_media = gr.Checkbox(
                         value=True, label="Send earlier turns' images and videos again",
@@ -309,17 +331,17 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
 
         submit_event = box.submit(
             add_user_turn, [box, turns], [turns, chatbot, box], queue=False
-        ).then(answer, [turns, *settings], [turns, chatbot, activity], **stream_opts)
+        ).then(answer, [control, turns, *settings], [turns, chatbot, activity], **stream_opts)
         regen_event = regen_btn.click(
             prepare_regenerate, [turns], [turns, chatbot], queue=False
-        ).then(answer, [turns, *settings], [turns, chatbot, activity], **stream_opts)
+        ).then(answer, [control, turns, *settings], [turns, chatbot, activity], **stream_opts)
         running = [submit_event, regen_event]
-        stop_btn.click(None, None, None, cancels=running).then(
-            settle, [turns], [turns, chatbot, activity], queue=False
-        )
-        edit_btn.click(edit_last, [turns], [turns, chatbot, box], cancels=running, queue=False)
-        clear_btn.click(clear, None, [turns, chatbot, box, activity], cancels=running, queue=False)
-        chatbot.clear(clear, None, [turns, chatbot, box, activity], cancels=running, queue=False)
+        # Stop is a flag the streaming loop checks (≤ 0.1 s): it closes the request, which
+        # vLLM aborts, and draws the final state itself, so no late update can undo it.
+        stop_btn.click(request_stop, [control], None, queue=False)
+        edit_btn.click(edit_last, [control, turns], [turns, chatbot, box], cancels=running, queue=False)
+        for trigger in (clear_btn.click, chatbot.clear):
+            trigger(clear, [control], [turns, chatbot, box, activity], cancels=running, queue=False)
         use_defaults.change(
             lambda on: [gr.update(interactive=not on)] * 3,
             [use_defaults], [temperature, top_p, repetition_penalty], queue=False,

@@ -369,11 +369,15 @@ def _describe_transport(exc: Exception) -> str:
     return f"{name}: {detail}."
 
 
-async def drain_batches(stream: AsyncIterator[str]) -> AsyncIterator[str]:
+async def drain_batches(
+    stream: AsyncIterator[str], heartbeat: float | None = None
+) -> AsyncIterator[str]:
     """Re-yield a delta stream, joining whatever arrived while the consumer was busy.
 
     A reader task pulls from ``stream``; each step yields everything queued so far, so a
-    slow page never falls behind the server by more than one update.
+    slow page never falls behind the server by more than one update. With ``heartbeat``
+    (seconds), an empty string is yielded whenever nothing arrived for that long, so the
+    consumer can check for Stop even while the model is still reading a video.
     """
     queue: asyncio.Queue = asyncio.Queue()
     end = object()
@@ -389,7 +393,14 @@ async def drain_batches(stream: AsyncIterator[str]) -> AsyncIterator[str]:
     task = asyncio.create_task(reader())
     try:
         while True:
-            item = await queue.get()
+            if heartbeat is None:
+                item = await queue.get()
+            else:
+                try:
+                    item = await asyncio.wait_for(queue.get(), heartbeat)
+                except asyncio.TimeoutError:
+                    yield ""
+                    continue
             chunks: list[str] = []
             while True:
                 if item is end:
