@@ -170,6 +170,11 @@ def explain(text: str, plan: PlanResult | Plan | None = None) -> Explanation:
 
 def _match(signature: Signature, m: re.Match, flat: str, owners: list[int]) -> Match:
     values = values_of(m)
+    for pattern in signature.context:
+        found = re.search(pattern, flat, re.I)
+        if found:
+            for key, value in values_of(found).items():
+                values.setdefault(key, value)
     start = owners[min(m.start(), len(owners) - 1)] if owners else 1
     evidence = m.group(0)
     if len(evidence) > 400:

@@ -40,6 +40,8 @@ class Signature:
     """The plan change in words, for docs/doctor.md."""
     supersedes: tuple[str, ...] = ()
     """Ids of broader signatures this one replaces when both match."""
+    context: tuple[str, ...] = ()
+    """Regexes searched anywhere in the log for extra named values (e.g. the KV budget vLLM printed)."""
     compiled: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
     compiled_unless: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
 
@@ -262,6 +264,10 @@ CATALOG: tuple[Signature, ...] = (
             "(mm_processor_kwargs), or use more/larger GPUs; `vlmctl plan` shows each term per GPU.",
         sources=("vllm-project/vllm#10439", "vllm-project/vllm#13882", "vllm-project/vllm#18124"),
         plan_change=_kv_no_blocks_change,
+        context=(r"Available KV cache memory: (?P<available_kv_gib>-?[\d.]+) ?GiB",
+                 r"torch peak memory increase: (?P<torch_peak_gib>[\d.]+) ?GiB",
+                 r"weights memory: (?P<weights_gib>[\d.]+) ?GiB",
+                 r"reserved for KV Cache is (?P<available_kv_gib>-?[\d.]+) ?GiB"),
     ),
     Signature(
         id="free-memory-startup",
