@@ -211,3 +211,17 @@ def test_prefer_context_gives_longest_length():
     t = make_plan("Qwen/Qwen2.5-VL-32B-Instruct", gpus="l40s:4")
     c = make_plan("Qwen/Qwen2.5-VL-32B-Instruct", gpus="l40s:4", prefer="context")
     assert c.plan.max_model_len >= t.plan.max_model_len
+
+
+def test_local_folder_becomes_the_model_path(tmp_path):
+    import json
+
+    from vlmctl.models import catalog_entry
+
+    folder = tmp_path / "Qwen2.5-VL-3B-Instruct"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(catalog_entry("Qwen/Qwen2.5-VL-3B-Instruct").config))
+    r = make_plan(str(folder), gpus="l4:1")
+    assert r.ok
+    assert r.plan.model_path == str(folder.resolve())
+    assert r.plan.served_model_name == "Qwen2.5-VL-3B-Instruct"

@@ -1,6 +1,8 @@
 """Turn the search's candidates into a PlanResult: winner, findings, alternatives, explanation."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from vlmctl.clusterspec import ClusterSpec
 from vlmctl.findings import Finding, errors
 from vlmctl.models.spec import ModelSpec
@@ -48,8 +50,10 @@ def to_plan(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest,
     model_path = cluster.model_path
     if model_path is None and nodes and all(n.model_path for n in nodes):
         model_path = nodes[0].model_path
+    if model_path is None and Path(model).expanduser().is_dir():
+        model_path = str(Path(model).expanduser().resolve())
     return Plan(
-        model=model, model_path=model_path, served_model_name=model.rstrip("/").split("/")[-1] if "/" in model else model,
+        model=model, model_path=model_path, served_model_name=Path(model.rstrip("/")).name or model,
         vllm_version=req.vllm_version, model_runner=req.model_runner,
         tensor_parallel_size=c.tp, pipeline_parallel_size=c.pp,
         pp_layer_partition=c.partition if c.partition != default_part else None,
