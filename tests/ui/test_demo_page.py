@@ -7,10 +7,24 @@ against a scripted server). Screenshots: artifacts/ui/.
 from __future__ import annotations
 
 import time
+import urllib.request
 
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+
+class ServedChat(str):
+    """The page URL, plus ``metric(name)`` read from the same server's /metrics."""
+
+    base: str
+
+    def metric(self, name: str) -> float:
+        with urllib.request.urlopen(f"{self.base}/metrics", timeout=10) as resp:
+            for line in resp.read().decode().splitlines():
+                if line.startswith(name) and not line.startswith("#"):
+                    return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"{name} not in /metrics")
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +33,21 @@ def served_chat():
     from tests._servers import demo_server
 
     with demo_server(ui=True) as url:
-        yield f"{url}/chat/"
+        served = ServedChat(f"{url}/chat/")
+        served.base = str(url)
+        yield served
+
+
+@pytest.fixture(scope="module")
+def big_png(tmp_path_factory):
+    """448×448: enough image tokens to see the image arrive in the prompt."""
+    from PIL import Image, ImageDraw
+
+    path = tmp_path_factory.mktemp("demo-media") / "big.png"
+    image = Image.new("RGB", (448, 448), (30, 90, 200))
+    ImageDraw.Draw(image).ellipse((100, 100, 348, 348), fill=(250, 200, 0))
+    image.save(path)
+    return path
 
 
 def _short_answers(chat, max_tokens: int = 24) -> None:
@@ -31,7 +59,7 @@ def _short_answers(chat, max_tokens: int = 24) -> None:
     chat.toggle_settings()
 
 
-def test_demo_question_image_and_video(chat, served_chat, media):
+def test_demo_question_image_and_video(chat, served_chat, media, big_png):
     chat.open(served_chat)
     assert "Connected" in chat.page.locator("#endpoint-status").inner_text()
     panel = chat.page.locator("#plan-panel").inner_text()
@@ -75,6 +103,7 @@ def test_demo_regenerate_stop_clear(chat, served_chat):
     _short_answers(chat, max_tokens=2048)
     chat.send("Now a very long story, please.")
     chat.wait_answer_text("t.length > 40", timeout=120, count=2)
+    cancelled = served_chat.metric("vlmctl_requests_cancelled_total")
     chat.click("stop-btn")
     chat.wait_state("stopped", timeout=20)
     length = len(chat.answers()[-1])
@@ -82,6 +111,10 @@ def test_demo_regenerate_stop_clear(chat, served_chat):
     assert len(chat.answers()[-1]) == length, "the answer kept growing after Stop"
     assert "(stopped)" in chat.answers()[-1]
     chat.shot("stopped")
+    deadline = time.monotonic() + 15
+    while served_chat.metric("vlmctl_requests_cancelled_total") <= cancelled:
+        assert time.monotonic() < deadline, "the server never cancelled the stopped request"
+        time.sleep(0.2)
 
     chat.click("clear-btn")
     chat.page.wait_for_function("() => !document.querySelector('#chatbot [data-testid=\"user\"]')")
