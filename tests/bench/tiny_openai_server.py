@@ -90,10 +90,10 @@ def build(token_delay: float, api_key: str | None) -> FastAPI:
                      "choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n,
                                               "total_tokens": prompt_tokens + n}}
                 yield f"data: {json.dumps(u)}\n\n"
-            yield "data: [DONE]\n\n"
-            STATS["ok"] += 1
+            STATS["ok"] += 1  # counted before [DONE], so a client that saw [DONE] sees the count
             STATS["prompt_tokens"] += prompt_tokens
             STATS["completion_tokens"] += n
+            yield "data: [DONE]\n\n"
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
