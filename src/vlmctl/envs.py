@@ -26,6 +26,7 @@ SETS = {
     "CUDA_VISIBLE_DEVICES": "The GPUs of this node that the cluster file lists.",
     "RAY_USAGE_STATS_ENABLED": "'0': no usage statistics.",
     "VLLM_NO_USAGE_STATS": "'1': no usage statistics.",
+    "VLLM_API_KEY": "The API key for `vllm serve` (kept out of argv, so it never shows in `ps`).",
     "VLLM_CONFIG_ROOT": "Per-node folder holding ray_non_carry_over_env_vars.json, so vLLM's driver keeps its NIC values off Ray workers.",
     "VLMCTL_CLUSTER": "Set on Ray nodes: the cluster name (verify and down read it inside Ray tasks).",
     "VLMCTL_NODE": "Set on Ray nodes: the node name from the cluster file.",

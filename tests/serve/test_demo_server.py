@@ -314,3 +314,16 @@ def test_video_frames_are_capped_by_media_limits(server):
     capped = prompt_tokens(longer)
     # 16 sampled frames at most -> 8 temporal groups; per group 2x2 merged tokens of a 64x48 frame
     assert base < capped <= base * 8
+
+
+@pytest.mark.slow
+def test_chat_page_mounted_at_chat():
+    pytest.importorskip("gradio", reason="the chat page needs the ui extra")
+    with demo_server(ui=True) as server:
+        assert httpx.get(f"{server}/health").json()["chat_path"] == "/chat"
+        root = httpx.get(f"{server}/", follow_redirects=False)
+        assert root.status_code in (302, 307) and root.headers["location"].endswith("/chat")
+        page = httpx.get(f"{server}/chat/", follow_redirects=True, timeout=30)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        # the API next to it still answers
+        assert _chat(server, {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}).status_code == 200

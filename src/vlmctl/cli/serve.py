@@ -197,7 +197,8 @@ def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, de
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
-    err.print(f"starting {'the demo server' if demo else argv[0]} (log: {log})")
+    what = "the CPU server" if "vlmctl.serve.demo" in argv else " ".join(argv[: argv.index("serve") + 2])
+    err.print(f"starting {'the demo server' if demo else what} (log: {log})", markup=False)
     sup.start()
     try:
         models = sup.wait_ready(ready_timeout)

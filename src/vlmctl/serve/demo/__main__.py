@@ -87,7 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     server = DemoServer(opts)
     _log("Model loaded; warming up")
     _warm_up(server)
+    from vlmctl.serve.safety import is_loopback
+
     chat_path = "/chat" if not args.no_ui and importlib.util.find_spec("vlmctl.ui.app") is not None else None
+    if chat_path and api_key and not is_loopback(args.host):
+        # the page would call the API with the key for anyone who can reach it: keep it local
+        _log("chat page not mounted: an API key is set and the server is reachable from other machines; "
+             f"run `vlmctl ui --api-base http://{args.host}:{args.port}/v1` where you chat instead")
+        chat_path = None
     opts.info["chat_path"] = chat_path
     app = create_app(opts, server)
     if chat_path:
@@ -123,10 +130,12 @@ def _mount(app, opts, host: str, port: int, path: str):
 
         info = {
             "model": opts.served_model_name,
-            "max_model_len": opts.max_model_len,
+            "tensor_parallel_size": 1,
+            "pipeline_parallel_size": 1,
             "dtype": "float32",
-            "tp_pp": "1x1 (CPU)",
+            "max_model_len": opts.max_model_len,
             "gpus": "none (CPU)",
+            "demo": opts.demo,
             "demo_notice": opts.notice if opts.demo else None,
         }
         local = "127.0.0.1" if host in ("0.0.0.0", "::") else host

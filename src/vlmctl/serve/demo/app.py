@@ -380,13 +380,25 @@ def create_app(opts: ServerOptions, server: DemoServer | None = None):
             }
 
         async def next_event():
+            """The next engine event; queued text deltas are merged into one (fewer, larger SSE chunks)."""
             while True:
-                try:
-                    return await asyncio.wait_for(seq.events.get(), timeout=0.5)
-                except asyncio.TimeoutError:
-                    if await request.is_disconnected():
-                        seq.cancel()
-                        return None
+                if seq.events.empty():
+                    try:
+                        event = await asyncio.wait_for(seq.events.get(), timeout=0.5)
+                    except asyncio.TimeoutError:
+                        if await request.is_disconnected():
+                            seq.cancel()
+                            return None
+                        continue
+                else:
+                    event = seq.events.get_nowait()
+                while event.kind == "delta" and not seq.events.empty():
+                    following = seq.events.get_nowait()
+                    if following.kind != "delta":
+                        seq.events.put_nowait(following)  # only the end or an error can follow; keep its order
+                        break
+                    event.text += following.text
+                return event
 
         if not stream:
             parts = []
