@@ -21,7 +21,7 @@ from vlmctl.cluster.env import NodeEnv, write_non_carry_over
 from vlmctl.errors import ClusterError, require
 
 #: Seconds `join` may take in all, connection check and `ray start` included.
-JOIN_TIMEOUT_S = 15.0
+JOIN_TIMEOUT_S = 14.0
 Progress = Callable[[str], None]
 
 
@@ -209,8 +209,53 @@ def _probe(host: str, port: int, timeout: float) -> None:
                            fix=f"check the head address {host} and this node's route to it (`ip route get {host}`)") from None
 
 
-def join(ne: NodeEnv, *, block: bool = False, timeout: float = JOIN_TIMEOUT_S, progress: Progress = _quiet) -> bool:
-    """Join this worker to the head; fails within ``timeout`` seconds. Returns False when already joined."""
+_GCS_METADATA = """
+import json, sys
+import ray._common.usage.usage_lib as usage_lib
+from ray._raylet import GcsClient
+print(json.dumps(usage_lib.get_cluster_metadata(GcsClient(address=sys.argv[1]))))
+"""
+
+
+def head_metadata(ne: NodeEnv, timeout: float) -> dict:
+    """Ask the head's GCS for its Ray and Python versions; ClusterError when no Ray head answers in time."""
+    try:
+        out = subprocess.run([sys.executable, "-c", _GCS_METADATA, ne.head], env=_env_for(ne), capture_output=True,
+                             text=True, timeout=max(timeout, 1.0), start_new_session=True)
+    except subprocess.TimeoutExpired:
+        out = None
+    if out is None or out.returncode != 0:
+        raise ClusterError(f"{ne.head} accepts connections but no Ray head answered within {timeout:.0f} s.",
+                           fix=f"check that {ne.ray_port} is the head's Ray port (ports.ray in the cluster file, "
+                               "`ray start --head --port`) and that `vlmctl cluster up` finished there")
+    import json
+
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1]) or {}
+    except (ValueError, IndexError):
+        return {}
+
+
+def _check_versions(ne: NodeEnv, meta: dict) -> None:
+    import platform
+
+    import ray
+
+    theirs_ray, theirs_py = meta.get("ray_version"), meta.get("python_version")
+    ours_py = platform.python_version()
+    if theirs_ray and theirs_ray != ray.__version__ or theirs_py and theirs_py.split(".")[:2] != ours_py.split(".")[:2]:
+        raise ClusterError(f"version mismatch: the head {ne.head} runs Ray {theirs_ray}, Python {theirs_py}; "
+                           f"this node has Ray {ray.__version__}, Python {ours_py} (P12).",
+                           fix="run the same image (or pip freeze) on every node; vlmctl compose writes one file per node")
+
+
+def join(ne: NodeEnv, *, block: bool = False, timeout: float = JOIN_TIMEOUT_S, start_timeout: float = 120.0,
+         progress: Progress = _quiet) -> bool:
+    """Join this worker to the head. Returns False when already joined.
+
+    An unreachable head or a port where no Ray head answers fails within ``timeout`` seconds; once the
+    head's GCS has answered (and its Ray/Python versions match), ``ray start`` gets ``start_timeout``.
+    """
     if ne.role != "worker":
         raise ClusterError(f"node '{ne.node}' is the head.", fix="run on this node: vlmctl cluster up")
     if is_up(ne):
@@ -218,26 +263,24 @@ def join(ne: NodeEnv, *, block: bool = False, timeout: float = JOIN_TIMEOUT_S, p
     t0 = time.monotonic()
     progress(f"checking the head {ne.head} from {ne.address} (NIC {ne.nic})")
     _probe(ne.head_address, ne.ray_port, timeout=min(5.0, timeout / 3))
+    meta = head_metadata(ne, timeout - (time.monotonic() - t0))
+    _check_versions(ne, meta)
     log = _prepare(ne)
     argv = start_argv(ne, block=block)
     if block:
         os.execve(argv[0], argv, _env_for(ne))
-    progress(f"joining the Ray cluster at {ne.head}")
-    left = timeout - (time.monotonic() - t0)
-    rc, took = _run_start(ne, argv, left, log)
+    progress(f"joining the Ray cluster at {ne.head} (Ray {meta.get('ray_version', '?')})")
+    rc, took = _run_start(ne, argv, start_timeout, log)
     if rc != 0:
         stop_local(ne.state_dir, timeout=2.0)
-        if rc is None:
-            raise ClusterError(f"joining {ne.head} did not finish within {timeout:.0f} s: {ne.head} accepts connections "
-                               f"but no Ray head answered. {_tail(log, 3)}",
-                               fix=f"check that {ne.ray_port} is the head's Ray port (ports.ray) and that the head runs the same Ray version")
-        raise ClusterError(f"`ray start --address={ne.head}` exited with {rc}: {_tail(log)}",
-                           fix=f"read {log}; compare Ray and Python versions with the head (vlmctl cluster verify)")
+        why = f"did not finish within {start_timeout:.0f} s" if rc is None else f"exited with {rc}"
+        raise ClusterError(f"`ray start --address={ne.head}` {why}: {_tail(log)}",
+                           fix=f"read {log}; then vlmctl cluster status on the head")
     progress(f"joined in {took:.1f} s")
     return True
 
 
-def stop_local(state_dir: str | Path, timeout: float = 10.0) -> int:
+def stop_local(state_dir: str | Path, timeout: float = 4.0) -> int:
     """Stop this node's Ray processes (only those under ``state_dir``): SIGTERM, then SIGKILL. Returns how many."""
     psutil = require("psutil", "cluster")
     procs = node_processes(state_dir)
@@ -312,7 +355,8 @@ def down(ne: NodeEnv, *, timeout: float = 30.0, progress: Progress = _quiet) -> 
                 ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
                 for name in ray.get(ready):
                     stopped[name] = -1
-            deadline = time.monotonic() + timeout
+            # The stoppers run detached on their nodes; give them a moment to deregister before the head goes.
+            deadline = time.monotonic() + 5.0
             while refs and time.monotonic() < deadline:
                 live = [n for n in ray.nodes() if n["Alive"] and n["Labels"].get("vlmctl-node") != ne.node
                         and n["Labels"].get("vlmctl-cluster") == ne.cluster]
