@@ -327,3 +327,39 @@ def test_chat_page_mounted_at_chat():
         assert page.status_code == 200 and "<html" in page.text.lower()
         # the API next to it still answers
         assert _chat(server, {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}).status_code == 200
+
+
+@pytest.mark.slow
+def test_real_checkpoint_folder_with_a_plans_media_limits(tmp_path):
+    """`--model PATH` serves a checkpoint folder on CPU (not the demo), within a plan's media limits."""
+    import shutil
+
+    from tests._servers import shared_cache_dir
+    from vlmctl.plan import make_plan
+    from vlmctl.serve.demo.build import demo_model_dir
+
+    with demo_server():  # makes sure the shared cache holds a built checkpoint to copy
+        pass
+    source = demo_model_dir().relative_to(demo_model_dir().parents[1])
+    folder = tmp_path / "my-qwen"
+    shutil.copytree(f"{shared_cache_dir()}/{source}", folder)
+    (folder / "vlmctl_demo.json").unlink()
+    result = make_plan("Qwen/Qwen2.5-VL-3B-Instruct", gpus="a100-80gb:1")
+    plan = result.plan.model_copy(update={
+        "max_model_len": 2048,
+        "media_limits": result.plan.media_limits.model_copy(update={"max_images": 1, "max_videos": 0}),
+    })
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(plan.model_dump_json())
+    with demo_server(args=("--engine", "cpu", "--plan", str(plan_file), "--model", str(folder))) as server:
+        card = httpx.get(f"{server.api_base}/models").json()["data"][0]
+        assert card["id"] == "my-qwen" and card["max_model_len"] == 2048 and "demo" not in card
+        png = data_uri(png_bytes(64, 64), "image/png")
+        one = _chat(server, {"messages": _image_msg(png), "max_tokens": 2})
+        assert one.status_code == 200, one.text
+        two = _chat(server, {"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": png}}] * 2}], "max_tokens": 2})
+        assert two.status_code == 400 and "at most 1 per request" in two.json()["error"]["message"]
+        video = _chat(server, {"messages": [{"role": "user", "content": [
+            {"type": "video_url", "video_url": {"url": data_uri(mp4_bytes(), "video/mp4")}}]}], "max_tokens": 2})
+        assert video.status_code == 400 and "at most 0 per request" in video.json()["error"]["message"]

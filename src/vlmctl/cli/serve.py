@@ -67,6 +67,10 @@ def _demo_argv(opts: dict) -> list[str]:
                       ("--allowed-media-dir", "allowed_media_dir")):
         if opts.get(key):
             argv += [flag, str(opts[key])]
+    limits = opts.get("media_limits")
+    if limits is not None:  # a plan's reservations, enforced by the CPU server directly
+        argv += ["--max-pixels", str(limits.max_pixels), "--max-images", str(limits.max_images),
+                 "--max-videos", str(limits.max_videos), "--max-video-frames", str(limits.max_video_frames)]
     for flag, key in (("--allow-remote-media", "allow_remote_media"), ("--no-ui", "no_ui"), ("--insecure", "insecure")):
         if opts.get(key):
             argv.append(flag)
@@ -142,6 +146,8 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
     api_key = api_key or envs.api_key()
     use_vllm = engine == "vllm" or (engine == "auto" and bool(plan_path or gpus or cluster))
     plan = None
+    if engine == "cpu" and (gpus or cluster):
+        raise ConfigError("--engine cpu does not plan for GPUs.", fix="drop --gpus/--cluster, or use --engine vllm")
     if use_vllm:
         if plan_path and (gpus or cluster):
             raise ConfigError("--plan and --gpus/--cluster both given.", fix="use the plan file, or plan on the fly")
@@ -156,6 +162,11 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
         launch_spec = vllm_launch(plan, host, port, api_key, vllm_bin.split())
         argv, env = launch_spec.argv, launch_spec.env
     else:
+        media_limits = None
+        if plan_path:  # serve a local checkpoint on CPU within the plan's media reservations
+            plan = _load_plan(plan_path)
+            media_limits, max_model_len = plan.media_limits, max_model_len or plan.max_model_len
+            model = model or plan.model_path
         if model and not Path(model).expanduser().is_dir():
             raise ConfigError(
                 f"--model {model}: the CPU server needs a local checkpoint folder.",
@@ -163,7 +174,8 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
             )
         argv = _demo_argv(dict(host=host, port=port, model=model, served_model_name=served_model_name,
                                max_model_len=max_model_len, allowed_media_dir=allowed_media_dir,
-                               allow_remote_media=allow_remote_media, no_ui=no_ui, insecure=insecure))
+                               allow_remote_media=allow_remote_media, no_ui=no_ui, insecure=insecure,
+                               media_limits=media_limits))
         env = {"VLMCTL_API_KEY": api_key} if api_key else {}
 
     if dry_run:

@@ -332,6 +332,8 @@ def create_app(opts: ServerOptions, server: DemoServer | None = None):
 
     @app.get("/health")
     async def health():
+        if not server.engine.alive:
+            return JSONResponse({"status": "engine stopped"}, status_code=503)
         return {
             "status": "ok",
             "model": opts.served_model_name,

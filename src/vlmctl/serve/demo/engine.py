@@ -128,6 +128,11 @@ class Engine:
         self._thread.join(timeout=5)
 
     # -- scheduler --------------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        """False once the scheduler thread has stopped (the server then reports unhealthy)."""
+        return self._thread.is_alive()
+
     def _loop(self) -> None:
         torch = self.torch
         with torch.inference_mode():
