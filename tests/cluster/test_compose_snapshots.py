@@ -47,8 +47,8 @@ def _spec(tmp_path):
 def test_compose_files_match_snapshots(tmp_path):
     spec = _spec(tmp_path)
     for node in spec.nodes:
-        _check(f"docker-compose.{node.name}.yml", compose_text(spec, node, plan_env=PLAN_ENV))
-    _check("README.md", readme_text(spec))
+        _check(f"docker-compose.{node.name}.yml", compose_text(spec, node, plan_env=PLAN_ENV, with_plan=True))
+    _check("README.md", readme_text(spec, with_plan=True))
 
 
 def test_compose_content_rules(tmp_path):
@@ -66,6 +66,8 @@ def test_compose_content_rules(tmp_path):
     assert worker["command"][:4] == ["vlmctl", "cluster", "join", "192.168.1.10"]
     assert worker["volumes"][0] == "/data/models/Qwen2.5-VL-72B-Instruct-AWQ:/models/Qwen2.5-VL-72B-Instruct-AWQ:ro"
     assert "NCCL_SOCKET_IFNAME" not in worker["environment"]  # found at start from the route to the head
+    # `docker exec … vllm serve` must find the non-carry-over file that `cluster up` writes there.
+    assert head["environment"]["VLLM_CONFIG_ROOT"] == "/tmp/vlmctl/lab-gpu-a/vllm-config"
 
 
 def test_cli_writes_files_that_parse(tmp_path, capsys):

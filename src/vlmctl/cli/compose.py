@@ -28,7 +28,7 @@ def cli(cluster_file, plan_file, image, out_dir) -> None:
 
     spec = load_cluster(cluster_file)
     written = write_compose(spec, out_dir, cluster_file=cluster_file, image=image or DEFAULT_IMAGE,
-                            plan_env=_plan_env(plan_file))
+                            plan_env=_plan_env(plan_file), plan_file=plan_file)
     con = console()
     for path in written:
         con.print(f"wrote {path}", markup=False)
