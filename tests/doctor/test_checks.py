@@ -42,6 +42,8 @@ def test_arch_list_against_compute_capability():
     assert not checks.arch_supported((12, 0), cu124)  # RTX 5090 on an old wheel: no kernel image
     assert checks.arch_supported((12, 0), cu124 + ["compute_90"])  # PTX JIT
     assert not checks.arch_supported((7, 5), ["sm_80", "sm_90a"])
+    h100_torch = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]  # torch 2.11.0+cu130 on the GPU box
+    assert checks.arch_supported((9, 0), h100_torch) and not checks.arch_supported((6, 1), h100_torch)
 
 
 def test_attention_backend_choice_follows_compute_capability():
