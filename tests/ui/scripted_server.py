@@ -3,8 +3,10 @@
 Run: ``python tests/ui/scripted_server.py [--port 0]``; it prints ``PORT <n>`` once listening.
 The reply depends on the last user message's text:
 
+    SLOWSTART   nothing for 30 s, then one word (Stop before the first token)
     LONG        a long answer, one word every 20 ms (for Stop); a closed connection is logged
     INJECT      HTML/script injection attempts plus a fenced code block
+    MARKDOWN    a heading, a list, a table and a Python code block
     DISCONNECT  a few words, then the connection is cut without finishing the stream
     HTTP500     a 500 error body;  HTTP400CTX  vLLM's context-length 400 error
     BENCH n ms  n numbered words ``w0001`` … every ``ms`` ms; the send time of each is logged
@@ -22,6 +24,27 @@ import sys
 import time
 
 MODEL_ID = "scripted-model"
+MARKDOWN_REPLY = """### What I see
+
+This turn has **{images} image(s)** and {videos} video(s). In the picture:
+
+- a *red* rectangle
+- a white square in the middle
+
+| object | colour |
+|---|---|
+| background | red |
+| square | white |
+
+To draw it again:
+
+```python
+from PIL import Image, ImageDraw
+
+image = Image.new("RGB", (96, 64), (220, 40, 40))
+ImageDraw.Draw(image).rectangle((30, 16, 66, 48), fill="white")
+```
+"""
 
 
 def _last_user(messages):
@@ -84,7 +107,10 @@ def build_app():
 
         async def stream():
             try:
-                if "LONG" in text:
+                if "SLOWSTART" in text:
+                    await asyncio.sleep(30)  # like a long video prefill
+                    yield _chunk("finally ")
+                elif "LONG" in text:
                     for i in range(3000):
                         yield _chunk(f"word{i} ")
                         await asyncio.sleep(0.02)
@@ -96,6 +122,11 @@ def build_app():
                                   "\n\n```python\nif a < b:\n\n    print('<b>ok</b>')\n```\n"]:
                         yield _chunk(piece)
                         await asyncio.sleep(0.01)
+                elif "MARKDOWN" in text:
+                    reply = MARKDOWN_REPLY.format(images=images, videos=videos)
+                    for i in range(0, len(reply), 12):
+                        yield _chunk(reply[i:i + 12])
+                        await asyncio.sleep(0.005)
                 elif "DISCONNECT" in text:
                     for i in range(5):
                         yield _chunk(f"partial{i} ")

@@ -260,3 +260,39 @@ def test_drag_and_drop_and_paste_attach_images(chat, scripted_page, scripted_api
     assert "This turn has 2 image(s)" in chat.answers()[-1]
     parts = _last_request(scripted_api)["messages"][-1]["content"]
     assert [p["type"] for p in parts] == ["image_url", "image_url", "text"]
+
+
+def test_markdown_and_code_blocks_render(chat, scripted_page, media):
+    chat.open(scripted_page.url)
+    chat.attach(media["png"])
+    chat.send("Describe this image in MARKDOWN, with code to redraw it.")
+    chat.wait_state("done")
+    last = chat.page.locator('#chatbot [data-testid="bot"]').last
+    assert last.locator("h3").inner_text() == "What I see"
+    assert last.locator("li").count() == 2 and last.locator("table td").count() == 4
+    assert last.locator("strong").first.inner_text() == "1 image(s)"
+    code = last.locator("pre code").inner_text()
+    assert 'Image.new("RGB", (96, 64), (220, 40, 40))' in code
+    assert "ImageDraw\n\nimage" in code, "the blank line inside the code block was lost"
+    assert last.locator("pre code span[style]").count() > 3, "no syntax colours"
+    chat.shot("markdown")
+
+
+def test_stop_before_the_first_token(chat, scripted_page, scripted_api):
+    chat.open(scripted_page.url)
+    chat.send("SLOWSTART: think hard first")
+    chat.wait_state("busy")
+    time.sleep(0.5)
+    started = time.monotonic()
+    chat.click("stop-btn")
+    chat.wait_state("stopped", timeout=10)
+    assert time.monotonic() - started < 5
+    assert chat.answers()[-1] == "(stopped before the first token)"
+    outcome = None
+    for _ in range(50):
+        outcome = _last_request(scripted_api)["outcome"]
+        if outcome == "cancelled":
+            break
+        time.sleep(0.1)
+    assert outcome == "cancelled"
+    chat.shot("stopped-early")

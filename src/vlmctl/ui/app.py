@@ -269,7 +269,8 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
                 chatbot = gr.Chatbot(
                     elem_id=IDS["chatbot"],
                     label="Chat",
-                    height=560,
+                    height="70vh",
+                    min_height=420,
                     sanitize_html=True,
                     render_markdown=True,
                     latex_delimiters=[],
