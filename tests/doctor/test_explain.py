@@ -128,6 +128,13 @@ def test_vision_encoder_runtime_oom_is_distinct_from_startup_oom():
     assert runtime.plan_change["gpu_memory_utilization"] == {"from": 0.92, "to": 0.87,
                                                              "because": "oom-vision-encoder-runtime"}
     assert startup.plan_change["limit_mm_per_prompt.video"] == {"from": 1, "to": 0, "because": "oom-startup"}
+    # With the planner's estimate of the encoder peak the V2 runner leaves outside the profile (~12.7 GiB
+    # measured on the H100: runs A1 vs C1), utilization drops by that share of the GPU.
+    planned = _plan()
+    planned.plan.per_gpu[0].encoder_runtime_gib = 12.7
+    fixture = Path(__file__).parent / "fixtures" / "vision_encoder_oom_runtime_h100.log"
+    change = explain(fixture.read_text(), planned).plan_change["gpu_memory_utilization"]
+    assert change["to"] == 0.75
 
 
 def test_unknown_log_gets_no_known_cause_and_the_failure_like_lines():

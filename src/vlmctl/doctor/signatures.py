@@ -125,7 +125,14 @@ def _mm_profile_change(values: Values, plan: Any) -> dict[str, Any]:
 def _encoder_oom_change(values: Values, plan: Any) -> dict[str, Any]:
     change: dict[str, Any] = {"env.VLLM_USE_V2_MODEL_RUNNER": "0"}
     if plan is not None:
-        change["gpu_memory_utilization"] = round(max(0.5, plan.gpu_memory_utilization - 0.05), 2)
+        gpus = list(getattr(plan, "per_gpu", []) or [])
+        peak = max((g.encoder_runtime_gib for g in gpus), default=0.0)
+        total = min((g.total_gib for g in gpus), default=0.0)
+        if peak > 0 and total > 0:  # leave the planner's encoder peak outside the KV budget
+            target = int((plan.gpu_memory_utilization - peak / total) * 100) / 100
+        else:
+            target = plan.gpu_memory_utilization - 0.05
+        change["gpu_memory_utilization"] = round(max(0.5, target), 2)
         kw = dict(getattr(plan, "mm_processor_kwargs", {}) or {})
         if kw.get("max_pixels"):
             change["mm_processor_kwargs.max_pixels"] = kw["max_pixels"] // 2
@@ -424,7 +431,7 @@ CATALOG: tuple[Signature, ...] = (
     ),
     Signature(
         id="oom-vision-encoder-runtime",
-        plan_change_doc="`env.VLLM_USE_V2_MODEL_RUNNER` ← 0, `gpu_memory_utilization` − 0.05, `max_pixels` halved",
+        plan_change_doc="`env.VLLM_USE_V2_MODEL_RUNNER` ← 0, `gpu_memory_utilization` − the plan's encoder peak / total (else − 0.05), `max_pixels` halved",
         title="CUDA OOM in the vision encoder while serving a request",
         patterns=(r"(?:qwen2_5_vl|qwen2_vl)\.py.{0,2000}?(?:OutOfMemoryError|CUDA out of memory)",
                   r"_execute_mm_encoder.{0,2000}?(?:OutOfMemoryError|CUDA out of memory)"),
