@@ -40,15 +40,10 @@ def cli(api_base: str, api_key: str | None, host: str, port: int) -> None:
             server_name=host, server_port=port, prevent_thread_lock=True,
             inbrowser=False, share=False, quiet=True, footer_links=[],
         )
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc}.",
-            fix="pick another --port (or --port 0 for any free one)",
-        ) from exc
-    except Exception as exc:  # Gradio wraps bind failures in its own errors
-        if "port" in str(exc).lower() or "address" in str(exc).lower():
+    except Exception as exc:  # Gradio reports a busy port as OSError or its own error
+        if isinstance(exc, OSError) or "port" in str(exc).lower():
             raise ConfigError(
-                f"cannot listen on {host}:{port}: {exc}",
+                f"cannot listen on {host}:{port}: the port is in use or not allowed.",
                 fix="pick another --port (or --port 0 for any free one)",
             ) from exc
         raise ServeError(f"the chat page did not start: {exc}", fix="re-run with VLMCTL_DEBUG=1") from exc
