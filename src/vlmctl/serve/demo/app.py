@@ -45,6 +45,8 @@ class ServerOptions:
     max_model_len: int = 4096
     default_max_tokens: int = 128
     max_num_seqs: int = 64
+    max_waiting: int = 512
+    """Requests queued beyond the running ones; more are answered 503 (retry later)."""
     max_body_bytes: int = 64 * 1024 * 1024
     api_key: str | None = None
     demo: bool = True
@@ -367,6 +369,9 @@ def create_app(opts: ServerOptions, server: DemoServer | None = None):
             raise RequestError(400, f"request body is not valid JSON ({exc}).") from None
         if not isinstance(body, dict):
             raise RequestError(400, "request body must be a JSON object.")
+        if server.engine.num_waiting >= opts.max_waiting:
+            raise RequestError(503, f"the server is busy ({opts.max_waiting} requests queued); retry later.",
+                               kind="server_busy")
         prepared, stream, include_usage = await run_in_threadpool(server.prepare, body)
         server.prompt_tokens_total += prepared.prompt_tokens
         seq = server.engine.submit(prepared, asyncio.get_running_loop())

@@ -3,8 +3,9 @@
 The folder is a normal Hugging Face checkpoint: ``config.json`` (real Qwen2.5-VL architecture,
 tiny dims), ``model.safetensors`` (random weights, fixed seed), the locally trained tokenizer
 (:mod:`vlmctl.models.tokenizer`) with Qwen2.5-VL's chat template, and the real
-``Qwen2VLImageProcessor`` / ``Qwen2VLVideoProcessor`` at small pixel budgets. Anything that loads
-Qwen2.5-VL (transformers, vLLM with ``--load-format`` of your choice) loads it.
+``Qwen2VLImageProcessor`` / ``Qwen2VLVideoProcessor`` at small pixel budgets. transformers loads it
+with ``AutoProcessor`` / ``AutoModelForImageTextToText`` (written by the installed transformers; not
+tried with vLLM).
 """
 from __future__ import annotations
 
