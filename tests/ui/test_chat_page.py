@@ -296,3 +296,24 @@ def test_stop_before_the_first_token(chat, scripted_page, scripted_api):
         time.sleep(0.1)
     assert outcome == "cancelled"
     chat.shot("stopped-early")
+
+
+def test_two_people_stream_at_the_same_time(browser, scripted_page):
+    from tests.ui.conftest import ChatPage
+
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)]
+    try:
+        pages = [ChatPage(ctx.new_page(), f"concurrent-{i}").open(scripted_page.url)
+                 for i, ctx in enumerate(contexts)]
+        for page in pages:
+            page.send("LONG story for two")
+        for page in pages:  # both stream at once: neither waits for the other to finish
+            page.wait_answer_text("t.includes('word20')", count=1, timeout=20)
+            assert page.activity() == "busy"
+        for page in pages:
+            page.click("stop-btn")
+            page.wait_state("stopped", timeout=10)
+        assert all(p.answers()[-1].endswith("(stopped)") for p in pages)
+    finally:
+        for ctx in contexts:
+            ctx.close()
