@@ -42,7 +42,9 @@ def _wide(con):
 @click.group(invoke_without_command=True)
 @click.option("--api-base", default="http://127.0.0.1:8000/v1", show_default=True, help="OpenAI-compatible base URL.")
 @click.option("--api-key", default=None, help="Bearer key (default: $VLMCTL_API_KEY).")
-@click.option("--model", default=None, help="Model name (default: the first of GET /models).")
+@click.option("--model", default=None, help="Model name (default: the plan's, else the first of GET /models).")
+@click.option("--plan", "plan_file", default=None, metavar="plan.json",
+              help="Take the model name, a mix inside the media limits and the sweep from this plan.")
 @click.option("--mix", multiple=True, metavar="KIND[@WxH[xF]][=W]",
               help="Request mix entry, repeatable: text, image@1024x768, video@448x448x8, each =WEIGHT.")
 @click.option("--concurrency", "concurrency", default=None, metavar="N[,N…]",
@@ -60,7 +62,7 @@ def _wide(con):
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON on stdout.")
 @click.pass_context
 def cli(ctx: click.Context, api_base: str, api_key: str | None, model: str | None, mix: tuple[str, ...],
-        concurrency: str | None, rate: str | None, num_requests: int | None, duration: float | None, warmup: int,
+        plan_file: str | None, concurrency: str | None, rate: str | None, num_requests: int | None, duration: float | None, warmup: int,
         max_tokens: int, prompt_words: int, ignore_eos: bool, timeout_s: float, out_path: str | None,
         plot_path: str | None, as_json: bool) -> None:
     """Measure a deployment under multimodal load: TTFT, TPOT, ITL, E2E, throughput, errors.
@@ -70,6 +72,7 @@ def cli(ctx: click.Context, api_base: str, api_key: str | None, model: str | Non
       vlmctl bench --api-base http://127.0.0.1:8000/v1 --concurrency 1,2,4,8
       vlmctl bench --mix text=2 --mix image@1024x768=1 --mix video@448x448x8=1 --requests 64
       vlmctl bench --rate 0.5,1,2 --concurrency 16 --duration 60 --out run.json --plot run.png
+      vlmctl bench --plan plan.json --api-key "$VLMCTL_API_KEY"
       vlmctl bench compare before.json after.json
     """
     if ctx.invoked_subcommand is not None:
@@ -85,9 +88,29 @@ def cli(ctx: click.Context, api_base: str, api_key: str | None, model: str | Non
         raise ConfigError("--warmup must be >= 0 and --max-tokens >= 1.", fix="e.g. --warmup 2 --max-tokens 128")
     if duration is None and num_requests is None:
         num_requests = 32
-    entries = parse_mix(mix)
+    plan = None
+    if plan_file:
+        from vlmctl.bench.from_plan import load_plan
+
+        plan = load_plan(plan_file)
+        model = model or plan.served_model_name
+    if mix or plan is None:
+        entries = parse_mix(mix)
+    else:
+        from vlmctl.bench.from_plan import mix_from_plan
+
+        entries = mix_from_plan(plan)
     rates = _float_list(rate, "--rate") if rate else [None]
-    concs = _int_list(concurrency, "--concurrency") if concurrency else ([None] if rate else [1, 2, 4, 8])
+    if concurrency:
+        concs = _int_list(concurrency, "--concurrency")
+    elif rate:
+        concs = [None]
+    elif plan is not None:
+        from vlmctl.bench.from_plan import concurrency_from_plan
+
+        concs = concurrency_from_plan(plan)
+    else:
+        concs = [1, 2, 4, 8]
     levels = [LoadSpec(concurrency=c, rate=r, num_requests=num_requests, duration_s=duration, warmup=warmup)
               for r in rates for c in concs]
     api_key = api_key or envs.api_key()
