@@ -13,6 +13,7 @@ READS = {
     "VLMCTL_CACHE_DIR": "Where the embedded demo model and other caches live (default: the user cache dir).",
     "NO_COLOR": "Any value turns colour off in terminal output.",
     "VLMCTL_STATE_ROOT": "Folder for per-node cluster state: Ray --temp-dir and vLLM config root (default /tmp/vlmctl).",
+    "VLMCTL_UI_UPDATE_MS": "Fixed gap between chat-page updates while streaming, in ms (default: adapts to answer length).",
 }
 
 #: Variables vlmctl *sets* for Ray and vLLM processes (see vlmctl.plan and vlmctl.cluster).
@@ -56,3 +57,12 @@ def cache_dir() -> str:
 def state_root() -> str:
     """Root of per-node cluster state (VLMCTL_STATE_ROOT, default /tmp/vlmctl; short for Ray's socket paths)."""
     return os.environ.get("VLMCTL_STATE_ROOT") or "/tmp/vlmctl"
+
+
+def ui_update_ms() -> float | None:
+    """VLMCTL_UI_UPDATE_MS as a number, or None (then the chat page adapts its update rate)."""
+    value = os.environ.get("VLMCTL_UI_UPDATE_MS", "").strip()
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
