@@ -144,20 +144,35 @@ def _tail(path: Path, lines: int = 8) -> str:
     return " | ".join(line.strip() for line in text[-lines:] if line.strip())
 
 
+def _spawn_start(ne: NodeEnv, argv: list[str], log: Path) -> subprocess.Popen:
+    with open(log, "w") as out:
+        return subprocess.Popen(argv, env=_env_for(ne), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _finish_start(proc: subprocess.Popen, timeout: float) -> int | None:
+    """Wait for ``ray start``; on timeout kill its process group and return None."""
+    try:
+        return proc.wait(timeout=max(timeout, 1.0))
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        return None
+
+
 def _run_start(ne: NodeEnv, argv: list[str], timeout: float, log: Path) -> tuple[int | None, float]:
     """Run ``ray start`` in its own process group; on timeout kill the group. Returns (rc or None, seconds)."""
     t0 = time.monotonic()
-    with open(log, "w") as out:
-        proc = subprocess.Popen(argv, env=_env_for(ne), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            rc = proc.wait(timeout=max(timeout, 1.0))
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=5)
-            rc = None
+    rc = _finish_start(_spawn_start(ne, argv, log), timeout)
     return rc, time.monotonic() - t0
 
 
@@ -217,21 +232,28 @@ print(json.dumps(usage_lib.get_cluster_metadata(GcsClient(address=sys.argv[1])))
 """
 
 
-def head_metadata(ne: NodeEnv, timeout: float) -> dict:
+def _metadata_check(ne: NodeEnv) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _GCS_METADATA, ne.head], env=_env_for(ne), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def head_metadata(ne: NodeEnv, timeout: float, check: subprocess.Popen | None = None) -> dict:
     """Ask the head's GCS for its Ray and Python versions; ClusterError when no Ray head answers in time."""
+    check = check or _metadata_check(ne)
     try:
-        out = subprocess.run([sys.executable, "-c", _GCS_METADATA, ne.head], env=_env_for(ne), capture_output=True,
-                             text=True, timeout=max(timeout, 1.0), start_new_session=True)
+        stdout, _ = check.communicate(timeout=max(timeout, 1.0))
+        ok = check.returncode == 0
     except subprocess.TimeoutExpired:
-        out = None
-    if out is None or out.returncode != 0:
+        _kill_group(check)
+        stdout, ok = "", False
+    if not ok:
         raise ClusterError(f"{ne.head} accepts connections but no Ray head answered within {timeout:.0f} s.",
                            fix=f"check that {ne.ray_port} is the head's Ray port (ports.ray in the cluster file, "
                                "`ray start --head --port`) and that `vlmctl cluster up` finished there")
     import json
 
     try:
-        return json.loads(out.stdout.strip().splitlines()[-1]) or {}
+        return json.loads(stdout.strip().splitlines()[-1]) or {}
     except (ValueError, IndexError):
         return {}
 
@@ -263,20 +285,30 @@ def join(ne: NodeEnv, *, block: bool = False, timeout: float = JOIN_TIMEOUT_S, s
     t0 = time.monotonic()
     progress(f"checking the head {ne.head} from {ne.address} (NIC {ne.nic})")
     _probe(ne.head_address, ne.ray_port, timeout=min(5.0, timeout / 3))
-    meta = head_metadata(ne, timeout - (time.monotonic() - t0))
-    _check_versions(ne, meta)
     log = _prepare(ne)
     argv = start_argv(ne, block=block)
     if block:
+        _check_versions(ne, head_metadata(ne, timeout - (time.monotonic() - t0)))
         os.execve(argv[0], argv, _env_for(ne))
-    progress(f"joining the Ray cluster at {ne.head} (Ray {meta.get('ray_version', '?')})")
-    rc, took = _run_start(ne, argv, start_timeout, log)
+    # Ask the GCS and start Ray side by side: the answer (or its absence) decides whether `ray start` may go on.
+    check = _metadata_check(ne)
+    proc = _spawn_start(ne, argv, log)
+    progress(f"joining the Ray cluster at {ne.head}")
+    try:
+        meta = head_metadata(ne, timeout - (time.monotonic() - t0), check)
+        _check_versions(ne, meta)
+    except ClusterError:
+        _kill_group(proc)
+        stop_local(ne.state_dir, timeout=2.0)
+        raise
+    rc = _finish_start(proc, start_timeout)
+    took = time.monotonic() - t0
     if rc != 0:
         stop_local(ne.state_dir, timeout=2.0)
         why = f"did not finish within {start_timeout:.0f} s" if rc is None else f"exited with {rc}"
         raise ClusterError(f"`ray start --address={ne.head}` {why}: {_tail(log)}",
                            fix=f"read {log}; then vlmctl cluster status on the head")
-    progress(f"joined in {took:.1f} s")
+    progress(f"joined in {took:.1f} s (head runs Ray {meta.get('ray_version', '?')})")
     return True
 
 
