@@ -1,6 +1,8 @@
 """`vlmctl models`: the built-in model catalog."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from vlmctl.cli._output import console, emit_json, next_steps
@@ -54,3 +56,28 @@ def cli(ctx: click.Context, as_json: bool) -> None:
     for i, note in enumerate(notes, 1):
         con.print(f"[{i}] {note}", markup=False)
     next_steps(con, "vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus a100-80gb:1")
+
+
+@cli.command("materialize")
+@click.argument("model_id")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace the files of an existing folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the written config as JSON.")
+def materialize_cmd(model_id: str, out_dir: Path, overwrite: bool, as_json: bool) -> None:
+    """Write a weight-less model folder (config, tokenizer, processor) for `--load-format dummy` runs.
+
+    \b
+    Examples:
+      vlmctl models materialize Qwen/Qwen2.5-VL-7B-Instruct ./qwen7b-dummy
+      vllm serve ./qwen7b-dummy --load-format dummy --enforce-eager
+    """
+    from vlmctl.models.materialize import FILES, materialize
+
+    config = materialize(model_id, out_dir, overwrite=overwrite)
+    if as_json:
+        emit_json({"dir": str(out_dir), "files": list(FILES), "config": config})
+        return
+    con = console()
+    con.print(f"wrote {out_dir}: {', '.join(FILES)} (no weights)")
+    next_steps(con, f"vllm serve {out_dir} --load-format dummy",
+               f"vlmctl plan {out_dir} --gpus h100-80gb:1")

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# GPU machine, visit 2: end to end through vlmctl (plan -> serve (vLLM, dummy 7B) -> API requests -> bench),
+# the field report's launch for comparison, the issue-9 reproduction through the API, and the gpu tests.
+#   bash benchmarks/gpu/visit2.sh plan|field|repro|tests   (after `. benchmarks/gpu/install_vllm.sh`)
+# Models in /tmp/models (materialized), the worst-case video in /tmp/worst.mp4; logs in /tmp/v2; results in $OUT.
+set -u
+REPO=$(pwd)
+export PYTHONPATH=$REPO/src:${PYTHONPATH:-}
+V2=/tmp/v2; mkdir -p $V2
+VLMCTL="python3 -m vlmctl.cli.main"
+DUMMY="python3 $REPO/benchmarks/gpu/vllm_dummy.py"
+BENCH_ARGS="--mix image@1280x720 --concurrency 1,8,32 --requests 32 --warmup 2 --max-tokens 128 --prompt-words 48 --ignore-eos"
+log() { echo "[$(date +%T) ${SECONDS}s] $*"; }
+
+wait_up() {  # port timeout_s pid
+  for _ in $(seq 1 "$2"); do
+    python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$1/v1/models', timeout=2)" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || return 1
+    sleep 1
+  done
+  return 1
+}
+stop() { kill -TERM -- -"$1" 2>/dev/null; sleep 5; kill -KILL -- -"$1" 2>/dev/null; sleep 3; nvidia-smi --query-gpu=memory.used --format=csv,noheader; }
+
+phase_plan() {
+  log "plan"
+  $VLMCTL plan /tmp/models/7B --gpus h100-80gb:1 --json > $V2/plan7b.json || { log "plan failed"; return 1; }
+  $VLMCTL plan /tmp/models/7B --gpus h100-80gb:1 > $V2/plan7b.txt 2>&1
+  $VLMCTL serve --plan $V2/plan7b.json --dry-run --vllm-bin "$DUMMY" > $V2/serve_dryrun.txt 2>&1
+  log "serve (planned)"
+  setsid $VLMCTL serve --plan $V2/plan7b.json --vllm-bin "$DUMMY" --port 8000 --log-file $V2/serve_plan_engine.log \
+    > $V2/serve_plan_cli.log 2>&1 &
+  pid=$!
+  if ! wait_up 8000 300 $pid; then log "planned server did not come up"; stop $pid; return 1; fi
+  log "ready"
+  python3 benchmarks/gpu/api_requests.py --base http://127.0.0.1:8000/v1 --steps image,worst_video,normal_mix \
+    --video /tmp/worst.mp4 --out $V2/api_plan.json
+  log "bench (planned)"
+  $VLMCTL bench --api-base http://127.0.0.1:8000/v1 $BENCH_ARGS --out $V2/bench_plan.json > $V2/bench_plan.txt 2>&1
+  log "decode batch 1"
+  $VLMCTL bench --api-base http://127.0.0.1:8000/v1 --mix text --concurrency 1 --requests 6 --warmup 1 \
+    --max-tokens 512 --prompt-words 16 --ignore-eos --out $V2/decode_plan.json > $V2/decode_plan.txt 2>&1
+  stop $pid
+}
+
+phase_field() {
+  log "serve (field report launch)"
+  setsid $DUMMY serve /tmp/models/7B --served-model-name 7B --port 8001 --enforce-eager --gpu-memory-utilization 0.5 \
+    --max-num-seqs 2 --max-model-len 4096 --dtype float16 > $V2/serve_field_engine.log 2>&1 &
+  pid=$!
+  if ! wait_up 8001 240 $pid; then log "field server did not come up"; stop $pid; return 1; fi
+  log "bench (field)"
+  $VLMCTL bench --api-base http://127.0.0.1:8001/v1 $BENCH_ARGS --out $V2/bench_field.json > $V2/bench_field.txt 2>&1
+  $VLMCTL bench --api-base http://127.0.0.1:8001/v1 --mix text --concurrency 1 --requests 6 --warmup 1 \
+    --max-tokens 512 --prompt-words 16 --ignore-eos --out $V2/decode_field.json > $V2/decode_field.txt 2>&1
+  stop $pid
+}
+
+phase_repro() {
+  log "serve (vLLM defaults, V2 runner)"
+  setsid $DUMMY serve /tmp/models/7B --served-model-name 7B --port 8002 > $V2/serve_default_engine.log 2>&1 &
+  pid=$!
+  if ! wait_up 8002 240 $pid; then log "default server did not come up"; stop $pid; return 1; fi
+  python3 benchmarks/gpu/api_requests.py --base http://127.0.0.1:8002/v1 --steps image,worst_video,image \
+    --video /tmp/worst.mp4 --out $V2/api_default.json
+  sleep 3
+  stop $pid
+}
+
+phase_tests() {
+  log "gpu tests"
+  python3 -m pytest -q -m gpu tests/gpu -p no:cacheprovider > $V2/pytest_gpu.txt 2>&1; tail -5 $V2/pytest_gpu.txt
+}
+
+for phase in "$@"; do "phase_$phase"; done
+tar -C /tmp -czf $OUT/v2_$(echo "$@" | tr ' ' _).tar.gz v2
+log "done"
+for f in $V2/api_*.json; do echo "== $f"; cat $f | head -c 1500; echo; done
+for f in $V2/bench_*.txt $V2/decode_*.txt; do echo "== $f"; tail -n 14 $f; done
+[ -f $V2/bench_plan.json ] && [ -f $V2/bench_field.json ] && $VLMCTL bench compare $V2/bench_field.json $V2/bench_plan.json 2>&1 | tail -25

@@ -1,0 +1,65 @@
+"""Write a weight-less model folder from the built-in catalog, for ``vllm serve --load-format dummy``.
+
+The folder holds the checkpoint's own ``config.json`` (real dimensions), ``preprocessor_config.json``
+(the real image settings), ``generation_config.json`` and a small locally trained tokenizer
+(:func:`vlmctl.models.tokenizer.build_tokenizer`). The config's token ids (image, video, vision
+start/end/pad, bos, eos, pad) are rewritten to the tokenizer's special-token ids, so the processor's
+placeholders and the model agree. No weights: the folder is only useful with dummy weights.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from vlmctl.errors import ConfigError
+from vlmctl.models.catalog import catalog_entry
+from vlmctl.models.tokenizer import build_tokenizer, config_token_ids
+
+#: Files a materialized folder holds.
+FILES = ("config.json", "preprocessor_config.json", "generation_config.json", "tokenizer.json",
+         "tokenizer_config.json", "chat_template.json")
+
+
+def _dump(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def materialize(model_id: str, out_dir: Path, *, vocab_size: int = 4000, overwrite: bool = False) -> dict:
+    """Write the folder for catalog id ``model_id`` into ``out_dir``; return the config written.
+
+    Raises ConfigError if the id is unknown or ``out_dir`` already holds a ``config.json``
+    (unless ``overwrite``).
+    """
+    entry = catalog_entry(model_id)
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"'{out_dir}' exists and is not a folder.", fix="choose a new folder path")
+    if (out_dir / "config.json").exists() and not overwrite:
+        raise ConfigError(f"'{out_dir}' already holds a config.json.",
+                          fix="choose an empty folder, or pass --overwrite")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    ids = build_tokenizer(out_dir, vocab_size=vocab_size)
+    token_ids = config_token_ids(ids)
+    config = copy.deepcopy(entry.config)
+    config.update(token_ids)
+    config["vision_config"] = dict(config.get("vision_config", {}))
+    config["_name_or_path"] = entry.id
+    config["vlmctl_materialized"] = {"from": entry.id, "weights": "none (use --load-format dummy)",
+                                     "tokenizer": f"locally trained BPE, {vocab_size} learned tokens"}
+
+    generation = copy.deepcopy(entry.generation)
+    generation.update(bos_token_id=token_ids["bos_token_id"],
+                      eos_token_id=[token_ids["eos_token_id"], token_ids["bos_token_id"]],
+                      pad_token_id=token_ids["pad_token_id"])
+
+    _dump(out_dir / "config.json", config)
+    _dump(out_dir / "preprocessor_config.json", dict(entry.preprocessor))
+    _dump(out_dir / "generation_config.json", generation)
+    # The tokenizer config's model_max_length bounds vLLM's derived max_model_len: keep the checkpoint's.
+    tok_cfg_path = out_dir / "tokenizer_config.json"
+    tok_cfg = json.loads(tok_cfg_path.read_text(encoding="utf-8"))
+    tok_cfg["model_max_length"] = 131072
+    _dump(tok_cfg_path, tok_cfg)
+    return config
