@@ -13,6 +13,7 @@ import time
 from functools import lru_cache
 from typing import Any
 
+from vlmctl import envs
 from vlmctl.errors import require
 from vlmctl.ui.client import (
     ApiError,
@@ -130,6 +131,15 @@ def _clean(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return cleaned
 
 
+def update_interval(answer_chars: int) -> float:
+    """Seconds between page updates: the browser re-renders the whole answer each time, so
+    long answers get fewer updates (env VLMCTL_UI_UPDATE_MS overrides, for benchmarks)."""
+    fixed = envs.ui_update_ms()
+    if fixed is not None:
+        return fixed / 1000
+    return min(0.2, 0.02 + answer_chars / 100_000)
+
+
 def _sampling(use_defaults, temperature, top_p, repetition_penalty, max_tokens) -> dict[str, Any]:
     params: dict[str, Any] = {"max_tokens": int(max_tokens)}
     if not use_defaults:
@@ -207,7 +217,11 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
         started = time.monotonic()
         yield turns, chat_view(turns), _activity("busy", f"Answering with `{model}`…")
         params = _sampling(use_defaults, temperature, top_p, repetition_penalty, max_tokens)
-        stream = drain_batches(client.stream_chat(model, messages, params), heartbeat=0.1)
+        stream = drain_batches(
+            client.stream_chat(model, messages, params),
+            heartbeat=0.1,
+            min_interval=lambda: update_interval(len(reply["text"])),
+        )
         try:
             async with contextlib.aclosing(stream) as batches:
                 async for delta in batches:

@@ -20,7 +20,7 @@ import json
 import mimetypes
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
 from typing import Any
 
@@ -370,17 +370,22 @@ def _describe_transport(exc: Exception) -> str:
 
 
 async def drain_batches(
-    stream: AsyncIterator[str], heartbeat: float | None = None
+    stream: AsyncIterator[str],
+    heartbeat: float | None = None,
+    min_interval: Callable[[], float] | float = 0.0,
 ) -> AsyncIterator[str]:
     """Re-yield a delta stream, joining whatever arrived while the consumer was busy.
 
     A reader task pulls from ``stream``; each step yields everything queued so far, so a
-    slow page never falls behind the server by more than one update. With ``heartbeat``
-    (seconds), an empty string is yielded whenever nothing arrived for that long, so the
-    consumer can check for Stop even while the model is still reading a video.
+    slow page never falls behind the server by a backlog of updates. ``min_interval``
+    (seconds, or a function giving them) spaces updates out: the browser re-renders the
+    whole answer per update, so long answers at high token rates get fewer, larger ones.
+    With ``heartbeat`` (seconds), an empty string is yielded whenever nothing arrived for
+    that long, so the consumer can check for Stop even while the model reads a video.
     """
     queue: asyncio.Queue = asyncio.Queue()
     end = object()
+    loop = asyncio.get_running_loop()
 
     async def reader() -> None:
         try:
@@ -390,7 +395,18 @@ async def drain_batches(
         except BaseException as exc:  # handed to the consumer, re-raised there
             queue.put_nowait(exc)
 
+    def take(item, chunks: list[str]):
+        """Append queued deltas to ``chunks``; return the end marker or an error if met."""
+        while True:
+            if item is end or isinstance(item, BaseException):
+                return item
+            chunks.append(item)
+            if queue.empty():
+                return None
+            item = queue.get_nowait()
+
     task = asyncio.create_task(reader())
+    last_yield = -1e9
     try:
         while True:
             if heartbeat is None:
@@ -402,20 +418,20 @@ async def drain_batches(
                     yield ""
                     continue
             chunks: list[str] = []
-            while True:
-                if item is end:
-                    if chunks:
-                        yield "".join(chunks)
-                    return
-                if isinstance(item, BaseException):
-                    if chunks:
-                        yield "".join(chunks)
-                    raise item
-                chunks.append(item)
-                if queue.empty():
-                    break
-                item = queue.get_nowait()
-            yield "".join(chunks)
+            stop = take(item, chunks)
+            interval = min_interval() if callable(min_interval) else min_interval
+            wait = interval - (loop.time() - last_yield)
+            if stop is None and wait > 0:
+                await asyncio.sleep(wait)
+                if not queue.empty():
+                    stop = take(queue.get_nowait(), chunks)
+            if chunks:
+                last_yield = loop.time()
+                yield "".join(chunks)
+            if stop is end:
+                return
+            if stop is not None:
+                raise stop
     finally:
         if not task.done():
             task.cancel()
