@@ -48,14 +48,20 @@ class Calibration:
 # against the GPU machine in docs/validation.md.
 V026_V2 = Calibration(
     vllm_version="0.26.0", model_runner="v2",
-    source="reference estimates (vllm-memory.md §2.4/§5); pending GPU fit",
-    weight_overhead_gib=0.22, non_torch_gib=0.15, non_torch_tp_gib=0.25, cuda_context_gib=0.5,
-    nccl_init_gib=0.25, cudagraph_gib=0.4, lm_activation_factor=1.0, sampler_bytes_per_logit=8.0,
-    vit_factor=1.5, encoder_in_profile=False,
+    source="fitted 2026-11-24 on one H100 80GB HBM3, vLLM 0.26.0, torch 2.11.0+cu130, dummy weights, "
+           "8 of 20 runs (docs/validation.md; benchmarks/gpu/compare_plan.py --fit); "
+           "non_torch_tp_gib and nccl_init_gib are still reference estimates (no multi-GPU run)",
+    weight_overhead_gib=0.18, non_torch_gib=0.23, non_torch_tp_gib=0.25, cuda_context_gib=0.52,
+    nccl_init_gib=0.25, cudagraph_gib=0.0, lm_activation_factor=1.091, sampler_bytes_per_logit=0.0,
+    vit_factor=1.02, encoder_in_profile=False,
 )
 
 # vLLM 0.26.0 with VLLM_USE_V2_MODEL_RUNNER=0: the V1 runner profiles the worst-case image/video.
-V026_V1 = replace(V026_V2, model_runner="v1", encoder_in_profile=True)
+# Measured: the V1 profile adds the sampler dummy (7.69 B per row x vocab) and subtracts its CUDA-graph
+# estimate (0.46 GiB logged for 7B); the V2 runner logs no graph estimate (profile_cudagraph_memory
+# returns 0) and its peak does not grow with max_num_seqs.
+V026_V1 = replace(V026_V2, model_runner="v1", encoder_in_profile=True, sampler_bytes_per_logit=7.69,
+                  cudagraph_gib=0.46)
 
 CALIBRATIONS = {("0.26.0", "v2"): V026_V2, ("0.26.0", "v1"): V026_V1}
 DEFAULT_VLLM_VERSION = "0.26.0"
