@@ -1,7 +1,8 @@
 """A small CPU engine for Qwen2.5-VL-style checkpoints: one scheduler thread, streaming, cancellable.
 
 Each request is prefilled on its own (vision encoder + prompt), then every running request advances
-one token per round, round-robin, each with its own KV cache. A new request therefore waits at most
+one token per round, all of them in one batched forward (their KV caches left-padded to the longest
+and masked), each keeping its own cache between rounds. A new request therefore waits at most
 one round (a few ms per running request on the demo model) for its first token, streams while
 others stream, and stops costing anything the moment its client goes away (``Sequence.cancel``).
 Positions are computed here (Qwen's 3-D M-RoPE via ``get_rope_index``), never kept on the model,
@@ -72,7 +73,8 @@ class Sequence:
 class Engine:
     """Loads a checkpoint with transformers and runs the scheduler thread."""
 
-    def __init__(self, model_dir: Path, max_num_seqs: int = 64, threads: int | None = None) -> None:
+    def __init__(self, model_dir: Path, max_num_seqs: int = 64, threads: int | None = None,
+                 decode_batch: int = 32) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -94,6 +96,7 @@ class Engine:
                 eos_ids.add(tid)
         self.eos_ids = {i for i in eos_ids if i is not None}
         self.max_num_seqs = max_num_seqs
+        self.decode_batch = decode_batch
         self._waiting: collections.deque[Sequence] = collections.deque()
         self._running: list[Sequence] = []
         self._wake = threading.Condition()
@@ -145,8 +148,26 @@ class Engine:
                     new = self._waiting.popleft() if self._waiting and len(self._running) < self.max_num_seqs else None
                 if new is not None:
                     self._guarded(new, self._prefill)
+                active = []
                 for seq in list(self._running):
-                    self._guarded(seq, self._decode)
+                    if seq.cancelled.is_set():
+                        self._finish(seq, None)
+                        self.stats["cancelled"] += 1
+                    else:
+                        active.append(seq)
+                for start in range(0, len(active), self.decode_batch):
+                    group = active[start : start + self.decode_batch]
+                    if len(group) == 1:
+                        self._guarded(group[0], self._decode)
+                        continue
+                    try:
+                        rows = self._decode_batch(group)
+                    except Exception:  # fall back to one at a time, so one bad request cannot stop the others
+                        for seq in group:
+                            self._guarded(seq, self._decode)
+                        continue
+                    for seq, logits in zip(group, rows):
+                        self._guarded(seq, lambda seq, logits=logits: self._accept(seq, logits))
 
     def _guarded(self, seq: Sequence, step) -> None:
         if seq.cancelled.is_set():
@@ -208,6 +229,44 @@ class Engine:
             input_ids=seq.next_token.view(1, 1), position_ids=position_ids, cache=seq.cache, use_cache=True
         )
         self._accept(seq, out.logits[0, -1])
+
+    def _decode_batch(self, group: list[Sequence]) -> list:
+        """One decode step for several requests in one forward: caches left-padded to the longest.
+
+        Returns each request's next-token logits; its own cache then holds the new token.
+        """
+        torch = self.torch
+        from transformers import DynamicCache
+
+        lengths = [seq.cache.get_seq_length() for seq in group]
+        longest = max(lengths)
+        layers = []
+        for index in range(len(group[0].cache.layers)):
+            keys, values = [], []
+            for seq, length in zip(group, lengths):
+                layer = seq.cache.layers[index]
+                pad = (0, 0, longest - length, 0)
+                keys.append(torch.nn.functional.pad(layer.keys, pad) if length < longest else layer.keys)
+                values.append(torch.nn.functional.pad(layer.values, pad) if length < longest else layer.values)
+            layers.append((torch.cat(keys), torch.cat(values)))
+        batch_cache = DynamicCache(layers, config=self.config)
+        mask = torch.zeros(len(group), longest + 1, dtype=torch.long)
+        for row, length in enumerate(lengths):
+            mask[row, longest - length :] = 1
+        input_ids = torch.stack([seq.next_token.view(1) for seq in group])
+        position_ids = None
+        if self._rope_index is not None:
+            positions = torch.tensor([seq.length - 1 + seq.rope_delta for seq in group])
+            position_ids = positions.view(1, -1, 1).expand(3, -1, 1)
+        out = self.model(
+            input_ids=input_ids, attention_mask=mask, position_ids=position_ids, cache=batch_cache, use_cache=True
+        )
+        for row, (seq, length) in enumerate(zip(group, lengths)):
+            for index, layer in enumerate(seq.cache.layers):
+                batched = batch_cache.layers[index]
+                layer.keys = batched.keys[row : row + 1, :, longest - length :]
+                layer.values = batched.values[row : row + 1, :, longest - length :]
+        return [out.logits[row, -1] for row in range(len(group))]
 
     def _sample(self, seq: Sequence, logits):
         torch = self.torch
