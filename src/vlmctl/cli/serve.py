@@ -191,6 +191,10 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
         return
 
     check_bind(host, api_key, insecure)
+    if plan is not None and use_vllm and len(plan.nodes) > 1:
+        console(stderr=True).print(
+            f"this plan spans {len(plan.nodes)} nodes: Ray must already run on all of them with each node's "
+            "environment (vlmctl cluster up / join; check with vlmctl cluster verify)", markup=False)
     _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo=not use_vllm and not model)
 
 
