@@ -317,3 +317,22 @@ def test_two_people_stream_at_the_same_time(browser, scripted_page):
     finally:
         for ctx in contexts:
             ctx.close()
+
+
+def test_copy_answer_copies_the_markdown(browser, scripted_page):
+    from tests.ui.conftest import ChatPage
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        context.grant_permissions(["clipboard-read", "clipboard-write"])
+        chat = ChatPage(context.new_page(), "copy").open(scripted_page.url)
+        chat.send("MARKDOWN please")
+        chat.wait_state("done")
+        chat.page.wait_for_timeout(300)
+        chat.click("copy-btn")
+        chat.page.wait_for_timeout(300)
+        copied = chat.page.evaluate("navigator.clipboard.readText()")
+        assert copied.startswith("### What I see") and "```python\nfrom PIL import" in copied
+        assert "<p>" not in copied
+    finally:
+        context.close()

@@ -36,7 +36,25 @@ IDS = {
     "model": "model-select",
     "plan": "plan-panel",
     "activity": "chat-activity",
+    "copy": "copy-btn",
 }
+
+#: Copies its input to the clipboard; falls back to execCommand where the page is not a
+#: secure context (plain http on a LAN address has no navigator.clipboard).
+COPY_JS = """(text) => {
+  if (!text) return;
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text);
+    return;
+  }
+  const area = document.createElement('textarea');
+  area.value = text;
+  area.style.position = 'fixed';
+  area.style.left = '-9999px';
+  document.body.appendChild(area);
+  area.select();
+  try { document.execCommand('copy'); } finally { area.remove(); }
+}"""
 
 DEFAULT_MAX_TOKENS = 1024
 
@@ -271,6 +289,10 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
         turns = turns[:last_user]
         return turns, chat_view(turns), message
 
+    def last_answer_text(turns):
+        answers = [t for t in turns if t["role"] == "assistant" and not t.get("error")]
+        return answers[-1]["text"] if answers else ""
+
     def clear(control):
         forget_running(control)
         return [], [], {"text": "", "files": []}, _activity("idle", "")
@@ -290,7 +312,9 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
                     latex_delimiters=[],
                     allow_tags=False,
                     feedback_options=None,
-                    buttons=["copy"],
+                    # Gradio's copy buttons copy the message value, which here is HTML;
+                    # "Copy answer" below copies the Markdown the model wrote.
+                    buttons=[],
                     group_consecutive_messages=False,
                     placeholder="Ask a question, or drop images and videos into the box below.",
                 )
@@ -310,6 +334,8 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
                     regen_btn = gr.Button("Regenerate", elem_id=IDS["regenerate"], size="sm")
                     edit_btn = gr.Button("Edit last", elem_id=IDS["edit"], size="sm")
                     clear_btn = gr.Button("Clear", elem_id=IDS["clear"], size="sm")
+                    copy_btn = gr.Button("Copy answer", elem_id=IDS["copy"], size="sm")
+                last_answer = gr.Textbox(visible=False, elem_id="last-answer")
             with gr.Column(scale=1, min_width=280):
                 status = gr.HTML(_status("gray", "Checking the endpoint…"), elem_id=IDS["status"])
                 with gr.Row():
@@ -350,6 +376,9 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
         regen_event = regen_btn.click(
             prepare_regenerate, [turns], [turns, chatbot], queue=False
         ).then(answer, [control, turns, *settings], [turns, chatbot, activity], **stream_opts)
+        for event in (submit_event, regen_event):
+            event.then(last_answer_text, [turns], [last_answer], queue=False)
+        copy_btn.click(None, [last_answer], None, js=COPY_JS)
         running = [submit_event, regen_event]
         # Stop is a flag the streaming loop checks (≤ 0.1 s): it closes the request, which
         # vLLM aborts, and draws the final state itself, so no late update can undo it.
