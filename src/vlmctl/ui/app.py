@@ -86,7 +86,9 @@ def chat_view(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 text = "…" if turn.get("pending") else "_(stopped before the first token)_"
             elif turn.get("stopped"):
                 text += "\n\n_(stopped)_"
-            view.append({"role": "assistant", "content": [{"type": "text", "text": _html(text)}]})
+            # A growing answer changes every update: render it, but only cache finished turns.
+            html = render_markdown(text) if turn.get("pending") else _html(text)
+            view.append({"role": "assistant", "content": [{"type": "text", "text": html}]})
     return view
 
 
