@@ -5,13 +5,15 @@
         url.api_key, url.log_path, url.pid
 
 The server listens on a free port, is waited for (bounded) on /health, and its whole process group is
-killed on exit, also when the test fails. All servers of one pytest process share one demo-model cache,
-so the model is built once (a few seconds).
+killed on exit, also when the test fails (its logs are then kept; on success they are removed). All
+servers of one pytest process share one demo-model cache (removed at exit), so the model is built once.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -46,6 +48,7 @@ def shared_cache_dir() -> str:
     global _SHARED_CACHE
     if _SHARED_CACHE is None:
         _SHARED_CACHE = tempfile.mkdtemp(prefix="vlmctl-test-cache-")
+        atexit.register(shutil.rmtree, _SHARED_CACHE, True)
     return _SHARED_CACHE
 
 
@@ -126,6 +129,7 @@ def demo_server(
     """
     port = free_port()
     logs = Path(log_dir or tempfile.mkdtemp(prefix="vlmctl-serve-"))
+    failed = False
     log_path = logs / f"vlmctl-serve-{port}.out"
     engine_log = logs / f"engine-{port}.log"
     env = {**os.environ, "VLMCTL_CACHE_DIR": cache_dir or shared_cache_dir(), "NO_COLOR": "1"}
@@ -145,5 +149,10 @@ def demo_server(
         url.log_path = engine_log
         url.pid = proc.pid
         yield url
+    except BaseException:
+        failed = True  # keep the logs for the failure report
+        raise
     finally:
         kill_group(proc)
+        if not failed and log_dir is None:
+            shutil.rmtree(logs, ignore_errors=True)

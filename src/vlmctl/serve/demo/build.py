@@ -19,7 +19,7 @@ from vlmctl import envs
 from vlmctl.serve.demo import DEMO_MODEL_NAME, DEMO_NOTICE
 
 #: Bump when the recipe changes so old caches are rebuilt.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 #: Processor budgets: an image becomes at most 64 vision tokens, a video frame at most 16.
 IMAGE_MIN_PIXELS = 28 * 28 * 4
 IMAGE_MAX_PIXELS = 28 * 28 * 64
@@ -97,7 +97,11 @@ def _write(out: Path) -> None:
         image_processor=Qwen2VLImageProcessor(min_pixels=IMAGE_MIN_PIXELS, max_pixels=IMAGE_MAX_PIXELS),
         tokenizer=AutoTokenizer.from_pretrained(out),
         video_processor=Qwen2VLVideoProcessor(
-            min_pixels=IMAGE_MIN_PIXELS, max_pixels=VIDEO_MAX_PIXELS, fps=VIDEO_FPS, max_frames=VIDEO_MAX_FRAMES
+            min_pixels=IMAGE_MIN_PIXELS,
+            max_pixels=VIDEO_MAX_PIXELS,
+            fps=VIDEO_FPS,
+            max_frames=VIDEO_MAX_FRAMES,
+            cap_pixels_per_frame=True,  # qwen-vl-utils' per-frame cap, the reference behaviour
         ),
         chat_template=CHAT_TEMPLATE,
     )
