@@ -130,8 +130,10 @@ def scripted_page(scripted_api):
         page.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Headless Debian chromium. Module-scoped: Playwright's sync API runs an event loop in this
+    thread while it lives, which would break ``asyncio.run`` in tests collected after ours."""
     if not os.path.exists(CHROMIUM) and not shutil.which("chromium"):
         pytest.skip("Debian chromium is not installed (/usr/bin/chromium); "
                     "scripts/setup-env.sh installs it when run as root")
