@@ -11,6 +11,14 @@ VLMCTL="python3 -m vlmctl.cli.main"
 DUMMY="python3 $REPO/benchmarks/gpu/vllm_dummy.py"
 BENCH_ARGS="--mix image@1280x720 --concurrency 1,8,32 --requests 32 --warmup 2 --max-tokens 128 --prompt-words 48 --ignore-eos"
 log() { echo "[$(date +%T) ${SECONDS}s] $*"; }
+GPUS=h100-80gb:1; nvidia-smi -L | grep -q H200 && GPUS=h200:1
+# vlmctl's own needs (click, rich, pyyaml, httpx) travel as wheels in case the machine lacks them
+if ! python3 -c "import click, rich, yaml, httpx" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site_extra /tmp/wheels/*.whl
+  export PYTHONPATH=$PYTHONPATH:/tmp/site_extra
+fi
+python3 -c "import pytest_timeout" 2>/dev/null || python3 -m pip install -q --no-index --no-deps --target /tmp/site_pt /tmp/wheels/pytest_timeout*.whl
+[ -d /tmp/site_pt ] && export PYTHONPATH=$PYTHONPATH:/tmp/site_pt
 
 wait_up() {  # port timeout_s pid
   for _ in $(seq 1 "$2"); do
@@ -24,8 +32,8 @@ stop() { kill -TERM -- -"$1" 2>/dev/null; sleep 5; kill -KILL -- -"$1" 2>/dev/nu
 
 phase_plan() {
   log "plan"
-  $VLMCTL plan /tmp/models/7B --gpus h100-80gb:1 --json > $V2/plan7b.json || { log "plan failed"; return 1; }
-  $VLMCTL plan /tmp/models/7B --gpus h100-80gb:1 > $V2/plan7b.txt 2>&1
+  $VLMCTL plan /tmp/models/7B --gpus $GPUS --json > $V2/plan7b.json || { log "plan failed"; return 1; }
+  $VLMCTL plan /tmp/models/7B --gpus $GPUS > $V2/plan7b.txt 2>&1
   $VLMCTL serve --plan $V2/plan7b.json --dry-run --vllm-bin "$DUMMY" > $V2/serve_dryrun.txt 2>&1
   log "serve (planned)"
   setsid $VLMCTL serve --plan $V2/plan7b.json --vllm-bin "$DUMMY" --port 8000 --log-file $V2/serve_plan_engine.log \
@@ -40,6 +48,22 @@ phase_plan() {
   log "decode batch 1"
   $VLMCTL bench --api-base http://127.0.0.1:8000/v1 --mix text --concurrency 1 --requests 6 --warmup 1 \
     --max-tokens 512 --prompt-words 16 --ignore-eos --out $V2/decode_plan.json > $V2/decode_plan.txt 2>&1
+  stop $pid
+}
+
+phase_plan_auto() {  # the planned configuration; if the worst-case video failed, the planfix variant too
+  phase_plan
+  python3 -c "import json,sys; sys.exit(json.load(open('$V2/api_plan.json'))['worst_video']['status']!=200)" 2>/dev/null || phase_planfix
+}
+
+phase_planfix() {  # the planned configuration with utilization 0.02 lower (CUDA-graph memory outside the budget)
+  python3 -c "import json; d=json.load(open('$V2/plan7b.json')); p=d['plan']; p['gpu_memory_utilization']=round(p['gpu_memory_utilization']-0.02,2); json.dump(d, open('$V2/plan7b_fix.json','w'))"
+  setsid $VLMCTL serve --plan $V2/plan7b_fix.json --vllm-bin "$DUMMY" --port 8000 --log-file $V2/serve_planfix_engine.log \
+    > $V2/serve_planfix_cli.log 2>&1 &
+  pid=$!
+  if ! wait_up 8000 300 $pid; then log "planfix server did not come up"; stop $pid; return 1; fi
+  python3 benchmarks/gpu/api_requests.py --base http://127.0.0.1:8000/v1 --steps worst_video,normal_mix \
+    --video /tmp/worst.mp4 --out $V2/api_planfix.json
   stop $pid
 }
 
