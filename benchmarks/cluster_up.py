@@ -49,7 +49,7 @@ def _vlmctl(hosts: netns.TwoHosts, ns: str, env: dict, *args: str) -> None:
         raise SystemExit(f"vlmctl {' '.join(args)} failed ({res.returncode}): {res.stderr.strip()[-800:]}")
 
 
-def one_run(work: Path, index: int) -> dict:
+def one_run(work: Path, index: int, dashboard: bool = True) -> dict:
     model = work / "model"
     model.mkdir(exist_ok=True)
     (model / "config.json").write_text("{}")
@@ -61,7 +61,7 @@ def one_run(work: Path, index: int) -> dict:
     hosts.up()
     try:
         wall0, t0 = time.time(), time.monotonic()
-        _vlmctl(hosts, hosts.head, env, "cluster", "up", "--cluster", str(cluster))
+        _vlmctl(hosts, hosts.head, env, "cluster", "up", "--cluster", str(cluster), *([] if dashboard else ["--no-dashboard"]))
         t_up = time.monotonic()
         watcher = subprocess.Popen(hosts.argv(hosts.head, sys.executable, "-c", _LIVE, netns.HEAD_IP), env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -92,6 +92,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default="artifacts/cluster_up.json")
+    ap.add_argument("--no-dashboard", action="store_true", help="start the head without Ray's dashboard")
     args = ap.parse_args()
     reason = netns.unavailable_reason()
     if reason:
@@ -100,10 +101,11 @@ def main() -> int:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
-            runs.append(one_run(Path(tmp), i))
+            runs.append(one_run(Path(tmp), i, dashboard=not args.no_dashboard))
     keys = ("up_s", "join_s", "two_live_s", "status_s", "down_s", "load_avg_1m")
     median = {k: round(statistics.median(r[k] for r in runs), 2) for k in keys}
-    table = Table(title=f"cluster up → two live nodes (netns, {os.cpu_count()} cores), target ≤ {TARGET_S:.0f} s")
+    variant = "no dashboard" if args.no_dashboard else "dashboard on"
+    table = Table(title=f"cluster up → two live nodes (netns, {os.cpu_count()} cores, {variant}), target ≤ {TARGET_S:.0f} s")
     table.add_column("run")
     for k in keys:
         table.add_column(k)
@@ -115,7 +117,8 @@ def main() -> int:
     print(f"two live nodes after {median['two_live_s']:.2f} s (median): {'within' if ok else 'OVER'} the {TARGET_S:.0f} s target")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"target_s": TARGET_S, "ok": ok, "cpu_count": os.cpu_count(), "runs": runs,
+    out.write_text(json.dumps({"target_s": TARGET_S, "ok": ok, "cpu_count": os.cpu_count(), "dashboard": not args.no_dashboard,
+                               "runs": runs,
                                "median": median}, indent=2) + "\n")
     print(f"wrote {out}")
     return 0 if ok else 1

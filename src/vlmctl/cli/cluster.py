@@ -247,16 +247,22 @@ def _render_verify(result) -> None:
 
     con = console()
     table = Table(title="Nodes")
-    for col in ("node", "address", "GPUs (CC)", "torch arch", "python/ray/vllm/torch/transformers/nccl", "model", "shm GiB", "free GiB"):
+    for col in ("node", "address", "GPUs (CC)", "torch CUDA arch", "model", "/dev/shm GiB", "free GiB"):
         table.add_column(col)
     for p in result.probes:
-        gpus = ", ".join(f"{g.name} ({g.compute_capability})" for g in p.gpus) or "none"
-        v = p.versions
-        vers = "/".join(str(v.get(k) or "-") for k in ("python", "ray", "vllm", "torch", "transformers", "nccl"))
+        gpus = ", ".join(f"{g.index}: {g.name} ({g.compute_capability})" for g in p.gpus) or "none"
         model = (p.model.fingerprint or "missing") if p.model.path else "-"
-        table.add_row(p.node, p.address, gpus, " ".join(p.torch_arch_list) or "-", vers, model,
+        table.add_row(p.node, p.address, gpus, " ".join(p.torch_arch_list) or "-", model,
                       f"{p.shm_gib}" if p.shm_gib is not None else "?", f"{p.disk_free_gib}" if p.disk_free_gib is not None else "?")
     con.print(table)
+    keys = ("python", "ray", "vllm", "torch", "transformers", "nccl")
+    versions = Table(title="Versions (must match across nodes)")
+    versions.add_column("node")
+    for k in keys:
+        versions.add_column(k)
+    for p in result.probes:
+        versions.add_row(p.node, *(p.versions.get(k) or "-" for k in keys))
+    con.print(versions)
     if not result.findings:
         con.print("No findings: every node matches.")
     for f in result.findings:
