@@ -202,6 +202,24 @@ def test_join_wrong_port_fails_within_20s(cluster):
     assert leftovers == []
 
 
+def test_a_stopped_worker_shows_dead_then_rejoins(cluster):
+    stopped = cluster.worker("cluster", "down", timeout=60)
+    assert stopped.returncode == 0 and "node w1" in stopped.stdout
+    assert not _ray_pids(str(Path(cluster.root, "vt-w1")))
+    deadline = time.monotonic() + 30
+    while True:
+        status = json.loads(cluster.head("cluster", "status", "--json").stdout)
+        if status["alive"] == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    by_name = {n["name"]: n for n in status["nodes"]}
+    assert status["alive"] == 1 and by_name["w1"]["alive"] is False and by_name["head"]["alive"] is True
+    assert "DEAD" in cluster.head("cluster", "status").stdout
+    rejoin = cluster.worker("cluster", "join")
+    assert rejoin.returncode == 0, rejoin.stderr
+    assert json.loads(cluster.head("cluster", "status", "--json").stdout)["alive"] == 2
+
+
 def test_down_on_head_stops_every_node_and_leaves_no_ray_process(cluster):
     assert _ray_pids(cluster.root)
     res = cluster.head("cluster", "down", timeout=90)

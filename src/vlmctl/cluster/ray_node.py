@@ -184,6 +184,7 @@ def up(ne: NodeEnv, *, dashboard_host: str | None = None, dashboard: bool = True
                            fix=f"run on this node: vlmctl cluster join {ne.head_address}")
     if is_up(ne):
         return False
+    _check_leftovers(ne)
     _check_port_free(ne.address, ne.ray_port)
     log = _prepare(ne)
     argv = start_argv(ne, dashboard_host=dashboard_host, dashboard=dashboard, block=block)
@@ -198,6 +199,14 @@ def up(ne: NodeEnv, *, dashboard_host: str | None = None, dashboard: bool = True
                            fix=f"read {log}; check that port {ne.ray_port} is free and {ne.address} is this node's address")
     progress(f"Ray head up in {took:.1f} s")
     return True
+
+
+def _check_leftovers(ne: NodeEnv) -> None:
+    left = node_processes(ne.state_dir)
+    if left:
+        raise ClusterError(f"{len(left)} Ray process(es) of node '{ne.node}' are still running without a raylet "
+                           f"(a half-stopped node, e.g. pid {left[0].pid}).",
+                           fix="vlmctl cluster down on this node, then start it again")
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -282,6 +291,7 @@ def join(ne: NodeEnv, *, block: bool = False, timeout: float = JOIN_TIMEOUT_S, s
         raise ClusterError(f"node '{ne.node}' is the head.", fix="run on this node: vlmctl cluster up")
     if is_up(ne):
         return False
+    _check_leftovers(ne)
     t0 = time.monotonic()
     progress(f"checking the head {ne.head} from {ne.address} (NIC {ne.nic})")
     _probe(ne.head_address, ne.ray_port, timeout=min(5.0, timeout / 3))
