@@ -145,3 +145,12 @@ def test_non_carry_over_file_keeps_existing_entries(tmp_path):
 def test_real_interfaces_of_this_machine_include_loopback():
     ifaces = cenv.interfaces()
     assert "lo" in ifaces and "127.0.0.1" in ifaces["lo"].addresses
+
+
+def test_driver_env_writes_the_non_carry_over_file(monkeypatch, tmp_path):
+    _machine(monkeypatch, {"enp134s0f0": (True, ["192.168.1.10"])})
+    monkeypatch.setenv("VLMCTL_STATE_ROOT", str(tmp_path))
+    env = cenv.driver_env(ClusterSpec.model_validate(LAB), plan_env={"VLLM_PP_LAYER_PARTITION": "40,40"})
+    names = json.loads((tmp_path / "lab-gpu-a" / "vllm-config" / "ray_non_carry_over_env_vars.json").read_text())
+    assert env["VLLM_CONFIG_ROOT"] == str(tmp_path / "lab-gpu-a" / "vllm-config")
+    assert env["VLLM_PP_LAYER_PARTITION"] == "40,40" and "NCCL_SOCKET_IFNAME" in names

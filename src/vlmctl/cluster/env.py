@@ -276,3 +276,11 @@ def write_non_carry_over(config_root: str | Path) -> Path:
             existing = []
     path.write_text(json.dumps(sorted(set(existing) | set(NON_CARRY_OVER)), indent=2) + "\n")
     return path
+
+
+def driver_env(spec: ClusterSpec, node_name: str | None = None, *, plan_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for ``vllm serve`` on this node (the head): this node's env, with the
+    non-carry-over file written under its VLLM_CONFIG_ROOT so vLLM's driver leaves the workers' NIC values alone."""
+    ne = node_env(spec, node_name, plan_env=plan_env)
+    write_non_carry_over(ne.vllm_config_root)
+    return dict(ne.env)
