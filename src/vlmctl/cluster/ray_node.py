@@ -40,6 +40,13 @@ def ray_executable() -> str:
     return found
 
 
+def _is_ray(argv: list[str]) -> bool:
+    """A Ray daemon, agent, worker or the `ray` CLI (not, say, `tail -f` on one of its logs)."""
+    cmd = " ".join(argv)
+    first = os.path.basename(argv[0]) if argv else ""
+    return first == "ray" or "/ray/" in cmd or " -m ray." in cmd or cmd.startswith("ray::") or cmd.startswith("ray-")
+
+
 def node_processes(state_dir: str | Path) -> list:
     """Live processes of the Ray node rooted at ``state_dir`` (daemons, agents and task workers)."""
     psutil = require("psutil", "cluster")
@@ -49,8 +56,9 @@ def node_processes(state_dir: str | Path) -> list:
         try:
             if proc.info["status"] == psutil.STATUS_ZOMBIE:
                 continue
-            cmd = " ".join(proc.info["cmdline"] or [])
-            if marker in cmd or cmd.endswith(str(Path(state_dir))):
+            argv = proc.info["cmdline"] or []
+            cmd = " ".join(argv)
+            if (marker in cmd or cmd.endswith(str(Path(state_dir)))) and _is_ray(argv):
                 roots.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
@@ -66,7 +74,7 @@ def node_processes(state_dir: str | Path) -> list:
         # Ray's client server and a few helpers do not name the temp dir; they share `ray start`'s group.
         for proc in psutil.process_iter(["pid", "cmdline"]):
             try:
-                if proc.pid not in found and os.getpgid(proc.pid) in groups and "ray" in " ".join(proc.info["cmdline"] or []):
+                if proc.pid not in found and os.getpgid(proc.pid) in groups and _is_ray(proc.info["cmdline"] or []):
                     found[proc.pid] = proc
             except (OSError, psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
