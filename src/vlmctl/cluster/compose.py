@@ -119,7 +119,8 @@ def readme_text(spec: ClusterSpec, *, image: str = DEFAULT_IMAGE, with_plan: boo
         + (PLAN_MOUNT if with_plan else "plan.json   # regenerate with --plan to mount it"),
         "```",
         "",
-        "Stop: `docker compose -f <file> down` on each node (workers first), or `vlmctl cluster down` inside the head container.",
+        "Stop: `docker compose -f <file> down` on each node, workers first. (`vlmctl cluster down` inside a container",
+        "stops Ray, and `restart: unless-stopped` then starts it again: use it to restart a node, not to stop one.)",
         "",
     ]
     return "\n".join(lines)
