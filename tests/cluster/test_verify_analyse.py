@@ -89,6 +89,9 @@ def test_node_problems(tmp_path):
         _probe("b", env={"GLOO_SOCKET_IFNAME": "eth7", "VLLM_HOST_IP": "10.0.0.9"}),
     ], SPEC, {"a": "10.0.0.1", "b": "10.0.0.2"})
     assert _ids(findings) == ["disk-low", "hostname-loopback", "node-env", "node-ip-mismatch", "shm-small"]
+    assert next(f for f in findings if f.id == "hostname-loopback").severity == "info"  # GLOO_SOCKET_IFNAME is set
+    bare = analyse([_probe("a", hostname_ip="127.0.1.1", env={})], None)
+    assert {f.id: f.severity for f in bare}["hostname-loopback"] == "warning"
 
 
 def test_nodes_missing_from_ray_and_gpus_missing_from_nvml():

@@ -138,7 +138,8 @@ def _node_findings(p: NodeProbe, ray_address: str | None) -> list[Finding]:
     out = []
     if p.hostname_ip is None or p.hostname_ip.startswith("127."):
         got = p.hostname_ip or "nothing"
-        out.append(Finding(id="hostname-loopback", severity="warning",
+        # With GLOO_SOCKET_IFNAME set (vlmctl sets it) Gloo never resolves the hostname: only a note then.
+        out.append(Finding(id="hostname-loopback", severity="info" if p.env.get("GLOO_SOCKET_IFNAME") else "warning",
                            message=f"node '{p.node}': hostname '{p.hostname}' resolves to {got}; without GLOO_SOCKET_IFNAME "
                                    "Gloo binds to loopback ('Unable to resolve hostname to a (local) address', P1).",
                            fix=f"keep GLOO_SOCKET_IFNAME set (vlmctl cluster env does), or map '{p.hostname}' to {p.address} in /etc/hosts"))
