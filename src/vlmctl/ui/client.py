@@ -141,16 +141,26 @@ def _mime(path: str, kind: str) -> str:
     return "image/png" if kind == "image" else "video/mp4"
 
 
-@lru_cache(maxsize=64)
-def _data_uri_cached(path: str, mtime_ns: int, size: int, kind: str) -> str:
+#: Files up to this size keep their encoded form between turns (16 entries at most).
+CACHE_MAX_BYTES = 16 * 1024 * 1024
+
+
+def _encode(path: str, kind: str) -> str:
     with open(path, "rb") as fh:
         payload = base64.b64encode(fh.read()).decode("ascii")
     return f"data:{_mime(path, kind)};base64,{payload}"
 
 
+@lru_cache(maxsize=16)
+def _data_uri_cached(path: str, mtime_ns: int, size: int, kind: str) -> str:
+    return _encode(path, kind)
+
+
 def data_uri(path: str, kind: str) -> str:
-    """The file as a ``data:`` URI; encoded once per file version, then reused each turn."""
+    """The file as a ``data:`` URI; files up to 16 MiB are encoded once, then reused each turn."""
     st = os.stat(path)
+    if st.st_size > CACHE_MAX_BYTES:
+        return _encode(path, kind)
     return _data_uri_cached(path, st.st_mtime_ns, st.st_size, kind)
 
 
@@ -218,7 +228,7 @@ def normalise_api_base(api_base: str) -> str:
             f"--api-base '{api_base}' is not an http(s) URL.",
             fix="pass the server's base URL, e.g. --api-base http://127.0.0.1:8000/v1",
         )
-    scheme_host, _, path = base.partition("://")[2].partition("/")
+    path = base.partition("://")[2].partition("/")[2]
     return base if path else base + "/v1"
 
 
