@@ -110,3 +110,24 @@ def test_engine_ready_then_dies_is_explained(tmp_path, plan_file):
     assert proc.returncode == 5, proc.stderr
     assert "ready" in proc.stdout and "fake-qwen" in proc.stdout and "Authorization: Bearer" in proc.stdout
     assert "[kv-max-seq-len-v1]" in proc.stderr
+
+
+def test_multi_node_plan_gets_the_head_network_env(tmp_path, monkeypatch, capsys, plan_file):
+    monkeypatch.setenv("VLMCTL_STATE_ROOT", str(tmp_path / "state"))
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text("name: t\nnodes:\n  - {name: head, address: 127.0.0.1, gpu: rtx-2080-ti, gpu_count: 2}\n"
+                       "  - {name: worker, address: 10.231.99.2, gpu: rtx-2080-ti, gpu_count: 2}\n")
+    from vlmctl.cli.serve import _head_env
+    from vlmctl.plan import PlanResult
+
+    plan = PlanResult.model_validate_json(plan_file.read_text()).plan
+    env = _head_env(str(cluster), plan)
+    assert env["GLOO_SOCKET_IFNAME"] == "lo" and env["NCCL_SOCKET_IFNAME"] == "=lo"
+    assert env["VLLM_HOST_IP"] == "127.0.0.1"
+    assert env["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
+    carry = json.loads((Path(env["VLLM_CONFIG_ROOT"]) / "ray_non_carry_over_env_vars.json").read_text())
+    assert "NCCL_SOCKET_IFNAME" in carry and "GLOO_SOCKET_IFNAME" in carry
+    code, _, _ = _run(capsys, "serve", "--plan", str(plan_file), "--cluster", str(cluster), "--dry-run")
+    assert code == 0
+    code, _, err = _run(capsys, "serve", "--plan", str(plan_file), "--gpus", "t4:2", "--dry-run")
+    assert code == 2 and "--plan and --gpus both given" in err

@@ -113,7 +113,8 @@ Examples:
 @click.option("--model", "model_opt", metavar="PATH", help="Model folder or catalog id (same as MODEL).")
 @click.option("--plan", "plan_path", metavar="FILE", help="Plan from `vlmctl plan --json` (serves it with vLLM).")
 @click.option("--gpus", help="Plan on the fly for these GPUs, e.g. rtx-2080-ti:2,rtx-2080-ti:2 (vLLM).")
-@click.option("--cluster", metavar="FILE", help="Plan on the fly for this cluster file (vLLM).")
+@click.option("--cluster", metavar="FILE",
+              help="Cluster file: plan on the fly for it, or (with --plan) set this head node's NCCL/Gloo env (vLLM).")
 @click.option("--engine", type=click.Choice(["auto", "vllm", "cpu"]), default="auto", show_default=True,
               help="auto: vLLM when a plan/GPUs are given, else the CPU server.")
 @click.option("--dry-run", is_flag=True, help="Print the command and environment; start nothing.")
@@ -149,8 +150,8 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
     if engine == "cpu" and (gpus or cluster):
         raise ConfigError("--engine cpu does not plan for GPUs.", fix="drop --gpus/--cluster, or use --engine vllm")
     if use_vllm:
-        if plan_path and (gpus or cluster):
-            raise ConfigError("--plan and --gpus/--cluster both given.", fix="use the plan file, or plan on the fly")
+        if plan_path and gpus:
+            raise ConfigError("--plan and --gpus both given.", fix="use the plan file, or plan on the fly")
         if plan_path:
             plan = _load_plan(plan_path)
         elif model and (gpus or cluster):
@@ -160,6 +161,8 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
         from vlmctl.serve.argv import vllm_launch
 
         launch_spec = vllm_launch(plan, host, port, api_key, vllm_bin.split())
+        if len(plan.nodes) > 1 and cluster and not dry_run:
+            launch_spec.env.update(_head_env(cluster, plan))
         argv, env = launch_spec.argv, launch_spec.env
     else:
         media_limits = None
@@ -194,8 +197,18 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
     if plan is not None and use_vllm and len(plan.nodes) > 1:
         console(stderr=True).print(
             f"this plan spans {len(plan.nodes)} nodes: Ray must already run on all of them with each node's "
-            "environment (vlmctl cluster up / join; check with vlmctl cluster verify)", markup=False)
+            "environment (vlmctl cluster up / join; check with vlmctl cluster verify)"
+            + ("" if cluster else "; pass --cluster FILE so this head's NCCL/Gloo values are set and kept off "
+               "the Ray workers"), markup=False)
     _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo=not use_vllm and not model)
+
+
+def _head_env(cluster_file: str, plan) -> dict[str, str]:
+    """This head node's network env for `vllm serve` (and the file that keeps vLLM from copying it to workers)."""
+    from vlmctl.cluster.env import driver_env
+    from vlmctl.clusterspec import load_cluster
+
+    return driver_env(load_cluster(cluster_file), plan_env=plan.env)
 
 
 def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo: bool) -> None:
