@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -49,7 +50,7 @@ def test_image_turn_reaches_the_model_in_its_own_turn(chat, scripted_page, scrip
     parts = sent[-1]["content"]
     assert [p["type"] for p in parts] == ["image_url", "image_url", "text"]
     assert parts[0]["image_url"]["url"].startswith("data:image/png;base64,")
-    assert chat.page.locator('#chatbot [data-testid="user"] img').count() == 2
+    expect(chat.page.locator('#chatbot [data-testid="user"] img')).to_have_count(2, timeout=15_000)
     chat.shot("image-answered")
 
     chat.send("And now?")
@@ -71,7 +72,7 @@ def test_video_turn(chat, scripted_page, scripted_api, media):
     parts = _last_request(scripted_api)["messages"][-1]["content"]
     assert parts[0]["type"] == "video_url"
     assert parts[0]["video_url"]["url"].startswith("data:video/mp4;base64,")
-    assert chat.page.locator('#chatbot [data-testid="user"] video').count() == 1
+    expect(chat.page.locator('#chatbot [data-testid="user"] video')).to_have_count(1, timeout=15_000)
     chat.shot("video-answered")
 
 

@@ -10,6 +10,7 @@ import time
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -77,7 +78,7 @@ def test_demo_question_image_and_video(chat, served_chat, media, big_png):
     chat.wait_state("done", "error", timeout=120)
     assert chat.activity() == "done", chat.answers()[-1]
     assert len(chat.answers()) == 2 and chat.answers()[-1].strip()
-    assert chat.page.locator('#chatbot [data-testid="user"] img').count() == 1
+    expect(chat.page.locator('#chatbot [data-testid="user"] img')).to_have_count(1, timeout=15_000)
     chat.shot("image")
 
     chat.attach(media["mp4"])
@@ -85,7 +86,7 @@ def test_demo_question_image_and_video(chat, served_chat, media, big_png):
     chat.wait_state("done", "error", timeout=180)
     assert chat.activity() == "done", chat.answers()[-1]
     assert len(chat.answers()) == 3 and chat.answers()[-1].strip()
-    assert chat.page.locator('#chatbot [data-testid="user"] video').count() == 1
+    expect(chat.page.locator('#chatbot [data-testid="user"] video')).to_have_count(1, timeout=15_000)
     chat.shot("video")
 
 
