@@ -9,7 +9,8 @@ export PYTHONPATH=$REPO/src:${PYTHONPATH:-}
 V2=/tmp/v2; mkdir -p $V2
 VLMCTL="python3 -m vlmctl.cli.main"
 DUMMY="python3 $REPO/benchmarks/gpu/vllm_dummy.py"
-BENCH_ARGS="--mix image@1280x720 --concurrency 1,8,32 --requests 32 --warmup 2 --max-tokens 128 --prompt-words 48 --ignore-eos"
+BENCH_ARGS="--mix image@1280x720 --concurrency 1,8,32 --requests 32 --warmup 2 --max-tokens 64 --prompt-words 48 --ignore-eos"
+PACK() { tar -C /tmp -czf $OUT/v2_$1.tar.gz v2; }
 log() { echo "[$(date +%T) ${SECONDS}s] $*"; }
 GPUS=h100-80gb:1; nvidia-smi -L | grep -q H200 && GPUS=h200:1
 # vlmctl's own needs (click, rich, pyyaml, httpx) travel as wheels in case the machine lacks them
@@ -30,25 +31,34 @@ wait_up() {  # port timeout_s pid
 }
 stop() { kill -TERM -- -"$1" 2>/dev/null; sleep 5; kill -KILL -- -"$1" 2>/dev/null; sleep 3; nvidia-smi --query-gpu=memory.used --format=csv,noheader; }
 
-phase_plan() {
+phase_plan() {  # PLAN_U=0.76 overrides the plan's gpu_memory_utilization (recorded in the plan file used)
   log "plan"
   $VLMCTL plan /tmp/models/7B --gpus $GPUS --json > $V2/plan7b.json || { log "plan failed"; return 1; }
   $VLMCTL plan /tmp/models/7B --gpus $GPUS > $V2/plan7b.txt 2>&1
-  $VLMCTL serve --plan $V2/plan7b.json --dry-run --vllm-bin "$DUMMY" > $V2/serve_dryrun.txt 2>&1
-  log "serve (planned)"
-  setsid $VLMCTL serve --plan $V2/plan7b.json --vllm-bin "$DUMMY" --port 8000 --log-file $V2/serve_plan_engine.log \
-    > $V2/serve_plan_cli.log 2>&1 &
+  tag=plan; planfile=$V2/plan7b.json
+  if [ -n "${PLAN_U:-}" ]; then
+    tag=plan_u$PLAN_U; planfile=$V2/plan7b_u$PLAN_U.json
+    python3 -c "import json; d=json.load(open('$V2/plan7b.json')); d['plan']['gpu_memory_utilization']=$PLAN_U; json.dump(d, open('$planfile','w'))"
+  fi
+  $VLMCTL serve --plan $planfile --dry-run --vllm-bin "$DUMMY" > $V2/serve_${tag}_dryrun.txt 2>&1
+  log "serve ($tag)"
+  setsid $VLMCTL serve --plan $planfile --vllm-bin "$DUMMY" --port 8000 --log-file $V2/serve_${tag}_engine.log \
+    > $V2/serve_${tag}_cli.log 2>&1 &
   pid=$!
   if ! wait_up 8000 300 $pid; then log "planned server did not come up"; stop $pid; return 1; fi
   log "ready"
-  python3 benchmarks/gpu/api_requests.py --base http://127.0.0.1:8000/v1 --steps image,worst_video,normal_mix \
-    --video /tmp/worst.mp4 --out $V2/api_plan.json
-  log "bench (planned)"
-  $VLMCTL bench --api-base http://127.0.0.1:8000/v1 $BENCH_ARGS --out $V2/bench_plan.json > $V2/bench_plan.txt 2>&1
+  python3 benchmarks/gpu/api_requests.py --base http://127.0.0.1:8000/v1 --steps image --out $V2/api_${tag}_image.json
+  log "bench ($tag)"
+  timeout 150 $VLMCTL bench --api-base http://127.0.0.1:8000/v1 $BENCH_ARGS --out $V2/bench_$tag.json > $V2/bench_$tag.txt 2>&1
   log "decode batch 1"
-  $VLMCTL bench --api-base http://127.0.0.1:8000/v1 --mix text --concurrency 1 --requests 6 --warmup 1 \
-    --max-tokens 512 --prompt-words 16 --ignore-eos --out $V2/decode_plan.json > $V2/decode_plan.txt 2>&1
+  timeout 60 $VLMCTL bench --api-base http://127.0.0.1:8000/v1 --mix text --concurrency 1 --requests 4 --warmup 1 \
+    --max-tokens 512 --prompt-words 16 --ignore-eos --out $V2/decode_$tag.json > $V2/decode_$tag.txt 2>&1
+  PACK $tag
+  log "worst video + normal mix ($tag)"
+  python3 benchmarks/gpu/api_requests.py --base http://127.0.0.1:8000/v1 --steps worst_video,normal_mix \
+    --video /tmp/worst.mp4 --out $V2/api_$tag.json
   stop $pid
+  PACK $tag
 }
 
 phase_plan_auto() {  # the planned configuration; if the worst-case video failed, the planfix variant too
@@ -74,21 +84,25 @@ phase_field() {
   pid=$!
   if ! wait_up 8001 240 $pid; then log "field server did not come up"; stop $pid; return 1; fi
   log "bench (field)"
-  $VLMCTL bench --api-base http://127.0.0.1:8001/v1 $BENCH_ARGS --out $V2/bench_field.json > $V2/bench_field.txt 2>&1
-  $VLMCTL bench --api-base http://127.0.0.1:8001/v1 --mix text --concurrency 1 --requests 6 --warmup 1 \
+  timeout 230 $VLMCTL bench --api-base http://127.0.0.1:8001/v1 $BENCH_ARGS --out $V2/bench_field.json > $V2/bench_field.txt 2>&1
+  PACK field
+  timeout 45 $VLMCTL bench --api-base http://127.0.0.1:8001/v1 --mix text --concurrency 1 --requests 2 --warmup 1 \
     --max-tokens 512 --prompt-words 16 --ignore-eos --out $V2/decode_field.json > $V2/decode_field.txt 2>&1
   stop $pid
+  PACK field
 }
 
 phase_repro() {
   log "serve (vLLM defaults, V2 runner)"
-  setsid $DUMMY serve /tmp/models/7B --served-model-name 7B --port 8002 > $V2/serve_default_engine.log 2>&1 &
+  setsid $DUMMY serve /tmp/models/7B --served-model-name 7B --port 8002 --enforce-eager --gpu-memory-utilization 0.9 \
+    > $V2/serve_default_engine.log 2>&1 &
   pid=$!
   if ! wait_up 8002 240 $pid; then log "default server did not come up"; stop $pid; return 1; fi
   python3 benchmarks/gpu/api_requests.py --base http://127.0.0.1:8002/v1 --steps image,worst_video,image \
     --video /tmp/worst.mp4 --out $V2/api_default.json
   sleep 3
   stop $pid
+  PACK repro
 }
 
 phase_tests() {
@@ -97,7 +111,7 @@ phase_tests() {
 }
 
 for phase in "$@"; do "phase_$phase"; done
-tar -C /tmp -czf $OUT/v2_$(echo "$@" | tr ' ' _).tar.gz v2
+PACK all
 log "done"
 for f in $V2/api_*.json; do echo "== $f"; cat $f | head -c 1500; echo; done
 for f in $V2/bench_*.txt $V2/decode_*.txt; do echo "== $f"; tail -n 14 $f; done
