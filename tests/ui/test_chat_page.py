@@ -337,3 +337,17 @@ def test_copy_answer_copies_the_markdown(browser, scripted_page):
         assert "<p>" not in copied
     finally:
         context.close()
+
+
+def test_page_stays_local_and_offers_no_share_upload(chat, scripted_page, media):
+    outside: list[str] = []
+    chat.page.on("request", lambda r: None if r.url.startswith(
+        ("http://127.0.0.1", "data:", "blob:")) else outside.append(r.url))
+    chat.open(scripted_page.url)
+    chat.attach(media["png"])
+    chat.send("hello")
+    chat.wait_state("done")
+    expect(chat.page.locator('#chatbot [data-testid="user"] img')).to_have_count(1, timeout=15_000)
+    share = chat.page.locator('#chatbot button[aria-label="Share"]')
+    assert not any(share.nth(i).is_visible() for i in range(share.count())), "Share uploads to huggingface.co"
+    assert outside == [], f"the page reached outside 127.0.0.1: {outside}"

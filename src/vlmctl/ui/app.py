@@ -58,6 +58,13 @@ COPY_JS = """(text) => {
 
 DEFAULT_MAX_TOKENS = 1024
 
+#: Page-wide style, injected once through a component's ``head`` (``mount_gradio_app`` drops
+#: a Blocks' own css). Gradio shows a Share button on every image or video in the chat that
+#: uploads the file to huggingface.co; a private deployment must not offer that.
+PAGE_HEAD = """<style>
+#chatbot button[aria-label="Share"], #chatbot button[title="Share"] { display: none !important; }
+</style>"""
+
 
 @lru_cache(maxsize=1024)
 def _html(text: str) -> str:
@@ -330,7 +337,7 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
                     max_plain_text_length=200_000,
                     autofocus=True,
                 )
-                activity = gr.HTML(_activity("idle", ""), elem_id=IDS["activity"])
+                activity = gr.HTML(_activity("idle", ""), elem_id=IDS["activity"], head=PAGE_HEAD)
                 with gr.Row():
                     stop_btn = gr.Button("Stop", elem_id=IDS["stop"], variant="stop", size="sm")
                     regen_btn = gr.Button("Regenerate", elem_id=IDS["regenerate"], size="sm")
