@@ -94,7 +94,8 @@ def build_app():
         messages = body.get("messages", [])
         text, images, videos = _last_user(messages)
         entry = {"messages": messages, "params": {k: v for k, v in body.items() if k != "messages"},
-                 "outcome": "started", "text": text}
+                 "outcome": "started", "text": text,
+                 "authorization": request.headers.get("authorization")}
         log.append(entry)
         if "HTTP500" in text:
             entry["outcome"] = "500"

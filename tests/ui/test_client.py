@@ -181,6 +181,18 @@ def test_stream_and_errors_over_real_http(scripted_api):
 
 
 @pytest.mark.integration
+def test_api_key_is_sent_as_bearer(scripted_api):
+    client = ChatClient(scripted_api.api_base, api_key="s3cret")
+
+    async def one():
+        async for _ in client.stream_chat("scripted-model", [{"role": "user", "content": "hi"}]):
+            pass
+
+    _run(one())
+    assert scripted_api.log()["requests"][-1]["authorization"] == "Bearer s3cret"
+
+
+@pytest.mark.integration
 def test_closing_the_stream_cancels_server_side(scripted_api):
     client = ChatClient(scripted_api.api_base)
 
