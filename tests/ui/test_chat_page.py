@@ -150,7 +150,10 @@ def test_edit_and_resend_the_last_message(chat, scripted_page, scripted_api, med
 def test_system_prompt_and_sampling_overrides_are_sent(chat, scripted_page, scripted_api):
     chat.open(scripted_page.url)
     chat.toggle_settings()
-    chat.page.get_by_label("System prompt").fill("Answer in French.")
+    system = chat.page.locator("#system-prompt textarea")
+    system.fill("Answer in French.")
+    system.press("Tab")  # the page reads a textbox's value once it has taken the input
+    chat.page.wait_for_timeout(500)
     chat.send("defaults")
     chat.wait_state("done")
     request = _last_request(scripted_api)
