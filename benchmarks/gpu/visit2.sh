@@ -84,10 +84,7 @@ phase_field() {
   pid=$!
   if ! wait_up 8001 240 $pid; then log "field server did not come up"; stop $pid; return 1; fi
   log "bench (field)"
-  timeout 230 $VLMCTL bench --api-base http://127.0.0.1:8001/v1 $BENCH_ARGS --out $V2/bench_field.json > $V2/bench_field.txt 2>&1
-  PACK field
-  timeout 45 $VLMCTL bench --api-base http://127.0.0.1:8001/v1 --mix text --concurrency 1 --requests 2 --warmup 1 \
-    --max-tokens 512 --prompt-words 16 --ignore-eos --out $V2/decode_field.json > $V2/decode_field.txt 2>&1
+  timeout 200 $VLMCTL bench --api-base http://127.0.0.1:8001/v1 $BENCH_ARGS --out $V2/bench_field.json > $V2/bench_field.txt 2>&1
   stop $pid
   PACK field
 }

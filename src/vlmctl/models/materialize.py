@@ -25,6 +25,49 @@ def _dump(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def _filler(i: int) -> str:
+    """A byte-level token for id ``i`` that decodes to a short lower-case word with a leading space."""
+    letters = ""
+    while True:
+        i, r = divmod(i, 26)
+        letters += chr(97 + r)
+        if not i:
+            return "Ġ" + letters
+
+
+#: Qwen2.5's learned vocabulary size: its special and added tokens start at this id.
+QWEN_BASE_VOCAB = 151643
+
+
+def _qwen_layout(out_dir: Path, ids: dict[str, int]) -> dict[str, int]:
+    """Move the special/added tokens to Qwen's own ids (151643…) and give every id below them a token.
+
+    Random (dummy) weights sample ids across the whole embedding; ids with no token decode to nothing,
+    so a streamed answer would carry no text. The filler entries are reachable by decoding only (no
+    merges produce them), so encoding is unchanged. Returns the shifted ``{token: id}``.
+    """
+    path = out_dir / "tokenizer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    base = min(ids.values())
+    shift = QWEN_BASE_VOCAB - base
+    for tok in data.get("added_tokens", []):
+        tok["id"] += shift
+    vocab = data["model"]["vocab"]
+    used = set(vocab)
+    for i in range(base, QWEN_BASE_VOCAB):
+        tok = _filler(i)
+        while tok in used:
+            tok += "q"
+        vocab[tok] = i
+        used.add(tok)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    cfg_path = out_dir / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    cfg["added_tokens_decoder"] = {str(int(k) + shift): v for k, v in cfg["added_tokens_decoder"].items()}
+    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    return {t: i + shift for t, i in ids.items()}
+
+
 def materialize(model_id: str, out_dir: Path, *, vocab_size: int = 4000, overwrite: bool = False) -> dict:
     """Write the folder for catalog id ``model_id`` into ``out_dir``; return the config written.
 
@@ -40,7 +83,7 @@ def materialize(model_id: str, out_dir: Path, *, vocab_size: int = 4000, overwri
                           fix="choose an empty folder, or pass --overwrite")
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    ids = build_tokenizer(out_dir, vocab_size=vocab_size)
+    ids = _qwen_layout(out_dir, build_tokenizer(out_dir, vocab_size=vocab_size))
     token_ids = config_token_ids(ids)
     config = copy.deepcopy(entry.config)
     config.update(token_ids)
