@@ -151,13 +151,18 @@ def test_system_prompt_and_sampling_overrides_are_sent(chat, scripted_page, scri
     chat.open(scripted_page.url)
     chat.toggle_settings()
     system = chat.page.locator("#system-prompt textarea")
-    system.fill("Answer in French.")
-    system.press("Tab")  # the page reads a textbox's value once it has taken the input
-    chat.page.wait_for_timeout(500)
+    system.wait_for(state="visible")
+    chat.page.wait_for_timeout(500)  # the accordion mounts its children as it opens
+    system.click()
+    system.press_sequentially("Answer in French.")
+    system.press("Tab")
+    expect(system).to_have_value("Answer in French.")
+    chat.page.wait_for_timeout(300)
     chat.send("defaults")
     chat.wait_state("done")
     request = _last_request(scripted_api)
-    assert request["messages"][0] == {"role": "system", "content": "Answer in French."}
+    shown = system.input_value()
+    assert request["messages"][0] == {"role": "system", "content": "Answer in French."}, shown
     assert "temperature" not in request["params"] and request["params"]["max_tokens"] == 1024
     chat.page.get_by_label("Use the model's sampling defaults").uncheck()
     chat.page.wait_for_timeout(300)
