@@ -124,11 +124,12 @@ def fit(rows: list[dict], base) -> dict:
                                     for r, t in lm_rows), 2)
     graphs = [r["cudagraph_estimate_gib"] for r in v1 if r.get("cudagraph_estimate_gib")]
     cuda_ctx = round(statistics.mean(79.18 - r["init_free_gib"] for r in train if r.get("init_free_gib")), 2)
+    # V2's vit_factor only sizes the run-time reserve: it comes from the API runs (docs/validation.md § 2), kept as is
     common = dict(weight_overhead_gib=weight_overhead, non_torch_gib=non_torch, cuda_context_gib=cuda_ctx,
-                  lm_activation_factor=lm_factor, vit_factor=vit_factor)
+                  lm_activation_factor=lm_factor)
     return {
         "v2": replace(base, **common, sampler_bytes_per_logit=0.0, cudagraph_gib=0.0),
-        "v1": replace(base, **common, model_runner="v1", encoder_in_profile=True,
+        "v1": replace(base, **common, model_runner="v1", encoder_in_profile=True, vit_factor=vit_factor,
                       sampler_bytes_per_logit=sampler, cudagraph_gib=round(statistics.mean(graphs), 2) if graphs else base.cudagraph_gib),
         "fit_rows": {"vit": [r["name"] for r, _ in vit_rows], "sampler": [r["name"] for r, _ in lm_rows],
                      "lm": [r["name"] for r in v2]},
