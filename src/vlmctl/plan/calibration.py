@@ -49,7 +49,8 @@ class Calibration:
 V026_V2 = Calibration(
     vllm_version="0.26.0", model_runner="v2",
     source="fitted 2026-11-24 on one H100 80GB HBM3, vLLM 0.26.0, torch 2.11.0+cu130, dummy weights, "
-           "8 of 20 runs (docs/validation.md; benchmarks/gpu/compare_plan.py --fit); "
+           "8 of 20 runs (docs/validation.md; benchmarks/gpu/compare_plan.py --fit), V2 vit_factor from the "
+           "worst-case-video runs through vlmctl serve (docs/validation.md § 2); "
            "non_torch_tp_gib and nccl_init_gib are still reference estimates (no multi-GPU run)",
     weight_overhead_gib=0.18, non_torch_gib=0.23, non_torch_tp_gib=0.25, cuda_context_gib=0.52,
     nccl_init_gib=0.25, cudagraph_gib=0.0, lm_activation_factor=1.091, sampler_bytes_per_logit=0.0,
