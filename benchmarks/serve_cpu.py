@@ -203,7 +203,7 @@ def main() -> int:
     print(f"serve_cpu: {model} at {api_base}, image {args.image_width}x{args.image_height}, "
           f"max_tokens {args.max_tokens}, {os.cpu_count()} CPUs")
     print(f"{'phase':<22}{'requests':>9}{'failures':>9}{'TTFT p50':>10}{'TTFT p99':>10}{'tok/s':>9}{'req/s':>8}")
-    for name, s in ((f"single (sequential)", single), (f"{args.concurrency} concurrent, {args.duration:.0f}s", load)):
+    for name, s in (("single (sequential)", single), (f"{args.concurrency} concurrent, {args.duration:.0f}s", load)):
         print(f"{name:<22}{s['requests']:>9}{s['failures']:>9}{ms(s['ttft_p50_s']):>10}{ms(s['ttft_p99_s']):>10}"
               f"{(s['output_tokens_per_s'] or 0):>9.1f}{(s['requests_per_s'] or 0):>8.2f}")
     for err in load["errors"] + single["errors"]:

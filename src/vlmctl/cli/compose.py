@@ -34,4 +34,4 @@ def cli(cluster_file, plan_file, image, out_dir) -> None:
         con.print(f"wrote {path}", markup=False)
     head = spec.head_node
     next_steps(con, f"scp -r {out_dir} to every node, then on {head.name}: docker compose -f {file_name(head)} up -d",
-               f"on each worker: docker compose -f docker-compose.<node>.yml up -d")
+               "on each worker: docker compose -f docker-compose.<node>.yml up -d")

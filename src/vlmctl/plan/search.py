@@ -5,7 +5,7 @@ Pure: no torch, Ray or vLLM import. ``make_plan`` is what the CLI, tests and oth
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from vlmctl.clusterspec import ClusterSpec, NodeSpec
 from vlmctl.findings import Finding, errors
@@ -16,7 +16,6 @@ from vlmctl.plan.calibration import GIB, Calibration, calibration
 from vlmctl.plan.media import MediaProfile, profiles_for
 from vlmctl.plan.request import PlanRequest
 from vlmctl.plan.rules import RuleInput, check
-from vlmctl.plan.schema import Alternative, GpuMemory, MediaLimits, NodePlacement, Plan, PlanResult
 
 DEFAULT_UTILIZATION = 0.92  # vllm/config/cache.py since v0.21 (PR #38284)
 MIN_USEFUL_LEN = 2048
