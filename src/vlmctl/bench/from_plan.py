@@ -3,33 +3,15 @@ its predicted concurrency."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from vlmctl.bench.workload import MixEntry
-from vlmctl.errors import ConfigError
 
 
 def load_plan(path: str):
     """A ``Plan`` from `vlmctl plan --json` output (a PlanResult) or a bare Plan JSON."""
-    from pydantic import ValidationError
+    from vlmctl.plan.files import read_plan
 
-    from vlmctl.plan.schema import Plan, PlanResult
-
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"--plan '{path}' does not exist.", fix="vlmctl plan … --json > plan.json")
-    text = p.read_text()
-    try:
-        result = PlanResult.model_validate_json(text)
-    except ValidationError:
-        try:
-            return Plan.model_validate_json(text)
-        except ValidationError as exc:
-            raise ConfigError(f"--plan '{path}' is not a vlmctl plan ({exc.errors()[0]['msg']}).",
-                              fix="write it with `vlmctl plan … --json > plan.json`") from exc
-    if result.plan is None:
-        raise ConfigError(f"--plan '{path}' holds no plan (nothing could be sized).", fix="re-run `vlmctl plan`")
-    return result.plan
+    return read_plan(path)
 
 
 def _fit(width: int, height: int, max_pixels: int) -> tuple[int, int]:

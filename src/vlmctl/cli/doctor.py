@@ -57,22 +57,9 @@ def _read_log(logfile: str) -> str:
 
 
 def _read_plan(plan_file: str | None):
-    if plan_file is None:
-        return None
-    from vlmctl.plan.schema import Plan, PlanResult
+    from vlmctl.plan.files import read_plan
 
-    path = Path(plan_file)
-    if not path.is_file():
-        raise ConfigError(f"--plan '{plan_file}' does not exist.", fix="vlmctl plan ... --json > plan.json")
-    text = path.read_text()
-    try:
-        return PlanResult.model_validate_json(text)
-    except ValueError:
-        try:
-            return Plan.model_validate_json(text)
-        except ValueError as exc:
-            raise ConfigError(f"--plan '{plan_file}' is not a vlmctl plan ({exc.errors()[0]['msg']}).",
-                              fix="write it with `vlmctl plan ... --json > plan.json`") from exc
+    return read_plan(plan_file) if plan_file else None
 
 
 @cli.command("explain")

@@ -11,37 +11,7 @@ import click
 from vlmctl import envs
 from vlmctl.cli._output import console, emit_json, next_steps
 from vlmctl.errors import ConfigError, PlanInfeasibleError
-
-
-def _load_plan(path: str):
-    from pydantic import ValidationError
-
-    from vlmctl.plan.schema import Plan, PlanResult
-
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"--plan {path}: cannot read it ({exc.strerror}).", fix="vlmctl plan … --json > plan.json") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--plan {path} is not JSON ({exc}).", fix="write it with `vlmctl plan … --json > plan.json`") from None
-    try:
-        if isinstance(data, dict) and "plan" in data and "ok" in data:
-            result = PlanResult.model_validate(data)
-            if not result.ok or result.plan is None:
-                raise PlanInfeasibleError(
-                    f"--plan {path} is predicted not to start: "
-                    + "; ".join(f.message for f in result.findings if f.severity == "error")[:400],
-                    fix="re-plan with the fixes `vlmctl plan` lists",
-                )
-            return result.plan
-        return Plan.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(
-            f"--plan {path} is not a vlmctl plan ({exc.error_count()} problems, first: {exc.errors()[0]['msg']}).",
-            fix="write it with `vlmctl plan … --json > plan.json`",
-        ) from None
+from vlmctl.plan.files import read_plan
 
 
 def _plan_now(model: str, gpus: str | None, cluster: str | None, max_model_len: int | None):
@@ -153,7 +123,7 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
         if plan_path and gpus:
             raise ConfigError("--plan and --gpus both given.", fix="use the plan file, or plan on the fly")
         if plan_path:
-            plan = _load_plan(plan_path)
+            plan = read_plan(plan_path, require_ok=True)
         elif model and (gpus or cluster):
             plan = _plan_now(model, gpus, cluster, max_model_len)
         else:
@@ -167,7 +137,7 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
     else:
         media_limits = None
         if plan_path:  # serve a local checkpoint on CPU within the plan's media reservations
-            plan = _load_plan(plan_path)
+            plan = read_plan(plan_path, require_ok=True)
             media_limits, max_model_len = plan.media_limits, max_model_len or plan.max_model_len
             model = model or plan.model_path
         if model and not Path(model).expanduser().is_dir():
