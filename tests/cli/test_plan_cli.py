@@ -38,7 +38,8 @@ def test_table_output_and_next_step(tmp_path):
     p = run("Qwen/Qwen2.5-VL-72B-Instruct", "--gpus", "rtx-2080-ti:8,rtx-2080-ti:8", "-o", str(out),
             env={"COLUMNS": "200"})
     assert p.returncode == 0, p.stderr
-    assert "STARTS" in p.stdout and "Per GPU (GiB)" in p.stdout and "media-capped" in p.stdout
+    assert "STARTS" in p.stdout and "Memory per GPU (GiB)" in p.stdout and "media-capped" in p.stdout
+    assert "node0" in p.stdout and "rtx-2080-ti ×8" in p.stdout and "KV blocks" in p.stdout
     assert f"vlmctl serve --plan {out} --dry-run" in p.stdout
     assert PlanResult.model_validate_json(out.read_text()).plan.tensor_parallel_size == 8
 

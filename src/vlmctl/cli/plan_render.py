@@ -1,6 +1,7 @@
 """Rich rendering of a PlanResult for people."""
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -38,21 +39,37 @@ def render(con: Console, result: PlanResult) -> None:
         for k, v in rows:
             settings.add_row(k, v)
         con.print(settings)
-        gpus = Table(title="Per GPU (GiB)")
-        for col in ("node", "gpu", "stage", "layers", "total", "requested", "weights", "activation", "non-torch",
-                    "graphs", "enc. reserve", "KV", "blocks"):
-            gpus.add_column(col, justify="right" if col not in ("node", "gpu") else "left")
-        seen = set()
+        groups: dict[tuple[str, int], list] = {}
         for g in plan.per_gpu:
-            key = (g.node, g.stage, g.gpu_type)
-            if key in seen and g.tp_rank:
-                continue
-            seen.add(key)
-            count = sum(1 for x in plan.per_gpu if (x.node, x.stage) == (g.node, g.stage))
-            gpus.add_row(g.node, f"{g.gpu_type}" + (f" ×{count}" if count > 1 else ""), str(g.stage), str(g.layers),
-                         f"{g.total_gib:.2f}", f"{g.requested_gib:.2f}", f"{g.weights_gib:.2f}",
-                         f"{g.activation_gib:.2f}", f"{g.non_torch_gib:.2f}", f"{g.cudagraph_gib:.2f}",
-                         f"{g.encoder_runtime_gib:.2f}", f"{g.kv_cache_gib:.2f}", f"{g.kv_blocks:,}")
+            groups.setdefault((g.node, g.stage), []).append(g)
+        rows = [
+            ("decoder layers", lambda g: str(g.layers)),
+            ("total (CUDA)", lambda g: f"{g.total_gib:.2f}"),
+            ("budget = total × u", lambda g: f"{g.requested_gib:.2f}"),
+            ("weights", lambda g: f"{g.weights_gib:.2f}"),
+            ("profile activation", lambda g: f"{g.activation_gib:.2f}"),
+            ("non-torch", lambda g: f"{g.non_torch_gib:.2f}"),
+            ("CUDA graphs", lambda g: f"{g.cudagraph_gib:.2f}"),
+            ("KV cache", lambda g: f"{g.kv_cache_gib:.2f}"),
+            ("KV blocks", lambda g: f"{g.kv_blocks:,}"),
+            ("encoder reserve (run time)", lambda g: f"{g.encoder_runtime_gib:.2f}"),
+        ]
+        columns: list[tuple[str, list[int], int, tuple[str, ...]]] = []  # node, stages, gpus, cells
+        for (node, stage), members in groups.items():
+            cells = tuple(cell(members[0]) for _, cell in rows)
+            last = columns[-1] if columns else None
+            if last and last[0] == node and last[3] == cells and last[2] == len(members):
+                last[1].append(stage)
+            else:
+                columns.append((node, [stage], len(members), cells))
+        gpus = Table(title="Memory per GPU (GiB), one column per pipeline stage", box=box.SIMPLE_HEAD)
+        gpus.add_column("", no_wrap=True)
+        for node, stages, count, _ in columns:
+            label = f"stage {stages[0]}" if len(stages) == 1 else f"stages {stages[0]}–{stages[-1]}"
+            gpu = next(g.gpu_type for g in plan.per_gpu if g.node == node and g.stage == stages[0])
+            gpus.add_column(f"{node}\n{label}\n{gpu} ×{count}", justify="right")
+        for i, (label, _) in enumerate(rows):
+            gpus.add_row(label, *(col[3][i] for col in columns))
         con.print(gpus)
     if result.findings:
         con.print("[bold]Findings[/]")
