@@ -96,6 +96,18 @@ def _descendant_groups(pid: int) -> set[int]:
     return found
 
 
+def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stop a child started in our own process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
     """Stop ``proc``'s process group and every group its descendants started (SIGTERM, then SIGKILL)."""
     groups = {proc.pid} | _descendant_groups(proc.pid)

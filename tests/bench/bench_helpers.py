@@ -1,7 +1,6 @@
 """Start/stop the tiny OpenAI-compatible server (tiny_openai_server.py) and read its counters."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -9,18 +8,14 @@ from pathlib import Path
 
 import httpx
 
+from tests._servers import free_port
+
 SERVER = Path(__file__).parent / "tiny_openai_server.py"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(*args: str) -> tuple[subprocess.Popen, str]:
     """Start the tiny server; return (process, api_base). Waits (bounded) until /stats answers."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, str(SERVER), "--port", str(port), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -35,15 +30,6 @@ def start_server(*args: str) -> tuple[subprocess.Popen, str]:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("tiny server did not answer within 30 s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def server_stats(api_base: str) -> dict:

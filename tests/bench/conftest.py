@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.bench.bench_helpers import start_server, stop
+from tests._servers import stop
+from tests.bench.bench_helpers import start_server
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import time
 
 import numpy as np
 import pytest
-from tests.bench.bench_helpers import server_stats, start_server, stop
+from tests._servers import stop
+from tests.bench.bench_helpers import server_stats, start_server
 
 from vlmctl.bench.metrics import RequestRecord, summarize
 from vlmctl.bench.workload import parse_mix

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._servers import stop
 from vlmctl.cli.main import main
 
 SCRIPTED = Path(__file__).resolve().parent.parent / "ui" / "scripted_server.py"
@@ -55,13 +56,8 @@ def test_ui_serves_the_page_on_localhost():
         assert '"elem_id":"chat-input"' in config.replace(" ", "")
     finally:
         for proc in (page, api):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            if proc is not None:
+                stop(proc)
 
 
 def test_busy_port_is_one_line_exit_2():
