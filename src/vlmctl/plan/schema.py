@@ -126,11 +126,6 @@ class Plan(_Strict):
     decode_tokens_per_s_bound: float
     """Batch-1 decode upper bound: weights read per token over HBM bandwidth, summed over stages."""
 
-    @property
-    def world_size(self) -> int:
-        """GPUs the engine uses."""
-        return self.tensor_parallel_size * self.pipeline_parallel_size
-
 
 class Alternative(_Strict):
     """A configuration the search ranked below the winner, and why."""

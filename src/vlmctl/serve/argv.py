@@ -57,20 +57,14 @@ def _json(value) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def spans_nodes(plan: Plan) -> bool:
-    """True when the plan's GPUs are on more than one node (vLLM then needs the Ray executor)."""
-    return len(plan.nodes) > 1
-
-
 def vllm_argv(plan: Plan, host: str = "127.0.0.1", port: int = 8000, launcher: list[str] | None = None) -> list[str]:
     """The ``vllm serve`` argv for ``plan`` (no secrets; the API key travels in the environment)."""
     argv = [*(launcher or ["vllm"]), "serve", plan.model_path or plan.model]
     argv += ["--served-model-name", plan.served_model_name, "--host", host, "--port", str(port)]
     argv += ["--tensor-parallel-size", str(plan.tensor_parallel_size)]
     argv += ["--pipeline-parallel-size", str(plan.pipeline_parallel_size)]
-    backend = "ray" if spans_nodes(plan) else plan.distributed_executor_backend
-    if backend != "uni":
-        argv += ["--distributed-executor-backend", backend]
+    if plan.distributed_executor_backend != "uni":  # the planner picks ray whenever the plan spans nodes
+        argv += ["--distributed-executor-backend", plan.distributed_executor_backend]
     argv += ["--dtype", plan.dtype]
     if plan.quantization:
         argv += ["--quantization", plan.quantization]
