@@ -225,3 +225,10 @@ def test_local_folder_becomes_the_model_path(tmp_path):
     assert r.ok
     assert r.plan.model_path == str(folder.resolve())
     assert r.plan.served_model_name == "Qwen2.5-VL-3B-Instruct"
+
+
+def test_fixed_pp_only_pairs_with_tps_that_can_place_it():
+    r = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="a100-80gb:4", pipeline_parallel_size=4)
+    assert r.ok
+    assert (r.plan.tensor_parallel_size, r.plan.pipeline_parallel_size) == (1, 4)
+    assert len(r.plan.per_gpu) == 4 and sorted(g.stage for g in r.plan.per_gpu) == [0, 1, 2, 3]

@@ -233,7 +233,7 @@ class Planner:
 
     def pp_options(self, n_slots: int) -> list[int]:
         if self.req.pipeline_parallel_size:
-            return [self.req.pipeline_parallel_size]
+            return [self.req.pipeline_parallel_size] if self.req.pipeline_parallel_size <= n_slots else []
         opts = set(range(1, min(n_slots, 8) + 1)) | {n_slots}
         return sorted(p for p in opts if 1 <= p <= min(n_slots, self.spec.num_hidden_layers))
 
@@ -422,8 +422,6 @@ class Planner:
             if not slots:
                 continue
             for pp in self.pp_options(len(slots)):
-                if pp > len(slots):
-                    continue
                 chosen = _pick_slots(slots, pp)
                 best: Candidate | None = None
                 for mode in modes:
