@@ -94,6 +94,30 @@ def test_worker_whose_route_to_head_is_loopback_is_refused(monkeypatch, tmp_path
         node_env(ClusterSpec.model_validate(LAB), "gpu-b", root=tmp_path)
 
 
+ONE_MACHINE = {"name": "one", "nodes": [{"name": "a", "address": "127.0.0.2", "gpu": "h100-80gb", "gpu_ids": [0, 1]},
+                                       {"name": "b", "address": "127.0.0.3", "gpu": "h100-80gb", "gpu_ids": [2, 3]}]}
+
+
+def test_two_nodes_on_one_machine_take_their_own_loopback_addresses(monkeypatch, tmp_path):
+    _machine(monkeypatch, {"lo": (True, ["127.0.0.1"]), "eth0": (True, ["10.0.0.5"])}, route=("lo", "127.0.0.1"))
+    spec = ClusterSpec.model_validate(ONE_MACHINE)
+    head, worker = node_env(spec, "a", root=tmp_path), node_env(spec, "b", root=tmp_path)
+    assert (head.role, head.nic, head.address) == ("head", "lo", "127.0.0.2")
+    assert (worker.role, worker.nic, worker.address, worker.head) == ("worker", "lo", "127.0.0.3", "127.0.0.2:6379")
+    assert "shares this machine" in worker.nic_source
+    assert (head.env["CUDA_VISIBLE_DEVICES"], worker.env["CUDA_VISIBLE_DEVICES"]) == ("0,1", "2,3")
+    assert head.state_dir != worker.state_dir
+
+
+def test_127_0_0_1_is_refused_because_ray_replaces_it(monkeypatch, tmp_path):
+    data = json.loads(json.dumps(ONE_MACHINE))
+    data["nodes"][0]["address"] = "127.0.0.1"
+    _machine(monkeypatch, {"lo": (True, ["127.0.0.1"]), "eth0": (True, ["10.0.0.5"])})
+    with pytest.raises(ConfigError, match="`ray start` replaces 127.0.0.1") as exc:
+        node_env(ClusterSpec.model_validate(data), "a", root=tmp_path)
+    assert "127.0.0.2" in exc.value.fix
+
+
 def test_worker_address_must_be_on_the_routing_interface(monkeypatch, tmp_path):
     _machine(monkeypatch, {"eth0": (True, ["10.0.0.5"]), "eth1": (True, ["192.168.1.11"])}, route=("eth0", "10.0.0.5"))
     with pytest.raises(ConfigError, match="not on eth0") as exc:

@@ -168,7 +168,8 @@ def this_node(spec: ClusterSpec, name: str | None = None) -> NodeSpec:
     for node in spec.nodes:
         if node.address:
             try:
-                if resolve(node.address) in local:
+                ip = resolve(node.address)
+                if ip in local or ipaddress.IPv4Address(ip).is_loopback:
                     matches.append(node)
             except ConfigError:
                 continue
@@ -179,7 +180,7 @@ def this_node(spec: ClusterSpec, name: str | None = None) -> NodeSpec:
         raise ConfigError(f"none of the cluster file's node addresses is on this machine (local: {', '.join(sorted(local)) or 'none'}).",
                           fix=f"pass --node NAME (one of: {names}) or fix the nodes' 'address'")
     raise ConfigError(f"several nodes' addresses are on this machine ({', '.join(n.name for n in matches)}).",
-                      fix="pass --node NAME")
+                      fix=f"pass --node NAME (one of: {', '.join(n.name for n in matches)})")
 
 
 def _check_nic(nic: str, ifaces: dict[str, Interface], node: str) -> Interface:
@@ -196,6 +197,25 @@ def _check_nic(nic: str, ifaces: dict[str, Interface], node: str) -> Interface:
         raise ConfigError(f"node '{node}': interface '{nic}' has no IPv4 address.",
                           fix=f"give {nic} an address or choose another 'nic' for node '{node}'")
     return iface
+
+
+def _nic_holding(ip: str | None, ifaces: dict[str, Interface], node: str) -> Interface | None:
+    """The (checked) interface that holds ``ip``; any 127.x.y.z is on ``lo`` (Linux routes all of 127/8 there)."""
+    holder = next((i for i in ifaces.values() if ip and ip in i.addresses), None)
+    if holder is None and ip and ipaddress.IPv4Address(ip).is_loopback and "lo" in ifaces:
+        holder = ifaces["lo"].model_copy(update={"addresses": [*ifaces["lo"].addresses, ip]})
+    if holder is not None:
+        _check_nic(holder.name, ifaces, node)
+    return holder
+
+
+def _check_ray_address(ip: str | None, node: str) -> None:
+    if ip == "127.0.0.1":
+        raise ConfigError(f"node '{node}': address 127.0.0.1 would not be Ray's node address: `ray start` replaces "
+                          "127.0.0.1 with this machine's network address (ray/_private/services.py resolve_ip_for_localhost), "
+                          "so Ray and VLLM_HOST_IP would disagree.",
+                          fix="give nodes on one machine other loopback addresses (127.0.0.2, 127.0.0.3, …) "
+                              "or use the machine's network address")
 
 
 def node_env(spec: ClusterSpec, node_name: str | None = None, *, head_address: str | None = None,
@@ -226,23 +246,30 @@ def node_env(spec: ClusterSpec, node_name: str | None = None, *, head_address: s
                               fix=f"make 'address' and 'nic' of node '{node.name}' agree")
         address = own_ip or iface.addresses[0]
     elif role == "head":
-        holder = next((i for i in ifaces.values() if head_ip in i.addresses), None)
-        if holder is None:
+        iface = _nic_holding(head_ip, ifaces, node.name)
+        if iface is None:
             raise ConfigError(f"the head address {head_ip} (node '{node.name}') is not on this machine.",
                               fix="run `vlmctl cluster up` on the head, or pass --node with this machine's name")
-        iface, source, address = _check_nic(holder.name, ifaces, node.name), "holds the head address", head_ip
+        source, address = "holds the head address", head_ip
     else:
         dev, src = route_to(head_ip)
         if dev == "lo":
-            raise ConfigError(f"the head address {head_ip} is local to this machine, so node '{node.name}' cannot be a worker here.",
-                              fix="run `vlmctl cluster up` for the head, or pass --node with this machine's name")
-        iface, source = _check_nic(dev, ifaces, node.name), f"route to {head_ip}"
+            iface = _nic_holding(own_ip, ifaces, node.name)
+            if iface is None:
+                raise ConfigError(f"the head address {head_ip} is local to this machine, so node '{node.name}' "
+                                  f"(address {own_ip or 'unset'}) cannot be a worker here.",
+                                  fix="run `vlmctl cluster up` for the head, or pass --node with this machine's name "
+                                      "(nodes on one machine need their own local addresses, e.g. 127.0.0.2 and 127.0.0.3)")
+            source = f"holds its address; shares this machine with the head {head_ip}"
+        else:
+            iface, source = _check_nic(dev, ifaces, node.name), f"route to {head_ip}"
         if own_ip and own_ip not in iface.addresses:
             raise ConfigError(f"node '{node.name}': its address {own_ip} is not on {dev}, the interface that routes to the head "
                               f"({', '.join(iface.addresses)}).",
                               fix=f"set 'address' of node '{node.name}' to {src}, or set its 'nic'")
         address = own_ip or src
 
+    _check_ray_address(address, node.name)
     sdir = state_dir(spec.name, node.name, root)
     env: dict[str, str] = dict(plan_env or {})
     env.update({
