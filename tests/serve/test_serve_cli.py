@@ -115,15 +115,18 @@ def test_engine_ready_then_dies_is_explained(tmp_path, plan_file):
 def test_multi_node_plan_gets_the_head_network_env(tmp_path, monkeypatch, capsys, plan_file):
     monkeypatch.setenv("VLMCTL_STATE_ROOT", str(tmp_path / "state"))
     cluster = tmp_path / "cluster.yaml"
-    cluster.write_text("name: t\nnodes:\n  - {name: head, address: 127.0.0.1, gpu: rtx-2080-ti, gpu_count: 2}\n"
+    cluster.write_text("name: t\nnodes:\n  - {name: head, address: 127.0.0.2, gpu: rtx-2080-ti, gpu_count: 2}\n"
                        "  - {name: worker, address: 10.231.99.2, gpu: rtx-2080-ti, gpu_count: 2}\n")
     from vlmctl.cli.serve import _head_env
     from vlmctl.plan import PlanResult
 
     plan = PlanResult.model_validate_json(plan_file.read_text()).plan
-    env = _head_env(str(cluster), plan)
+    code, out, _ = _run(capsys, "serve", "--plan", str(plan_file), "--cluster", str(cluster), "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["env"]["VLLM_HOST_IP"] == "127.0.0.2"  # shown, nothing written
+    assert not (tmp_path / "state").exists()
+    env = _head_env(str(cluster), plan, write_file=True)
     assert env["GLOO_SOCKET_IFNAME"] == "lo" and env["NCCL_SOCKET_IFNAME"] == "=lo"
-    assert env["VLLM_HOST_IP"] == "127.0.0.1"
+    assert env["VLLM_HOST_IP"] == "127.0.0.2"
     assert env["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
     carry = json.loads((Path(env["VLLM_CONFIG_ROOT"]) / "ray_non_carry_over_env_vars.json").read_text())
     assert "NCCL_SOCKET_IFNAME" in carry and "GLOO_SOCKET_IFNAME" in carry

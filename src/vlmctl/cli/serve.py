@@ -131,8 +131,8 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
         from vlmctl.serve.argv import vllm_launch
 
         launch_spec = vllm_launch(plan, host, port, api_key, vllm_bin.split())
-        if len(plan.nodes) > 1 and cluster and not dry_run:
-            launch_spec.env.update(_head_env(cluster, plan))
+        if len(plan.nodes) > 1 and cluster:
+            launch_spec.env.update(_head_env(cluster, plan, write_file=not dry_run))
         argv, env = launch_spec.argv, launch_spec.env
     else:
         media_limits = None
@@ -173,12 +173,12 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
     _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo=not use_vllm and not model)
 
 
-def _head_env(cluster_file: str, plan) -> dict[str, str]:
+def _head_env(cluster_file: str, plan, write_file: bool) -> dict[str, str]:
     """This head node's network env for `vllm serve` (and the file that keeps vLLM from copying it to workers)."""
     from vlmctl.cluster.env import driver_env
     from vlmctl.clusterspec import load_cluster
 
-    return driver_env(load_cluster(cluster_file), plan_env=plan.env)
+    return driver_env(load_cluster(cluster_file), plan_env=plan.env, write_file=write_file)
 
 
 def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo: bool) -> None:

@@ -305,9 +305,13 @@ def write_non_carry_over(config_root: str | Path) -> Path:
     return path
 
 
-def driver_env(spec: ClusterSpec, node_name: str | None = None, *, plan_env: dict[str, str] | None = None) -> dict[str, str]:
+def driver_env(spec: ClusterSpec, node_name: str | None = None, *, plan_env: dict[str, str] | None = None,
+               write_file: bool = True) -> dict[str, str]:
     """The environment for ``vllm serve`` on this node (the head): this node's env, with the
-    non-carry-over file written under its VLLM_CONFIG_ROOT so vLLM's driver leaves the workers' NIC values alone."""
-    ne = node_env(spec, node_name, plan_env=plan_env)
-    write_non_carry_over(ne.vllm_config_root)
+    non-carry-over file written under its VLLM_CONFIG_ROOT so vLLM's driver leaves the workers' NIC values alone.
+    The node defaults to the head: the driver runs there (also when several nodes share this machine).
+    ``write_file=False`` only computes (``serve --dry-run``)."""
+    ne = node_env(spec, node_name or spec.head_node.name, plan_env=plan_env)
+    if write_file:
+        write_non_carry_over(ne.vllm_config_root)
     return dict(ne.env)
