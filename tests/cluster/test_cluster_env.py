@@ -9,7 +9,7 @@ import pytest
 from vlmctl.cluster import env as cenv
 from vlmctl.cluster.env import Interface, NodeEnv, node_env, write_non_carry_over
 from vlmctl.clusterspec import ClusterSpec
-from vlmctl.errors import ConfigError
+from vlmctl.errors import ClusterError, ConfigError
 
 LAB = {
     "name": "lab",
@@ -179,3 +179,27 @@ def test_driver_env_writes_the_non_carry_over_file(monkeypatch, tmp_path):
     names = json.loads((tmp_path / "lab-gpu-a" / "vllm-config" / "ray_non_carry_over_env_vars.json").read_text())
     assert env["VLLM_CONFIG_ROOT"] == str(tmp_path / "lab-gpu-a" / "vllm-config")
     assert env["VLLM_PP_LAYER_PARTITION"] == "40,40" and "NCCL_SOCKET_IFNAME" in names
+
+
+def _route_or_error(address: str):
+    try:
+        return cenv.route_to(address)
+    except ClusterError as exc:
+        return str(exc)
+
+
+def test_without_iproute2_psutil_and_a_udp_probe_give_the_same_answers(monkeypatch):
+    import shutil
+
+    with_ip = shutil.which("ip") is not None
+    before = (cenv.interfaces(), _route_or_error("198.51.100.7")) if with_ip else None
+    monkeypatch.setattr(cenv.shutil, "which", lambda name: None)  # as on an image without iproute2
+    ifaces = cenv.interfaces()
+    assert "127.0.0.1" in ifaces["lo"].addresses and ifaces["lo"].up
+    assert cenv.route_to("127.0.0.3") == ("lo", "127.0.0.3")
+    own = next(a for i in ifaces.values() for a in i.addresses if a != "127.0.0.1") if len(ifaces) > 1 else "127.0.0.1"
+    assert cenv.route_to(own)[0] == "lo"
+    if before is not None:
+        assert {n: (i.up, i.addresses) for n, i in ifaces.items()} == {n: (i.up, i.addresses) for n, i in before[0].items()}
+        after = _route_or_error("198.51.100.7")
+        assert after == before[1] or (isinstance(after, tuple) and after[0] == before[1][0])

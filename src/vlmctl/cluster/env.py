@@ -26,6 +26,7 @@ import ipaddress
 import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -114,13 +115,32 @@ def _ip_json(*args: str) -> list[dict]:
 
 
 def interfaces() -> dict[str, Interface]:
-    """This host's interfaces (in this network namespace), with their IPv4 addresses."""
+    """This host's interfaces (in this network namespace), with their IPv4 addresses (``ip``, else psutil)."""
+    if not shutil.which("ip"):
+        return _psutil_interfaces()
     result = {}
     for link in _ip_json("-4", "addr", "show"):
         flags = link.get("flags", [])
         up = "UP" in flags and (link.get("operstate") in ("UP", "UNKNOWN") or "LOWER_UP" in flags)
         addrs = [a["local"] for a in link.get("addr_info", []) if a.get("family", "inet") == "inet"]
         result[link["ifname"]] = Interface(name=link["ifname"], up=up, addresses=addrs)
+    for name in _all_link_names():
+        result.setdefault(name, Interface(name=name, up=False, addresses=[]))
+    return result
+
+
+def _psutil_interfaces() -> dict[str, Interface]:
+    """Interfaces where iproute2 is missing (slim containers, some GPU images)."""
+    try:
+        import psutil
+    except ImportError:
+        raise ClusterError("neither the 'ip' command (iproute2) nor psutil is installed, so the NICs cannot be read.",
+                           fix="apt-get install iproute2, or pip install 'vlmctl[cluster]'") from None
+    stats = psutil.net_if_stats()
+    result = {}
+    for name, addrs in psutil.net_if_addrs().items():
+        up = bool(stats.get(name) and stats[name].isup)
+        result[name] = Interface(name=name, up=up, addresses=[a.address for a in addrs if a.family == socket.AF_INET])
     for name in _all_link_names():
         result.setdefault(name, Interface(name=name, up=False, addresses=[]))
     return result
@@ -134,7 +154,9 @@ def _all_link_names() -> list[str]:
 
 
 def route_to(address: str) -> tuple[str, str]:
-    """``(interface, source address)`` the kernel uses to reach ``address``."""
+    """``(interface, source address)`` the kernel uses to reach ``address`` (``ip route get``, else a UDP probe)."""
+    if not shutil.which("ip"):
+        return _probe_route(address)
     routes = _ip_json("-4", "route", "get", address)
     if not routes:
         raise ClusterError(f"no route from this node to {address}.", fix="check the head address and this node's network")
@@ -144,6 +166,23 @@ def route_to(address: str) -> tuple[str, str]:
         iface = interfaces().get(r["dev"])
         src = iface.addresses[0] if iface and iface.addresses else ""
     return r["dev"], src
+
+
+def _probe_route(address: str) -> tuple[str, str]:
+    """What ``ip route get`` would say, from a connected UDP socket (sends nothing)."""
+    ifaces = interfaces()
+    if ipaddress.IPv4Address(address).is_loopback or any(address in i.addresses for i in ifaces.values()):
+        return "lo", address  # a local address: the kernel routes it over lo
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((address, 9))
+            src = probe.getsockname()[0]
+        except OSError:
+            src = ""
+    dev = next((n for n, i in ifaces.items() if src and src in i.addresses), None)
+    if dev is None:
+        raise ClusterError(f"no route from this node to {address}.", fix="check the head address and this node's network")
+    return dev, src
 
 
 def resolve(host: str) -> str:

@@ -10,11 +10,10 @@ import ipaddress
 import os
 import platform
 import re
-import shutil
 import socket
-import subprocess
 from dataclasses import dataclass
 
+from vlmctl.errors import VlmctlError
 from vlmctl.findings import Finding
 
 #: Ports a Ray + vLLM node listens on: Ray GCS, Ray dashboard, Ray client, vLLM API.
@@ -170,47 +169,23 @@ def check_versions() -> list[Finding]:
 
 
 def interfaces() -> dict[str, list[str]]:
-    """IPv4 addresses per NIC (from `ip -4 -o addr`, else psutil)."""
-    out: dict[str, list[str]] = {}
-    if shutil.which("ip"):
-        proc = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, timeout=5)
-        for line in proc.stdout.splitlines():
-            m = re.match(r"\d+:\s+(\S+)\s+inet\s+([\d.]+)/", line)
-            if m:
-                out.setdefault(m.group(1), []).append(m.group(2))
-        if out:
-            return out
+    """IPv4 addresses per NIC (``vlmctl.cluster.env.interfaces``: ``ip``, else psutil); empty if neither works."""
+    from vlmctl.cluster.env import interfaces as read_interfaces
+
     try:
-        import psutil
-    except ImportError:
-        return out
-    for name, addrs in psutil.net_if_addrs().items():
-        for a in addrs:
-            if a.family == socket.AF_INET:
-                out.setdefault(name, []).append(a.address)
-    return out
+        return {name: i.addresses for name, i in read_interfaces().items() if i.addresses}
+    except VlmctlError:
+        return {}
 
 
 def route_to(head: str) -> tuple[str | None, str | None]:
-    """(NIC, source address) this node uses to reach ``head`` (`ip route get`, else a UDP probe)."""
+    """(NIC, source address) this node uses to reach ``head`` (``ip route get``, else a UDP probe)."""
+    from vlmctl.cluster.env import route_to as kernel_route
+
     try:
-        address = socket.gethostbyname(head)
-    except OSError:
+        return kernel_route(socket.gethostbyname(head))
+    except (OSError, VlmctlError):
         return None, None
-    if shutil.which("ip"):
-        proc = subprocess.run(["ip", "-4", "route", "get", address], capture_output=True, text=True, timeout=5)
-        dev = re.search(r"\bdev\s+(\S+)", proc.stdout)
-        src = re.search(r"\bsrc\s+([\d.]+)", proc.stdout)
-        if dev:
-            return dev.group(1), src.group(1) if src else None
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect((address, 9))
-            src_ip = probe.getsockname()[0]
-        except OSError:
-            return None, None
-    nic = next((n for n, ips in interfaces().items() if src_ip in ips), None)
-    return nic, src_ip
 
 
 def check_network(head: str | None = None) -> list[Finding]:
