@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU machine, several Ray nodes on ONE GPU (issue 8 when no multi-GPU machine is lent).
-#   bash benchmarks/gpu/visit_multinode.sh pp2 [tp2] [tp2pp2] [tp4] [tp1pp4]
+#   bash benchmarks/gpu/visit_multinode.sh pp2;  bash benchmarks/gpu/visit_multinode.sh up4 tp2 tp1pp4 tp2pp2 tp4 down4
 # (after `. benchmarks/gpu/install_vllm.sh` and `. benchmarks/gpu/install_ray.sh .gpu/ray`)
 #
 # Each "node" is a Ray node with its own loopback address (127.0.0.2, .3, …), its own temp dir and
@@ -45,10 +45,11 @@ cluster_up() {  # N: up + join + status + verify, NCCL_HOSTID per node
   for i in $(seq 2 "$1"); do
     NCCL_HOSTID=vlmctl-n$i $VLMCTL cluster join 127.0.0.2 --cluster $c --node n$i > $MN/c$1_join$i.txt 2>&1 || { cat $MN/c$1_join$i.txt; return 1; }
   done
-  $VLMCTL cluster status --cluster $c --node n1 > $MN/c$1_status.txt 2>&1
+  $VLMCTL cluster status --cluster $c --node n1 > $MN/c$1_status.txt 2>&1; cat $MN/c$1_status.txt
+  [ "${2:-}" = verify ] || return 0
   $VLMCTL cluster verify --cluster $c --node n1 > $MN/c$1_verify.txt 2>&1; echo "verify rc=$?" >> $MN/c$1_verify.txt
   $VLMCTL cluster verify --cluster $c --node n1 --json > $MN/c$1_verify.json 2>/dev/null
-  cat $MN/c$1_status.txt; tail -n 25 $MN/c$1_verify.txt
+  tail -n 25 $MN/c$1_verify.txt
 }
 
 cluster_down() { $VLMCTL cluster down --cluster $MN/c$1.yaml --node n1 > $MN/c$1_down.txt 2>&1; sleep 2; pgrep -fc raylet || true; }
@@ -61,10 +62,16 @@ wait_up() {  # port timeout_s pid
   done
   return 1
 }
-stop() { kill -TERM -- -"$1" 2>/dev/null; sleep 6; kill -KILL -- -"$1" 2>/dev/null; sleep 2; nvidia-smi --query-gpu=memory.used --format=csv,noheader; }
+stop() {  # the driver's process group; then wait until its Ray workers have let go of the GPU
+  kill -TERM -- -"$1" 2>/dev/null; sleep 6; kill -KILL -- -"$1" 2>/dev/null
+  for _ in $(seq 1 30); do
+    [ "$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)" -lt 1024 ] && break; sleep 1
+  done
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader
+}
 
 phase_pp2() {  # the user's loop on two nodes: plan -> serve (Ray executor, PP 2) -> image -> bench 1/8/32
-  cluster_up 2 || return 1
+  cluster_up 2 verify || return 1
   log "plan"
   $VLMCTL plan /tmp/models/7B --cluster $MN/c2.yaml --gpu-memory-utilization 0.42 > $MN/plan_pp2.txt 2>&1
   $VLMCTL plan /tmp/models/7B --cluster $MN/c2.yaml --gpu-memory-utilization 0.42 --json > $MN/plan_pp2.json
@@ -86,40 +93,41 @@ phase_pp2() {  # the user's loop on two nodes: plan -> serve (Ray executor, PP 2
   stop $pid; cluster_down 2; PACK pp2
 }
 
-direct() {  # TAG NODES TP PP EXTRA...: vLLM across NODES Ray nodes with the driver env vlmctl serve would use
-  tag=$1 n=$2 tp=$3 pp=$4; shift 4
-  cluster_up "$n" > $MN/${tag}_cluster.txt 2>&1 || { cat $MN/${tag}_cluster.txt; return 1; }
-  $VLMCTL plan /tmp/models/7B --cluster $MN/c$n.yaml --json -pp "$n" -tp 1 --gpu-memory-utilization 0.2 --enforce-eager \
+direct() {  # TAG TP PP EXTRA...: vLLM over the 4-node cluster with the driver env vlmctl serve would use
+  tag=$1 tp=$2 pp=$3; shift 3
+  $VLMCTL plan /tmp/models/7B --cluster $MN/c4.yaml --json -pp 4 -tp 1 --gpu-memory-utilization 0.2 --enforce-eager \
     --max-model-len 8192 > $MN/${tag}_plan.json 2> $MN/${tag}_plan.err
-  $VLMCTL serve --plan $MN/${tag}_plan.json --cluster $MN/c$n.yaml --dry-run --json --vllm-bin "$DUMMY" > $MN/${tag}_dry.json
+  $VLMCTL serve --plan $MN/${tag}_plan.json --cluster $MN/c4.yaml --dry-run --json --vllm-bin "$DUMMY" > $MN/${tag}_dry.json
   python3 - "$MN/${tag}_dry.json" "$tp" "$pp" "$@" > $MN/${tag}_cmd.sh <<'PY'
 import json, shlex, sys
 d = json.load(open(sys.argv[1])); argv = d["argv"]; tp, pp, extra = sys.argv[2], sys.argv[3], sys.argv[4:]
 for flag, val in (("--tensor-parallel-size", tp), ("--pipeline-parallel-size", pp), ("--port", "8001")):
     if flag in argv: argv[argv.index(flag) + 1] = val
     else: argv += [flag, val]
-if "VLLM_PP_LAYER_PARTITION" in d["env"]: del d["env"]["VLLM_PP_LAYER_PARTITION"]
+d["env"].pop("VLLM_PP_LAYER_PARTITION", None)
 print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in d["env"].items()))
 print("exec " + shlex.join(argv + extra))
 PY
-  log "$tag: TP $tp x PP $pp over $n Ray nodes"; tail -n 1 $MN/${tag}_cmd.sh
+  log "$tag: TP $tp x PP $pp over the Ray nodes"; tail -n 1 $MN/${tag}_cmd.sh
   NCCL_HOSTID=vlmctl-n1 setsid bash $MN/${tag}_cmd.sh > $MN/${tag}_engine.log 2>&1 &
   pid=$!
-  if wait_up 8001 300 $pid; then
+  if wait_up 8001 240 $pid; then
     log "$tag ready"; nvidia-smi --query-compute-apps=pid,used_memory --format=csv > $MN/${tag}_smi.csv
     python3 benchmarks/gpu/api_requests.py --base http://127.0.0.1:8001/v1 --steps image --out $MN/api_${tag}.json
-    cat $MN/api_${tag}.json
+    cat $MN/api_${tag}.json; echo
   else
     log "$tag did not come up"; grep -E "Error|error|rror:" $MN/${tag}_engine.log | tail -n 15
   fi
-  stop $pid; cluster_down "$n"; PACK $tag
+  stop $pid; PACK $tag
 }
 
 KV4=4294967296
-phase_tp2() { direct tp2 2 2 1 --gpu-memory-utilization 0.42 --disable-custom-all-reduce; }
-phase_tp2pp2() { direct tp2pp2 4 2 2 --kv-cache-memory-bytes $KV4 --disable-custom-all-reduce; }
-phase_tp4() { direct tp4 4 4 1 --kv-cache-memory-bytes $KV4 --disable-custom-all-reduce; }
-phase_tp1pp4() { direct tp1pp4 4 1 4 --kv-cache-memory-bytes $KV4; }
+phase_up4() { cluster_up 4 > $MN/c4_cluster.txt 2>&1 || { cat $MN/c4_cluster.txt; return 1; }; tail -n 9 $MN/c4_status.txt; }
+phase_down4() { cluster_down 4; }
+phase_tp2() { direct tp2 2 1 --gpu-memory-utilization 0.42 --disable-custom-all-reduce; }
+phase_tp2pp2() { direct tp2pp2 2 2 --kv-cache-memory-bytes $KV4 --disable-custom-all-reduce; }
+phase_tp4() { direct tp4 4 1 --kv-cache-memory-bytes $KV4 --disable-custom-all-reduce; }
+phase_tp1pp4() { direct tp1pp4 1 4 --kv-cache-memory-bytes $KV4; }
 
 for phase in "$@"; do "phase_$phase"; done
 PACK all

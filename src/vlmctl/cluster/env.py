@@ -353,4 +353,5 @@ def driver_env(spec: ClusterSpec, node_name: str | None = None, *, plan_env: dic
     ne = node_env(spec, node_name or spec.head_node.name, plan_env=plan_env)
     if write_file:
         write_non_carry_over(ne.vllm_config_root)
-    return dict(ne.env)
+    # vLLM calls ray.init() without an address: with per-node --temp-dir only RAY_ADDRESS leads it to the cluster.
+    return {**ne.env, "RAY_ADDRESS": ne.head}

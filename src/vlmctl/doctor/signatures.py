@@ -197,6 +197,18 @@ CATALOG: tuple[Signature, ...] = (
         sources=("vllm-project/vllm#7815", "vllm-project/vllm#13388", "vllm-project/vllm#13521"),
     ),
     Signature(
+        id="ray-local-instance",
+        title="vLLM started its own Ray instead of joining the cluster",
+        patterns=(r"Started a local Ray instance.*?Waiting for creating a placement group",),
+        cause="vLLM's ray.init() had no address: without RAY_ADDRESS it reads the default temp dir's "
+              "/tmp/ray/ray_current_cluster, which a `ray start --temp-dir=…` never writes, so it started a one-node "
+              "Ray on the head and waits forever for the other nodes' GPUs.",
+        fix="export RAY_ADDRESS=<head address>:<Ray port> before `vllm serve` (`vlmctl serve --plan … --cluster …` "
+            "sets it); `ray status` should list every node.",
+        sources=("measured by vlmctl on the project's H100 (vLLM 0.26.0, Ray 2.60.0)",),
+        supersedes=("world-size-gpus",),
+    ),
+    Signature(
         id="ray-unique-ip",
         title="vLLM sees more IPs than Ray nodes",
         patterns=(r"Every node should have a unique IP address",),
