@@ -16,6 +16,7 @@ set -u
 REPO=$(pwd)
 export PYTHONPATH=$REPO/src:${PYTHONPATH:-}
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 VLLM_ALLREDUCE_USE_SYMM_MEM=0
+export RAY_DEDUP_LOGS=0  # Ray folds lines that differ only in numbers ("Model loading took 4.48 GiB" of each stage)
 export VLLM_LOGGING_LEVEL=DEBUG NO_COLOR=1 COLUMNS=160 VLMCTL_STATE_ROOT=/tmp/mn/state
 MN=/tmp/mn; mkdir -p $MN
 VLMCTL="python3 -m vlmctl.cli.main"
@@ -128,6 +129,11 @@ phase_tp2() { direct tp2 2 1 --gpu-memory-utilization 0.42 --disable-custom-all-
 phase_tp2pp2() { direct tp2pp2 2 2 --kv-cache-memory-bytes $KV4 --disable-custom-all-reduce; }
 phase_tp4() { direct tp4 4 1 --kv-cache-memory-bytes $KV4 --disable-custom-all-reduce; }
 phase_tp1pp4() { direct tp1pp4 1 4 --kv-cache-memory-bytes $KV4; }
+# The same with vLLM's profiling (u 0.45 each): torch activation peaks per rank are logged; the KV figures include
+# the other ranks' memory (see the header), and a start may fail on that.
+phase_tp4p() { direct tp4p 4 1 --gpu-memory-utilization 0.45 --disable-custom-all-reduce; }
+phase_tp2pp2p() { direct tp2pp2p 2 2 --gpu-memory-utilization 0.45 --disable-custom-all-reduce; }
+phase_tp1pp4p() { direct tp1pp4p 1 4 --gpu-memory-utilization 0.45; }
 
 for phase in "$@"; do "phase_$phase"; done
 PACK all
