@@ -33,7 +33,11 @@ class Calibration:
     cudagraph_gib: float
     """CUDA-graph memory estimate subtracted when graphs are on (0 with --enforce-eager)."""
     lm_activation_factor: float
-    """Multiplier on the LM dummy-pass estimate 2·T·(2H + 3I/t) bytes."""
+    """Multiplier on the LM dummy-pass estimate 2·T·(a·H + b·I/t) bytes."""
+    lm_hidden_buffers: float
+    """a: hidden-size buffers per token that TP does not shard (residual, row-parallel outputs before the all-reduce)."""
+    lm_mlp_buffers: float
+    """b: MLP-size buffers per token, sharded by TP."""
     sampler_bytes_per_logit: float
     """Bytes per (row × vocab) of the sampler dummy on the last PP stage (fp32 logits + a copy)."""
     vit_factor: float
@@ -51,11 +55,16 @@ V026_V2 = Calibration(
     source="fitted 2026-11-24 on one H100 80GB HBM3, vLLM 0.26.0, torch 2.11.0+cu130, dummy weights, "
            "8 of 20 runs (docs/validation.md; benchmarks/gpu/compare_plan.py --fit), V2 vit_factor from the "
            "worst-case-video runs through vlmctl serve (docs/validation.md § 2); "
-           "non_torch_tp_gib and nccl_init_gib are still reference estimates (no multi-GPU run)",
+           "LM activation split from the TP runs of issue 8 (several Ray nodes on one GPU); "
+           "non_torch_tp_gib and nccl_init_gib are still reference estimates (no multi-GPU machine lent)",
     weight_overhead_gib=0.18, non_torch_gib=0.23, non_torch_tp_gib=0.25, cuda_context_gib=0.52,
-    nccl_init_gib=0.25, cudagraph_gib=0.0, lm_activation_factor=1.091, sampler_bytes_per_logit=0.0,
-    vit_factor=1.70, encoder_in_profile=False,
+    nccl_init_gib=0.25, cudagraph_gib=0.0, lm_activation_factor=1.091, lm_hidden_buffers=9.72, lm_mlp_buffers=1.52,
+    sampler_bytes_per_logit=0.0, vit_factor=1.70, encoder_in_profile=False,
 )
+# lm_hidden_buffers / lm_mlp_buffers: the single-GPU runs fix only their weighted sum (I/H is 5.3-5.4 for 3B, 7B and
+# 32B); the split comes from the TP runs of issue 8 (Ray nodes sharing one H100, docs/validation.md § 4): torch peak
+# 1.06 GiB at TP 1, 0.82 at TP 2 (fitted), 0.75 at TP 4 (predicted 0.70). The earlier 2·H + 3·I/t gave 0.59 and
+# 0.36 at TP 2 and 4. Single-GPU predictions move by under 1.3 %.
 # vit_factor on the V2 runner only sizes the encoder's run-time reserve (its profile has no encoder). Measured
 # through `vlmctl serve` with CUDA graphs (docs/validation.md § 2), the worst-case video OOMed with 17.6 GiB left
 # beyond the budget and served with 22.3 GiB: 1.70 lands the 7B plan on the u that served it. It covers what the
