@@ -8,7 +8,7 @@ and keeps, per worker (``Worker_PP<p>_TP<t>``): weights ("Model loading took"), 
 non-torch increase of the memory profile, and the GPU memory NVML shows for that process once serving.
 ``table`` puts the planner's per-GPU weights and activation for the same layout beside them and prints the
 errors. The ranks shared one GPU, so vLLM's non-torch and KV figures include the other ranks' memory: they are
-listed, not compared (docs/validation.md § 4).
+listed, not compared (docs/validation.md § 7).
 """
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ V026_V2 = Calibration(
     sampler_bytes_per_logit=0.0, vit_factor=1.70, encoder_in_profile=False,
 )
 # lm_hidden_buffers / lm_mlp_buffers: the single-GPU runs fix only their weighted sum (I/H is 5.3-5.4 for 3B, 7B and
-# 32B); the split comes from the TP runs of issue 8 (Ray nodes sharing one H100, docs/validation.md § 4): torch peak
+# 32B); the split comes from the TP runs of issue 8 (Ray nodes sharing one H100, docs/validation.md § 7): torch peak
 # 1.06 GiB at TP 1, 0.82 at TP 2 (fitted), 0.75 at TP 4 (predicted 0.70). The earlier 2·H + 3·I/t gave 0.59 and
 # 0.36 at TP 2 and 4. Single-GPU predictions move by under 1.3 %.
 # vit_factor on the V2 runner only sizes the encoder's run-time reserve (its profile has no encoder). Measured
