@@ -1,5 +1,6 @@
 """A stand-in for `vllm serve` in supervision tests: prints vLLM-like start-up lines, then either dies
-with a real vLLM error text (``--die kv``/``--die bf16``/``--die unknown``) or serves /health and
+with a real vLLM error text (``--die kv``/``--die bf16``/``--die unknown``), stalls like vLLM that joined no
+Ray cluster (``--stall``), or serves /health and
 /v1/models on ``--port`` until killed. It also starts a grandchild (like vLLM's workers) that
 sleeps, so tests can check that stopping kills the whole group.
 """
@@ -12,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 LINES = [
     "INFO 11-24 21:00:01 [model_runner.py:1] Starting to load model /models/qwen...",
@@ -36,6 +38,7 @@ def main() -> int:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--die", choices=sorted(DEATHS))
     p.add_argument("--die-after-ready", action="store_true")
+    p.add_argument("--stall", action="store_true", help="print the real lines of vLLM joining no Ray cluster, then wait")
     p.add_argument("--api-key")
     args, _ = p.parse_known_args()
     args.die = args.die or os.environ.get("FAKE_VLLM_DIE") or None
@@ -45,6 +48,13 @@ def main() -> int:
     for line in LINES[: 2 if args.die else None]:
         print(line, flush=True)
         time.sleep(0.1)
+    if args.stall:  # vLLM 0.26 on a per-node --temp-dir cluster without RAY_ADDRESS (tests/doctor/fixtures)
+        fixture = Path(__file__).parents[1] / "doctor" / "fixtures" / "ray_local_instance_h100.log"
+        for line in fixture.read_text().splitlines():
+            if not line.startswith("#"):
+                print(line, flush=True)
+        time.sleep(600)
+        return 1
     if args.die:
         print("Traceback (most recent call last):", flush=True)
         print(DEATHS[args.die], flush=True)

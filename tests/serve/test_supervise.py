@@ -120,6 +120,22 @@ def test_missing_engine_binary(tmp_path):
         sup.start()
 
 
+def test_a_stalled_engine_is_stopped_and_explained_before_the_timeout(tmp_path):
+    sup, _ = _sup(tmp_path, "--stall")
+    sup.start()
+    pgid = os.getpgid(sup.proc.pid)
+    t0 = time.monotonic()
+    with pytest.raises(ServeError) as exc:
+        sup.wait_ready(timeout_s=120)
+    assert time.monotonic() - t0 < 20
+    assert "stuck" in str(exc.value) and "[ray-local-instance]" in str(exc.value)
+    assert "RAY_ADDRESS" in exc.value.fix
+    deadline = time.monotonic() + 10
+    while _group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _group_members(pgid) == []
+
+
 def test_timeout_stops_the_child(tmp_path):
     sup = Supervisor(Launch(argv=[sys.executable, "-c", "import time; time.sleep(60)"], port=free_port(),
                             log_path=tmp_path / "slow.log"))

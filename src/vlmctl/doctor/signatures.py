@@ -42,6 +42,8 @@ class Signature:
     """Ids of broader signatures this one replaces when both match."""
     context: tuple[str, ...] = ()
     """Regexes searched anywhere in the log for extra named values (e.g. the KV budget vLLM printed)."""
+    stalls: bool = False
+    """vLLM does not exit on this failure but waits forever: `vlmctl serve` stops it as soon as it shows."""
     compiled: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
     compiled_unless: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
 
@@ -195,6 +197,7 @@ CATALOG: tuple[Signature, ...] = (
         fix="start Ray with `--node-ip-address=<ip>` and export VLLM_HOST_IP=<same ip> on each node "
             "(`vlmctl cluster up` does both); check `ray list nodes`.",
         sources=("vllm-project/vllm#7815", "vllm-project/vllm#13388", "vllm-project/vllm#13521"),
+        stalls=True,
     ),
     Signature(
         id="ray-local-instance",
@@ -207,6 +210,7 @@ CATALOG: tuple[Signature, ...] = (
             "sets it); `ray status` should list every node.",
         sources=("measured by vlmctl on the project's H100 (vLLM 0.26.0, Ray 2.60.0)",),
         supersedes=("world-size-gpus",),
+        stalls=True,
     ),
     Signature(
         id="ray-unique-ip",

@@ -59,6 +59,10 @@ class Launch:
         return f"http://{host}:{self.port}"
 
 
+#: Seconds between looks at the log for failures vLLM does not exit on.
+STALL_CHECK_S = 3.0
+
+
 def phases_in(text: str) -> list[str]:
     """The phases the log text has reached, in order of first appearance."""
     seen = []
@@ -140,10 +144,17 @@ class Supervisor:
         """
         assert self.proc is not None, "start() first"
         deadline = time.monotonic() + timeout_s
+        next_stall_check = time.monotonic() + STALL_CHECK_S
         while time.monotonic() < deadline:
             self._check_phases()
             if self.proc.poll() is not None:
                 raise self.death_error()
+            if time.monotonic() >= next_stall_check:
+                next_stall_check = time.monotonic() + STALL_CHECK_S
+                stalled = self.stall_error()
+                if stalled is not None:
+                    self.stop()
+                    raise stalled
             status, _ = self._get("/health")
             if status == 200:
                 status, models = self._get("/v1/models")
@@ -165,6 +176,19 @@ class Supervisor:
             f"{self.phases[-1] if self.phases else 'none'}); it was stopped. Log: {self.log_path}",
             fix=f"read {self.log_path}, or raise --ready-timeout",
         )
+
+    def stall_error(self) -> ServeError | None:
+        """A ServeError when the log shows a failure vLLM waits on forever (e.g. a placement group that cannot form)."""
+        from vlmctl.doctor.explain import explain
+        from vlmctl.doctor.signatures import BY_ID
+
+        result = explain(self.log_text(), self.plan)
+        stuck = [m for m in result.matches if BY_ID[m.id].stalls]
+        if not stuck:
+            return None
+        first = stuck[0].finding
+        return ServeError(f"the engine is stuck and was stopped: [{first.id}] {first.message}\n  log: {self.log_path}",
+                          fix=first.fix)
 
     def death_error(self) -> ServeError:
         """A ServeError explaining why the child exited: cause, fix and plan change from its log."""
