@@ -232,3 +232,15 @@ def test_fixed_pp_only_pairs_with_tps_that_can_place_it():
     assert r.ok
     assert (r.plan.tensor_parallel_size, r.plan.pipeline_parallel_size) == (1, 4)
     assert len(r.plan.per_gpu) == 4 and sorted(g.stage for g in r.plan.per_gpu) == [0, 1, 2, 3]
+
+
+def test_multinode_plan_warns_about_127_0_0_1_which_ray_rewrites():
+    nodes = [{"name": "a", "address": "127.0.0.1", "gpu": "h200", "gpu_ids": [0, 1]},
+             {"name": "b", "address": "127.0.0.2", "gpu": "h200", "gpu_ids": [2, 3]}]
+    res = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", cluster=ClusterSpec.model_validate({"name": "one", "nodes": nodes}))
+    assert (res.plan.tensor_parallel_size, res.plan.pipeline_parallel_size) == (2, 2)  # issue 8's layout
+    warn = [f for f in res.findings if f.id == "ray-loopback-address"]
+    assert len(warn) == 1 and "'a'" in warn[0].message and "127.0.0.2" in warn[0].fix
+    nodes[0]["address"] = "127.0.0.3"
+    res = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", cluster=ClusterSpec.model_validate({"name": "one", "nodes": nodes}))
+    assert not [f for f in res.findings if f.id == "ray-loopback-address"]

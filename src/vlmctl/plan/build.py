@@ -77,6 +77,14 @@ def _context_findings(spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest, c
                            message=f"the engine spans {len(nodes)} nodes: vLLM runs with --distributed-executor-backend "
                                    "ray; every node needs the same Ray, vLLM and model path.",
                            fix="vlmctl cluster up / join, then vlmctl cluster verify"))
+        for node in cluster.nodes:
+            if node.name in nodes and node.address in ("127.0.0.1", "localhost"):
+                out.append(Finding(
+                    id="ray-loopback-address", severity="warning",
+                    message=f"node '{node.name}' has address {node.address}: `ray start` replaces it with the machine's "
+                            "network address (ray/_private/services.py resolve_ip_for_localhost), so Ray and "
+                            "VLLM_HOST_IP disagree and `vlmctl cluster up` refuses it.",
+                    fix="for nodes on one machine use 127.0.0.2, 127.0.0.3, …; else the node's network address"))
     if c.tp * c.pp > 1:
         out.append(Finding(id="spawn", severity="info",
                            message="VLLM_WORKER_MULTIPROC_METHOD=spawn is set: forking after CUDA is initialised fails "

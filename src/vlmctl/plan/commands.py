@@ -37,6 +37,8 @@ def node_commands(plan: Plan, node: NodePlacement) -> list[str]:
         else:
             lines.append(f"ray start --address {head.address or '<HEAD-ADDRESS>'}:{RAY_PORT}{addr} --disable-usage-stats")
     if node.name == head.name:
+        if len(plan.nodes) > 1:  # vLLM's ray.init() takes no address; this one leaves no doubt which cluster
+            lines.append(f"export RAY_ADDRESS={head.address or '<HEAD-ADDRESS>'}:{RAY_PORT}")
         lines.append(vllm_serve_line(plan))
     return lines
 
