@@ -117,8 +117,12 @@ def cluster(tmp_path_factory):
     cluster_file = work / "cluster.yaml"
     cluster_file.write_text(_cluster_yaml("vo", [("a", A_IP, [0]), ("b", B_IP, [1])], ray_port, dashboard_port))
     root = f"/tmp/vlo{os.getpid() % 100000}"
-    env = dict(os.environ, VLMCTL_STATE_ROOT=root, NO_COLOR="1", COLUMNS="200")
+    home = work / "home"  # with the token file any local ray.init() (vLLM's too) leaves behind: Ray 2.60 then
+    (home / ".ray").mkdir(parents=True)  # puts a head in token-auth mode but not a joining worker (RAY_AUTH_MODE fixes)
+    (home / ".ray" / "auth_token").write_text("0123456789abcdef" * 4)
+    env = dict(os.environ, VLMCTL_STATE_ROOT=root, NO_COLOR="1", COLUMNS="200", HOME=str(home))
     env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_AUTH_MODE", None)
     h = OneMachine(root, cluster_file, env, ray_port)
     try:
         t0 = time.monotonic()

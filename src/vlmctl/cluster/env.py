@@ -319,6 +319,9 @@ def node_env(spec: ClusterSpec, node_name: str | None = None, *, head_address: s
         "VLLM_WORKER_MULTIPROC_METHOD": "spawn",
         "VLLM_CONFIG_ROOT": str(sdir / "vllm-config"),
         "RAY_USAGE_STATS_ENABLED": "0",
+        # Ray >= 2.5x turns token auth on for a head wherever ~/.ray/auth_token exists (a local ray.init(), e.g.
+        # vLLM's, writes one) but not for a joining worker: one explicit mode for every node.
+        "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE") or "disabled",
         "VLLM_NO_USAGE_STATS": "1",
         "VLMCTL_CLUSTER": spec.name,
         "VLMCTL_NODE": node.name,

@@ -245,6 +245,11 @@ _GCS_METADATA = """
 import json, sys
 import ray._common.usage.usage_lib as usage_lib
 from ray._raylet import GcsClient
+try:  # Ray >= 2.5x: a head started where ~/.ray/auth_token exists wants the token (as `ray start` sends it)
+    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+except ImportError:
+    pass
 print(json.dumps(usage_lib.get_cluster_metadata(GcsClient(address=sys.argv[1]))))
 """
 
@@ -258,11 +263,15 @@ def head_metadata(ne: NodeEnv, timeout: float, check: subprocess.Popen | None = 
     """Ask the head's GCS for its Ray and Python versions; ClusterError when no Ray head answers in time."""
     check = check or _metadata_check(ne)
     try:
-        stdout, _ = check.communicate(timeout=max(timeout, 1.0))
+        stdout, stderr = check.communicate(timeout=max(timeout, 1.0))
         ok = check.returncode == 0
     except subprocess.TimeoutExpired:
         _kill_group(check)
-        stdout, ok = "", False
+        stdout, stderr, ok = "", "", False
+    if not ok and "auth" in (stderr or "").lower():
+        raise ClusterError(f"the head {ne.head} refused this node's Ray authentication token: {_last_line(stderr)}",
+                           fix="give every node the head's ~/.ray/auth_token (or set RAY_AUTH_MODE the same on all "
+                               "nodes before `vlmctl cluster up` / `join`)")
     if not ok:
         raise ClusterError(f"{ne.head} accepts connections but no Ray head answered within {timeout:.0f} s.",
                            fix=f"check that {ne.ray_port} is the head's Ray port (ports.ray in the cluster file, "
@@ -273,6 +282,11 @@ def head_metadata(ne: NodeEnv, timeout: float, check: subprocess.Popen | None = 
         return json.loads(stdout.strip().splitlines()[-1]) or {}
     except (ValueError, IndexError):
         return {}
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "(no message)"
 
 
 def _check_versions(ne: NodeEnv, meta: dict) -> None:
@@ -383,36 +397,47 @@ def _remote_stop(state_dir: str) -> None:
                      start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _stop_other_nodes(ne: NodeEnv, timeout: float, progress: Progress) -> dict[str, int]:
+    """From the head: a task on every other node of this cluster stops that node's Ray."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    stopped: dict[str, int] = {}
+    with connect(ne) as ray:
+        @ray.remote(num_cpus=0)
+        def stop_there() -> str:
+            _remote_stop(os.environ["VLMCTL_STATE_DIR"])
+            return os.environ.get("VLMCTL_NODE", "?")
+
+        refs = []
+        for n in ray.nodes():
+            if n["Alive"] and n["Labels"].get("vlmctl-cluster") == ne.cluster and n["Labels"].get("vlmctl-node") != ne.node:
+                progress(f"stopping node {n['Labels'].get('vlmctl-node')} ({n['NodeManagerAddress']})")
+                refs.append(stop_there.options(
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote())
+        if refs:
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+            for name in ray.get(ready):
+                stopped[name] = -1
+        # The stoppers run detached on their nodes; give them a moment to deregister before the head goes.
+        deadline = time.monotonic() + 5.0
+        while refs and time.monotonic() < deadline:
+            live = [n for n in ray.nodes() if n["Alive"] and n["Labels"].get("vlmctl-node") != ne.node
+                    and n["Labels"].get("vlmctl-cluster") == ne.cluster]
+            if not live:
+                break
+            time.sleep(0.5)
+    return stopped
+
+
 def down(ne: NodeEnv, *, timeout: float = 30.0, progress: Progress = _quiet) -> dict[str, int]:
     """Stop Ray on this node; on the head, first every other node of this cluster. Returns processes stopped per node."""
     stopped: dict[str, int] = {}
     if ne.role == "head" and is_up(ne):
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        with connect(ne) as ray:
-            @ray.remote(num_cpus=0)
-            def stop_there() -> str:
-                _remote_stop(os.environ["VLMCTL_STATE_DIR"])
-                return os.environ.get("VLMCTL_NODE", "?")
-
-            refs = []
-            for n in ray.nodes():
-                if n["Alive"] and n["Labels"].get("vlmctl-cluster") == ne.cluster and n["Labels"].get("vlmctl-node") != ne.node:
-                    progress(f"stopping node {n['Labels'].get('vlmctl-node')} ({n['NodeManagerAddress']})")
-                    refs.append(stop_there.options(
-                        scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote())
-            if refs:
-                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
-                for name in ray.get(ready):
-                    stopped[name] = -1
-            # The stoppers run detached on their nodes; give them a moment to deregister before the head goes.
-            deadline = time.monotonic() + 5.0
-            while refs and time.monotonic() < deadline:
-                live = [n for n in ray.nodes() if n["Alive"] and n["Labels"].get("vlmctl-node") != ne.node
-                        and n["Labels"].get("vlmctl-cluster") == ne.cluster]
-                if not live:
-                    break
-                time.sleep(0.5)
+        try:
+            stopped.update(_stop_other_nodes(ne, timeout, progress))
+        except ClusterError as exc:  # e.g. the head refuses us (auth mode changed): still stop this node
+            progress(f"could not reach the cluster to stop the other nodes ({exc}); stopping this node only: "
+                     "run `vlmctl cluster down` on each worker")
     progress(f"stopping node {ne.node} ({ne.address})")
     stopped[ne.node] = stop_local(ne.state_dir)
     return stopped
