@@ -11,24 +11,11 @@ VLMCTL="python3 -m vlmctl.cli.main"
 DUMMY="python3 $REPO/benchmarks/gpu/vllm_dummy.py"
 BENCH_ARGS="--mix image@1280x720 --concurrency 1,8,32 --requests 32 --warmup 2 --max-tokens 64 --prompt-words 48 --ignore-eos"
 PACK() { tar -C /tmp -czf $OUT/v2_$1.tar.gz v2; }
-log() { echo "[$(date +%T) ${SECONDS}s] $*"; }
 GPUS=h100-80gb:1; nvidia-smi -L | grep -q H200 && GPUS=h200:1
-# vlmctl's own needs (click, rich, pyyaml, httpx) travel as wheels in case the machine lacks them
-if ! python3 -c "import click, rich, yaml, httpx" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site_extra /tmp/wheels/*.whl
-  export PYTHONPATH=$PYTHONPATH:/tmp/site_extra
-fi
+. "$REPO/benchmarks/gpu/common.sh"
 python3 -c "import pytest_timeout" 2>/dev/null || python3 -m pip install -q --no-index --no-deps --target /tmp/site_pt /tmp/wheels/pytest_timeout*.whl
 [ -d /tmp/site_pt ] && export PYTHONPATH=$PYTHONPATH:/tmp/site_pt
 
-wait_up() {  # port timeout_s pid
-  for _ in $(seq 1 "$2"); do
-    python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$1/v1/models', timeout=2)" 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || return 1
-    sleep 1
-  done
-  return 1
-}
 stop() { kill -TERM -- -"$1" 2>/dev/null; sleep 5; kill -KILL -- -"$1" 2>/dev/null; sleep 3; nvidia-smi --query-gpu=memory.used --format=csv,noheader; }
 
 phase_plan() {  # PLAN_U=0.76 overrides the plan's gpu_memory_utilization (recorded in the plan file used)

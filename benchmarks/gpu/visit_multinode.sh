@@ -23,12 +23,8 @@ VLMCTL="python3 -m vlmctl.cli.main"
 DUMMY="python3 $REPO/benchmarks/gpu/vllm_dummy.py"
 BENCH_ARGS="--mix image@1280x720 --concurrency 1,8,32 --requests 32 --warmup 2 --max-tokens 64 --prompt-words 48 --ignore-eos"
 GPU=h100-80gb; nvidia-smi -L | grep -q H200 && GPU=h200
-log() { echo "[$(date +%T) ${SECONDS}s] $*"; }
 PACK() { tar -C /tmp -czf $OUT/mn_$1.tar.gz mn; }
-if ! python3 -c "import click, rich, yaml, httpx" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site_extra /tmp/wheels/*.whl
-  export PYTHONPATH=$PYTHONPATH:/tmp/site_extra
-fi
+. "$REPO/benchmarks/gpu/common.sh"
 
 cluster_file() {  # N -> /tmp/mn/cN.yaml: N nodes 127.0.0.2.., each the one GPU
   f=$MN/c$1.yaml
@@ -55,14 +51,6 @@ cluster_up() {  # N: up + join + status + verify, NCCL_HOSTID per node
 
 cluster_down() { $VLMCTL cluster down --cluster $MN/c$1.yaml --node n1 > $MN/c$1_down.txt 2>&1; sleep 2; pgrep -fc raylet || true; }
 
-wait_up() {  # port timeout_s pid
-  for _ in $(seq 1 "$2"); do
-    python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$1/v1/models', timeout=2)" 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || return 1
-    sleep 1
-  done
-  return 1
-}
 stop() {  # the driver's process group; then wait until its Ray workers have let go of the GPU
   kill -TERM -- -"$1" 2>/dev/null; sleep 6; kill -KILL -- -"$1" 2>/dev/null
   for _ in $(seq 1 30); do

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests._servers import free_port
+from tests.cluster._ray_procs import ray_pids, remove_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,37 +47,6 @@ try:
 finally:
     ray.shutdown()
 """
-
-
-def _ray_pids(root: str) -> list[int]:
-    import psutil
-
-    from vlmctl.cluster.ray_node import node_processes
-
-    pids = set()
-    for d in Path(root).glob("*"):
-        pids |= {p.pid for p in node_processes(d)}
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and root in " ".join(proc.info["cmdline"] or []):
-                pids.add(proc.pid)
-        except psutil.NoSuchProcess:
-            continue
-    pids.discard(os.getpid())
-    return sorted(pids)
-
-
-def _cleanup(root: str) -> None:
-    from vlmctl.cluster.ray_node import stop_local
-
-    for d in Path(root).glob("*"):
-        stop_local(d, timeout=5)
-    for pid in _ray_pids(root):
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def _cluster_yaml(name: str, nodes: list[tuple[str, str, list[int]]], ray_port: int, dashboard_port: int) -> str:
@@ -133,7 +102,7 @@ def cluster(tmp_path_factory):
         h.bring_up_s = time.monotonic() - t0
         yield h
     finally:
-        _cleanup(root)
+        remove_root(root)
 
 
 def test_up_and_join_two_nodes_on_loopback_addresses(cluster):
@@ -170,9 +139,9 @@ def test_up_refuses_127_0_0_1_and_starts_nothing(cluster, tmp_path):
     try:
         res = cluster.run("cluster", "up", "--node", "h", cluster=bad, timeout=60,
                           env=dict(cluster.env, VLMCTL_STATE_ROOT=root))
-        leftovers = _ray_pids(root)
+        leftovers = ray_pids(root)
     finally:
-        _cleanup(root)
+        remove_root(root)
     assert res.returncode == 2, res.stderr + res.stdout
     assert "127.0.0.1" in res.stderr and "`ray start` replaces" in res.stderr
     assert leftovers == []
@@ -215,15 +184,15 @@ def test_driver_env_reaches_the_cluster_and_without_ray_address_it_does_not(clus
     from vlmctl.cluster.ray_node import stop_local
 
     stop_local(local_tmp, timeout=5)
-    assert _ray_pids(str(local_tmp)) == []
+    assert ray_pids(str(local_tmp)) == []
 
 
 def test_down_on_a_stops_both_and_leaves_no_ray_process(cluster):
-    assert _ray_pids(cluster.root)
+    assert ray_pids(cluster.root)
     res = cluster.run("cluster", "down", "--node", "a", timeout=90)
     assert res.returncode == 0, res.stderr
     assert "node a" in res.stdout and "node b" in res.stdout
     deadline = time.monotonic() + 15
-    while _ray_pids(cluster.root) and time.monotonic() < deadline:
+    while ray_pids(cluster.root) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _ray_pids(cluster.root) == []
+    assert ray_pids(cluster.root) == []

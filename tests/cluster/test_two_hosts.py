@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster._ray_procs import ray_pids, remove_root
 from vlmctl.cluster import netns
 from vlmctl.cluster.netns import HEAD_IP, HEAD_NIC, WORKER_IP, WORKER_NIC
 
@@ -24,24 +25,6 @@ pytestmark = [pytest.mark.netns, pytest.mark.integration, pytest.mark.slow]
 _REASON = netns.unavailable_reason()
 if _REASON:
     pytestmark.append(pytest.mark.skip(reason=f"two-host test needs network namespaces: {_REASON}"))
-
-
-def _ray_pids(root: str) -> list[int]:
-    import psutil
-
-    from vlmctl.cluster.ray_node import node_processes
-
-    pids = set()
-    for d in Path(root).glob("*"):
-        pids |= {p.pid for p in node_processes(d)}
-    for proc in psutil.process_iter(["cmdline", "status"]):
-        try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and root in " ".join(proc.info["cmdline"] or []):
-                pids.add(proc.pid)
-        except psutil.NoSuchProcess:
-            continue
-    pids.discard(os.getpid())
-    return sorted(pids)
 
 
 class Hosts:
@@ -82,17 +65,8 @@ def cluster(tmp_path_factory):
         h.bring_up_s = time.monotonic() - t0
         yield h
     finally:
-        from vlmctl.cluster.ray_node import stop_local
-
-        for d in Path(root).glob("*"):
-            stop_local(d, timeout=5)
-        for pid in _ray_pids(root):
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
+        remove_root(root)
         hosts.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_env_chooses_each_nodes_own_interface(cluster):
@@ -194,7 +168,7 @@ def test_join_wrong_port_fails_within_20s(cluster):
         # The dashboard port accepts TCP but is no Ray head: `ray start` hangs, vlmctl gives up in time.
         silent, took = join(8265)
     finally:
-        leftovers = _ray_pids(cluster.root + "x")
+        leftovers = ray_pids(cluster.root + "x")
         shutil.rmtree(cluster.root + "x", ignore_errors=True)
     assert refused.returncode == 4 and "connection refused" in refused.stderr and f"{HEAD_IP}:6390" in refused.stderr
     assert silent.returncode == 4 and took <= 20, (took, silent.stderr)
@@ -205,7 +179,7 @@ def test_join_wrong_port_fails_within_20s(cluster):
 def test_a_stopped_worker_shows_dead_then_rejoins(cluster):
     stopped = cluster.worker("cluster", "down", timeout=60)
     assert stopped.returncode == 0 and "node w1" in stopped.stdout
-    assert not _ray_pids(str(Path(cluster.root, "vt-w1")))
+    assert not ray_pids(str(Path(cluster.root, "vt-w1")))
     deadline = time.monotonic() + 30
     while True:
         status = json.loads(cluster.head("cluster", "status", "--json").stdout)
@@ -221,13 +195,13 @@ def test_a_stopped_worker_shows_dead_then_rejoins(cluster):
 
 
 def test_down_on_head_stops_every_node_and_leaves_no_ray_process(cluster):
-    assert _ray_pids(cluster.root)
+    assert ray_pids(cluster.root)
     res = cluster.head("cluster", "down", timeout=90)
     assert res.returncode == 0, res.stderr
     assert "w1" in res.stdout and "head" in res.stdout
     deadline = time.monotonic() + 15
-    while _ray_pids(cluster.root) and time.monotonic() < deadline:
+    while ray_pids(cluster.root) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _ray_pids(cluster.root) == []
+    assert ray_pids(cluster.root) == []
     status = cluster.head("cluster", "status", timeout=60)
     assert status.returncode == 4 and "not running" in status.stderr
