@@ -18,6 +18,17 @@ def _last_request(api) -> dict:
     return api.log()["requests"][-1]
 
 
+def _outcome_within_5s(api, wanted: str) -> str | None:
+    """The last request's outcome once it is ``wanted`` (polled for up to 5 s), else the last one seen."""
+    outcome = None
+    for _ in range(50):
+        outcome = _last_request(api)["outcome"]
+        if outcome == wanted:
+            break
+        time.sleep(0.1)
+    return outcome
+
+
 def test_question_streams_an_answer(chat, scripted_page):
     chat.open(scripted_page.url)
     assert "Connected" in chat.page.locator("#endpoint-status").inner_text()
@@ -104,13 +115,7 @@ def test_stop_halts_a_long_answer_server_side(chat, scripted_page, scripted_api)
     assert len(chat.answers()[-1]) == length, "the answer kept growing after Stop"
     assert "(stopped)" in chat.answers()[-1] and "word2999" not in chat.answers()[-1]
     chat.shot("stopped")
-    outcome = None
-    for _ in range(50):
-        outcome = _last_request(scripted_api)["outcome"]
-        if outcome == "cancelled":
-            break
-        time.sleep(0.1)
-    assert outcome == "cancelled", "the server never saw the request go away"
+    assert _outcome_within_5s(scripted_api, "cancelled") == "cancelled", "the server never saw the request go away"
     chat.send("still there?")
     chat.wait_state("done")
     assert chat.answers()[-1].startswith("You said: still there?")
@@ -297,13 +302,7 @@ def test_stop_before_the_first_token(chat, scripted_page, scripted_api):
     chat.wait_state("stopped", timeout=10)
     assert time.monotonic() - started < 5
     assert chat.answers()[-1] == "(stopped before the first token)"
-    outcome = None
-    for _ in range(50):
-        outcome = _last_request(scripted_api)["outcome"]
-        if outcome == "cancelled":
-            break
-        time.sleep(0.1)
-    assert outcome == "cancelled"
+    assert _outcome_within_5s(scripted_api, "cancelled") == "cancelled"
     chat.shot("stopped-early")
 
 

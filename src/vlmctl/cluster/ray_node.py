@@ -347,25 +347,20 @@ def join(ne: NodeEnv, *, block: bool = False, timeout: float = JOIN_TIMEOUT_S, s
 def stop_local(state_dir: str | Path, timeout: float = 4.0) -> int:
     """Stop this node's Ray processes (only those under ``state_dir``): SIGTERM, then SIGKILL. Returns how many."""
     psutil = require("psutil", "cluster")
+
+    def send(procs, signal_name: str) -> None:
+        for proc in procs:
+            try:
+                getattr(proc, signal_name)()
+            except psutil.NoSuchProcess:
+                pass
+
     procs = node_processes(state_dir)
-    for proc in procs:
-        try:
-            proc.terminate()
-        except psutil.NoSuchProcess:
-            pass
+    send(procs, "terminate")
     _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
+    send(alive, "kill")
     psutil.wait_procs(alive, timeout=3)
-    leftover = node_processes(state_dir)
-    for proc in leftover:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
+    send(node_processes(state_dir), "kill")
     return len(procs)
 
 

@@ -111,8 +111,8 @@ class Supervisor:
         except FileNotFoundError:
             return ""
 
-    def _check_phases(self) -> None:
-        for name in phases_in(self.log_text()):
+    def _check_phases(self, text: str) -> None:
+        for name in phases_in(text):
             if name not in self.phases:
                 self.phases.append(name)
                 self.on_phase(name)
@@ -146,12 +146,13 @@ class Supervisor:
         deadline = time.monotonic() + timeout_s
         next_stall_check = time.monotonic() + STALL_CHECK_S
         while time.monotonic() < deadline:
-            self._check_phases()
+            text = self.log_text()
+            self._check_phases(text)
             if self.proc.poll() is not None:
                 raise self.death_error()
             if time.monotonic() >= next_stall_check:
                 next_stall_check = time.monotonic() + STALL_CHECK_S
-                stalled = self.stall_error()
+                stalled = self.stall_error(text)
                 if stalled is not None:
                     self.stop()
                     raise stalled
@@ -177,12 +178,12 @@ class Supervisor:
             fix=f"read {self.log_path}, or raise --ready-timeout",
         )
 
-    def stall_error(self) -> ServeError | None:
-        """A ServeError when the log shows a failure vLLM waits on forever (e.g. a placement group that cannot form)."""
+    def stall_error(self, text: str) -> ServeError | None:
+        """A ServeError when the log ``text`` shows a failure vLLM waits on forever (no placement group)."""
         from vlmctl.doctor.explain import explain
         from vlmctl.doctor.signatures import BY_ID
 
-        result = explain(self.log_text(), self.plan)
+        result = explain(text, self.plan)
         stuck = [m for m in result.matches if BY_ID[m.id].stalls]
         if not stuck:
             return None
