@@ -29,6 +29,10 @@ from vlmctl.errors import ConfigError
 from vlmctl.hardware.gpus import GpuType, gpu_type
 from vlmctl.validation import parse
 
+#: Addresses `ray start` replaces with the machine's network address (ray/_private/services.py
+#: resolve_ip_for_localhost), so Ray's node address and VLLM_HOST_IP would disagree.
+RAY_REWRITTEN_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+
 
 class Ports(BaseModel):
     """Ports the cluster uses (Ray defaults)."""

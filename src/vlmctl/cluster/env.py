@@ -34,7 +34,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from vlmctl.clusterspec import ClusterSpec, NodeSpec
+from vlmctl.clusterspec import RAY_REWRITTEN_ADDRESSES, ClusterSpec, NodeSpec
 from vlmctl.errors import ClusterError, ConfigError, did_you_mean
 
 #: Variables vLLM's driver must not copy onto Ray workers: each node sets its own (P1, P2).
@@ -249,9 +249,9 @@ def _nic_holding(ip: str | None, ifaces: dict[str, Interface], node: str) -> Int
 
 
 def _check_ray_address(ip: str | None, node: str) -> None:
-    if ip == "127.0.0.1":
-        raise ConfigError(f"node '{node}': address 127.0.0.1 would not be Ray's node address: `ray start` replaces "
-                          "127.0.0.1 with this machine's network address (ray/_private/services.py resolve_ip_for_localhost), "
+    if ip in RAY_REWRITTEN_ADDRESSES:
+        raise ConfigError(f"node '{node}': address {ip} would not be Ray's node address: `ray start` replaces "
+                          f"{ip} with this machine's network address (ray/_private/services.py resolve_ip_for_localhost), "
                           "so Ray and VLLM_HOST_IP would disagree.",
                           fix="give nodes on one machine other loopback addresses (127.0.0.2, 127.0.0.3, …) "
                               "or use the machine's network address")

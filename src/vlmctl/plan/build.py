@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlmctl.clusterspec import ClusterSpec
+from vlmctl.clusterspec import RAY_REWRITTEN_ADDRESSES, ClusterSpec
 from vlmctl.findings import Finding, errors
 from vlmctl.models.spec import ModelSpec
 from vlmctl.plan import memory as mem
@@ -78,7 +78,7 @@ def _context_findings(spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest, c
                                    "ray; every node needs the same Ray, vLLM and model path.",
                            fix="vlmctl cluster up / join, then vlmctl cluster verify"))
         for node in cluster.nodes:
-            if node.name in nodes and node.address in ("127.0.0.1", "localhost"):
+            if node.name in nodes and node.address in RAY_REWRITTEN_ADDRESSES:
                 out.append(Finding(
                     id="ray-loopback-address", severity="warning",
                     message=f"node '{node.name}' has address {node.address}: `ray start` replaces it with the machine's "
