@@ -193,14 +193,14 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "artifacts" / "calibration.json")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
-    from vlmctl.plan import calibration as calmod
+    from vlmctl.engines.vllm import profile
 
     rows = load_runs(args.results)
     report: dict = {"runs": len(rows)}
     if args.fit:
-        fitted = fit(rows, calmod.CALIBRATIONS[("0.26.0", "v2")])
-        calmod.CALIBRATIONS[("0.26.0", "v2")] = fitted["v2"]
-        calmod.CALIBRATIONS[("0.26.0", "v1")] = fitted["v1"]
+        engine = profile("0.26.0")
+        fitted = fit(rows, engine.calibration("v2"))
+        engine.calibrations.update(v2=fitted["v2"], v1=fitted["v1"])
         report["fitted"] = {k: asdict(v) for k, v in fitted.items() if k in ("v1", "v2")}
         report["fit_rows"] = fitted["fit_rows"]
         print(json.dumps(report["fitted"], indent=1))

@@ -141,8 +141,8 @@ def test_vit_estimate_matches_reference_table():
     # §2.4 analytic lower bound (vit_factor 1): 458,752 patches TP1 = 12.96 GiB; 65,536 patches TP4 = 0.91 GiB
     from dataclasses import replace
 
-    from vlmctl.plan.calibration import V026_V1
+    from vlmctl.engines.vllm import profile
 
-    cal = replace(V026_V1, vit_factor=1.0)
+    cal = replace(profile("0.26.0").calibration("v1"), vit_factor=1.0)
     assert mem.vit_peak_bytes(SPEC["7B"], 458752, 1, cal) / GIB == pytest.approx(12.96, abs=0.01)
     assert mem.vit_peak_bytes(SPEC["7B"], 65536, 4, cal) / GIB == pytest.approx(0.91, abs=0.01)

@@ -12,12 +12,12 @@ from vlmctl.findings import Finding, errors
 from vlmctl.hardware.gpus import GpuType
 from vlmctl.models.spec import ModelSpec
 from vlmctl.plan import memory as mem
-from vlmctl.plan.calibration import GIB, Calibration, calibration
+from vlmctl.engines.vllm import VllmProfile, profile
+from vlmctl.plan.calibration import GIB, Calibration
 from vlmctl.plan.media import MediaProfile, profiles_for
 from vlmctl.plan.request import PlanRequest
 from vlmctl.plan.rules import RuleInput, check
 
-DEFAULT_UTILIZATION = 0.92  # vllm/config/cache.py since v0.21 (PR #38284)
 MIN_USEFUL_LEN = 2048
 
 
@@ -109,10 +109,12 @@ def _pick_slots(slots: list[Slot], pp: int) -> list[Slot]:
     return sorted(best, key=lambda s: order[id(s)])
 
 
-def _default_batch(slots: list[Slot]) -> tuple[int, int]:
-    """vLLM serve defaults (engine/arg_utils.py): (T, S) = (8192, 1024) on ≥70 GiB non-A100 GPUs, else (2048, 256)."""
-    big = all(s.total_gib >= 70 and not s.gpu.id.startswith("a100") for s in slots)
-    return (8192, 1024) if big else (2048, 256)
+def _default_batch(slots: list[Slot], engine: VllmProfile) -> tuple[int, int]:
+    """vLLM serve's (max_num_batched_tokens, max_num_seqs) when unset: the big-GPU defaults only when every GPU of
+    the plan gets them (the head's GPU decides, and the smallest bounds what fits)."""
+    rules = engine.batch_defaults
+    picks = {rules.for_gpu(s.gpu.id, s.total_gib) for s in slots}
+    return rules.big if picks == {rules.big} else rules.small
 
 
 def _quant_kernel(spec: ModelSpec, req: PlanRequest, gpus: tuple[GpuType, ...]) -> str | None:
@@ -221,7 +223,8 @@ class Planner:
 
     def __init__(self, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest) -> None:
         self.spec, self.cluster, self.req = spec, cluster, req
-        self.cal = calibration(req.vllm_version, req.model_runner)
+        self.engine = profile(req.vllm_version)
+        self.cal = self.engine.calibration(req.model_runner)
         self.sizer = _Sizer(spec, req, self.cal)
 
     # -- candidates -------------------------------------------------------------------------
@@ -264,13 +267,13 @@ class Planner:
         quant = _quant_kernel(spec, req, gpus)
         dtype = _dtype(spec, req, gpus, quant)
         part = partition or mem.pp_partition(spec.num_hidden_layers, pp)
-        t_default, s_default = _default_batch(slots)
+        t_default, s_default = _default_batch(slots, self.engine)
         seqs = req.max_num_seqs or s_default
         derived = spec.derived_max_model_len
         length = req.max_model_len or derived
         batched = req.max_num_batched_tokens or min(t_default, seqs * length)
         u_max = min(_max_utilization(s, tp * pp, cal) for s in slots)
-        util = req.gpu_memory_utilization or min(DEFAULT_UTILIZATION, u_max)
+        util = req.gpu_memory_utilization or min(self.engine.default_utilization, u_max)
         c = Candidate(tp, pp, slots, part, dtype, quant, vision_mode, media, eager, util, length, seqs, batched)
         static = self.static_findings(tp, pp, dtype, quant, vision_mode if media.vision_on else "none", gpus, part)
         if errors(static):
@@ -354,39 +357,35 @@ class Planner:
         if L > derived:
             out.append(Finding(
                 id="max-model-len-derived", severity="error",
-                message=f"User-specified max_model_len ({L}) is greater than the derived max_model_len "
-                        f"(max_position_embeddings={self.spec.max_position_embeddings} or model_max_length in the "
-                        "model's config.json).",
+                message=self.engine.wording("max-model-len-derived", max_model_len=L,
+                                            max_position_embeddings=self.spec.max_position_embeddings),
                 fix=f"--max-model-len {derived} or less"))
         if c.utilization > u_max + 1e-9:
             worst = min(c.slots, key=lambda s: _max_utilization(s, c.tp * c.pp, self.cal))
             free = worst.total_gib * u_max
             out.append(Finding(
                 id="free-memory", severity="error",
-                message=f"Free memory on device ({free:.2f}/{worst.total_gib:.2f} GiB) on startup is less than desired "
-                        f"GPU memory utilization ({c.utilization}, {worst.total_gib * c.utilization:.2f} GiB). Decrease "
-                        "GPU memory utilization or reduce GPU memory used by other processes.",
+                message=self.engine.wording("free-memory", free=free, total=worst.total_gib,
+                                            utilization=c.utilization, wanted=worst.total_gib * c.utilization),
                 fix=f"--gpu-memory-utilization {u_max} or lower ({worst.node.name}: CUDA context"
                     f"{', NCCL' if c.tp * c.pp > 1 else ''} and other processes use the rest)"))
         for i, s in enumerate(c.stages):
             if s.available_kv <= 0:
                 out.append(Finding(
                     id="kv-no-memory", severity="error",
-                    message="No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
-                            f"initializing the engine. (stage {i}: weights {mem.gib(s.weights)} + activation "
+                    message=self.engine.wording("kv-no-memory") + f" (stage {i}: weights {mem.gib(s.weights)} + activation "
                             f"{mem.gib(s.activation)} + non-torch {mem.gib(s.non_torch)} + graphs "
                             f"{mem.gib(s.cudagraph)} GiB exceed the {mem.gib(s.requested)} GiB requested)",
                     fix="more GPUs per stage (higher TP or PP), a quantized checkpoint, smaller max_pixels or no video"))
                 break
             if s.need_for_len(L) > s.available_kv:
                 est = s.estimated_max_len(L)
-                more = f" Based on the available memory, the estimated maximum model length is {est}." if est else ""
+                more = self.engine.wording("kv-max-model-len-estimate", estimate=est) if est else ""
                 out.append(Finding(
                     id="kv-max-model-len", severity="error",
-                    message=f"To serve at least one request with the model's max seq len ({L}), "
-                            f"({mem.gib(s.need_for_len(L)):.2f} GiB KV cache is needed, which is larger than the "
-                            f"available KV cache memory ({mem.gib(s.available_kv):.2f} GiB).{more} Try increasing "
-                            "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine.",
+                    message=self.engine.wording("kv-max-model-len", max_model_len=L,
+                                                needed_gib=mem.gib(s.need_for_len(L)),
+                                                available_gib=mem.gib(s.available_kv), estimate=more),
                     fix=f"--max-model-len {est}" if est else "more GPUs, or a smaller model / quantized checkpoint"))
                 break
         if not errors(out):

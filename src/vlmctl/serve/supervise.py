@@ -19,25 +19,25 @@ from typing import Callable
 
 from vlmctl.errors import ServeError
 
-#: Phase → log patterns that announce it (vLLM 0.2x lines, then the demo server's own).
-PHASES: list[tuple[str, re.Pattern]] = [
-    (
-        "loading",
-        re.compile(
-            r"Starting to load model|Loading safetensors checkpoint shards|Loading weights took|Model loading took"
-            r"|\[vlmctl-demo\] (?:Building|Loading weights)"
-        ),
-    ),
-    (
-        "profiling",
-        re.compile(
-            r"Memory profiling takes|profiling|Available KV cache memory|GPU KV cache size|# GPU blocks"
-            r"|\[vlmctl-demo\] .*warming up"
-        ),
-    ),
-    ("graph capture", re.compile(r"Capturing CUDA graph|Capturing cudagraphs|Graph capturing finished")),
-    ("ready", re.compile(r"Application startup complete|Uvicorn running on|Starting vLLM API server")),
-]
+#: Phase → log lines of the embedded demo server that announce it (vLLM's come from its version profile).
+DEMO_PHASES: dict[str, str] = {
+    "loading": r"\[vlmctl-demo\] (?:Building|Loading weights)",
+    "profiling": r"\[vlmctl-demo\] .*warming up",
+}
+
+
+def phase_patterns(vllm_version: str | None = None) -> list[tuple[str, re.Pattern]]:
+    """(phase, pattern) in start-up order: the vLLM profile's log phases, plus the demo server's lines."""
+    from vlmctl.engines.vllm import profile
+
+    out = []
+    for name, rx in profile(vllm_version).log_phases:
+        demo = DEMO_PHASES.get(name)
+        out.append((name, re.compile(f"{rx}|{demo}" if demo else rx)))
+    return out
+
+
+PHASES = phase_patterns()
 PHASE_NAMES = [name for name, _ in PHASES]
 
 
@@ -63,10 +63,10 @@ class Launch:
 STALL_CHECK_S = 3.0
 
 
-def phases_in(text: str) -> list[str]:
+def phases_in(text: str, patterns: list[tuple[str, re.Pattern]] | None = None) -> list[str]:
     """The phases the log text has reached, in order of first appearance."""
     seen = []
-    for name, pattern in PHASES:
+    for name, pattern in patterns or PHASES:
         if pattern.search(text):
             seen.append(name)
     return seen
@@ -82,6 +82,7 @@ class Supervisor:
         self.proc: subprocess.Popen | None = None
         self.phases: list[str] = []
         self.log_path = launch.log_path or Path(os.getcwd()) / f"vlmctl-serve-{launch.port}.log"
+        self.patterns = phase_patterns(getattr(plan, "vllm_version", None))
 
     def start(self) -> None:
         """Start the child in its own session, stdout+stderr to the log file."""
@@ -112,7 +113,7 @@ class Supervisor:
             return ""
 
     def _check_phases(self, text: str) -> None:
-        for name in phases_in(text):
+        for name in phases_in(text, self.patterns):
             if name not in self.phases:
                 self.phases.append(name)
                 self.on_phase(name)

@@ -1,0 +1,69 @@
+"""One profile per supported vLLM version, and the lookup the rest of vlmctl uses.
+
+Adding a version = one module here plus one line in ``_MODULES``; nothing else in vlmctl names a version.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from vlmctl.engines.vllm import v0_26
+from vlmctl.engines.vllm.profile import GIB, Calibration, VllmProfile
+
+_MODULES = (v0_26,)
+
+#: Supported profiles by version, oldest first.
+PROFILES: dict[str, VllmProfile] = {m.PROFILE.version: m.PROFILE for m in _MODULES}
+#: The newest supported version (what `vlmctl plan` plans for unless told otherwise).
+NEWEST: str = list(PROFILES)[-1]
+
+__all__ = ["GIB", "NEWEST", "PROFILES", "Calibration", "Resolved", "VllmProfile", "parse_version", "profile",
+           "resolve"]
+
+
+def parse_version(text: str) -> tuple[int, ...] | None:
+    """'0.26.0' / 'v0.26' / '0.26.0+cu130' / '0.27.0rc1' → (0, 26, 0); None when it is not a version."""
+    m = re.fullmatch(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?(?:[.+-]?\w*)*\s*", text or "")
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The profile chosen for a requested version."""
+
+    requested: str
+    profile: VllmProfile
+
+    @property
+    def exact(self) -> bool:
+        """True when the requested release is in the profile's MAJOR.MINOR series (patch releases share one)."""
+        return (parse_version(self.requested) or ())[:2] == parse_version(self.profile.version)[:2]
+
+
+def resolve(version: str | None = None) -> Resolved:
+    """The profile for ``version`` (default: the newest), or the nearest supported one.
+
+    Nearest = the same major.minor if supported, else the newest profile not newer than the request, else the oldest.
+    Raises ConfigError when ``version`` is not a version string.
+    """
+    if not version:
+        return Resolved(NEWEST, PROFILES[NEWEST])
+    want = parse_version(version)
+    if want is None:
+        from vlmctl.errors import ConfigError
+
+        raise ConfigError(f"--vllm-version {version!r} is not a vLLM version (expected MAJOR.MINOR[.PATCH]).",
+                          fix=f"--vllm-version {NEWEST} (supported: {', '.join(PROFILES)})")
+    keyed = sorted((parse_version(v), p) for v, p in PROFILES.items())
+    same_minor = [p for k, p in keyed if k[:2] == want[:2]]
+    if same_minor:
+        return Resolved(version, same_minor[-1])
+    older = [p for k, p in keyed if k <= want]
+    return Resolved(version, older[-1] if older else keyed[0][1])
+
+
+def profile(version: str | None = None) -> VllmProfile:
+    """The profile for ``version`` or the nearest supported one (see :func:`resolve`)."""
+    return resolve(version).profile

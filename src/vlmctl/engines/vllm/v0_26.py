@@ -1,0 +1,127 @@
+"""vLLM 0.26.0: the release the GPU machine runs (it pins torch 2.11.0).
+
+Read from the 0.26.0 wheel (``vllm/engine/arg_utils.py``, ``vllm/envs.py``, ``vllm/v1/worker/gpu_worker.py``,
+``vllm/v1/worker/gpu/model_runner.py``) and measured on an H100 80GB HBM3 and an H200 (docs/validation.md).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from vlmctl.engines.vllm.profile import (BatchDefaults, Calibration, EnvNames, Flags, MemoryLines, Runner,
+                                          VllmProfile)
+
+VERSION = "0.26.0"
+
+# V2 model runner (the default for Qwen2.5-VL in 0.26): the start-up profile covers the language model only.
+# Initial values from the shared reference (vllm-memory.md §2.4, §5); refitted against the GPU machine.
+V2 = Calibration(
+    vllm_version=VERSION, model_runner="v2",
+    source="fitted 2026-11-24 on one H100 80GB HBM3, vLLM 0.26.0, torch 2.11.0+cu130, dummy weights, "
+           "8 of 20 runs (docs/validation.md; vlmctl.calibrate.fit), V2 vit_factor from the "
+           "worst-case-video runs through vlmctl serve (docs/validation.md § 2); "
+           "LM activation split from the TP runs on several Ray nodes sharing one GPU (docs/validation.md § 7); "
+           "non_torch_tp_gib and nccl_init_gib are still reference estimates (no multi-GPU machine lent)",
+    weight_overhead_gib=0.18, non_torch_gib=0.23, non_torch_tp_gib=0.25, cuda_context_gib=0.52,
+    nccl_init_gib=0.25, cudagraph_gib=0.0, lm_activation_factor=1.091, lm_hidden_buffers=9.72, lm_mlp_buffers=1.52,
+    sampler_bytes_per_logit=0.0, vit_factor=1.70, encoder_in_profile=False,
+    unmeasured=("non_torch_tp_gib", "nccl_init_gib"),
+)
+# lm_hidden_buffers / lm_mlp_buffers: the single-GPU runs fix only their weighted sum (I/H is 5.3-5.4 for 3B, 7B and
+# 32B); the split comes from the TP runs (Ray nodes sharing one H100, docs/validation.md § 7): torch peak
+# 1.06 GiB at TP 1, 0.82 at TP 2 (fitted), 0.75 at TP 4 (predicted 0.70). The earlier 2·H + 3·I/t gave 0.59 and
+# 0.36 at TP 2 and 4. Single-GPU predictions move by under 1.3 %.
+# vit_factor on the V2 runner only sizes the encoder's run-time reserve (its profile has no encoder). Measured
+# through `vlmctl serve` with CUDA graphs (docs/validation.md § 2), the worst-case video OOMed with 17.6 GiB left
+# beyond the budget and served with 22.3 GiB: 1.70 lands the 7B plan on the u that served it. It covers what the
+# reserve does not model yet: the 0.89 GiB of CUDA graphs V2 captures outside the budget, the compiled encoder's
+# larger peak and allocator fragmentation. The V1 runner's profiled ViT peak fits 1.02.
+
+# VLLM_USE_V2_MODEL_RUNNER=0: the V1 runner profiles the worst-case image/video. Measured: the V1 profile adds the
+# sampler dummy (7.69 B per row x vocab) and subtracts its CUDA-graph estimate (0.46 GiB logged for 7B); the V2
+# runner logs no graph estimate (profile_cudagraph_memory returns 0) and its peak does not grow with max_num_seqs.
+V1 = replace(V2, model_runner="v1", encoder_in_profile=True, sampler_bytes_per_logit=7.69, cudagraph_gib=0.46,
+             vit_factor=1.02)
+
+_WHEEL = "vLLM 0.26.0 wheel"
+
+PROFILE = VllmProfile(
+    version=VERSION,
+    source=f"{_WHEEL}: vllm/engine/arg_utils.py, vllm/envs.py, vllm/v1/worker/gpu_worker.py, "
+           "vllm/v1/worker/gpu/model_runner.py, vllm/v1/worker/gpu_model_runner.py",
+    measured="H100 80GB HBM3 (20 engines, 2026-11-24) and H200 (5 held-out engines): docs/validation.md",
+    default_runner="v2",
+    runners={
+        "v2": Runner("v2", {}, profiles_encoder=False, profiles_sampler=False, estimates_cudagraphs=False,
+                     source="v1/worker/gpu/model_runner.py profile_run (LM dummy only); "
+                            "profile_cudagraph_memory returns 0 (measured: no 'Estimated CUDA graph memory' line)"),
+        "v1": Runner("v1", {"VLLM_USE_V2_MODEL_RUNNER": "0"}, profiles_encoder=True, profiles_sampler=True,
+                     estimates_cudagraphs=True,
+                     source="v1/worker/gpu_model_runner.py profile_run (encoder dummy + LM + sampler), "
+                            "gpu_worker.py determine_available_memory (graph estimate, since 0.21)"),
+    },
+    calibrations={"v2": V2, "v1": V1},
+    default_utilization=0.92,
+    utilization_source="vllm/config/cache.py CacheConfig.gpu_memory_utilization (0.92 since 0.21, PR #38284)",
+    batch_defaults=BatchDefaults(
+        big_min_gib=70, big_excluded=("a100",), big=(8192, 1024), small=(2048, 256),
+        source="vllm/engine/arg_utils.py EngineArgs.get_batch_defaults (OpenAI API server usage context)"),
+    default_mm_limit=999,
+    encoder_budget="max(batched, item)",
+    flags=Flags(source=f"{_WHEEL}: vllm/engine/arg_utils.py EngineArgs.add_cli_args, "
+                       "vllm/entrypoints/openai/cli_args.py FrontendArgs"),
+    env=EnvNames(source=f"{_WHEEL}: vllm/envs.py"),
+    log_phases=(
+        ("loading", r"Starting to load model|Loading safetensors checkpoint shards|Loading weights took"
+                    r"|Model loading took"),
+        ("profiling", r"Memory profiling takes|profiling|Available KV cache memory|GPU KV cache size|# GPU blocks"),
+        ("graph capture", r"Capturing CUDA graph|Capturing cudagraphs|Graph capturing finished"),
+        ("ready", r"Application startup complete|Uvicorn running on|Starting vLLM API server"),
+    ),
+    kv_tokens_line=r"GPU KV cache size: ([\d,]+) tokens",
+    memory_lines=MemoryLines(
+        patterns={
+            "weights_gib": (r"Model loading took ([-\d.,]+) GiB", float),
+            "load_s": (r"Model loading took [-\d.]+ GiB(?: memory)? and ([-\d.,]+) seconds", float),
+            "profile_s": (r"Memory profiling takes ([-\d.,]+) seconds", float),
+            "non_kv_gib": (r"Total non KV cache memory: ([-\d.,]+)GiB", float),
+            "torch_peak_gib": (r"torch peak memory increase: ([-\d.,]+)GiB", float),
+            "non_torch_gib": (r"non-torch forward increase memory: ([-\d.,]+)GiB", float),
+            "profiled_weights_gib": (r"weights memory: ([-\d.,]+)GiB", float),
+            "cudagraph_estimate_gib": (r"Estimated CUDA graph memory: ([-\d.,]+) GiB", float),
+            "graph_capture_gib": (r"Graph capturing finished in \d+ secs, took ([-\d.,]+) GiB", float),
+            "available_kv_gib": (r"Available KV cache memory: ([-\d.,]+) GiB", float),
+            "kv_tokens": (r"GPU KV cache size: ([-\d.,]+) tokens", int),
+            "max_model_len": (r"Maximum concurrency for ([-\d.,]+) tokens per request", int),
+            "max_concurrency": (r"Maximum concurrency for [\d,]+ tokens per request: ([-\d.,]+)x", float),
+            "encoder_budget_tokens": (r"Encoder cache will be initialized with a budget of ([-\d.,]+) tokens", int),
+            "init_free_gib": (r"Initial free memory: ([-\d.,]+) GiB; Requested memory", float),
+            "requested_gib": (r"Requested memory: [\d.]+ \(util\), ([-\d.,]+) GiB", float),
+        },
+        v2_runner_marker=("gpu/model_runner.py", "[model_runner.py:"),
+        v1_runner_marker=("gpu_model_runner.py",),
+        failures=(
+            r"No available memory for the cache blocks",
+            r"To serve at least one request with the model's max seq len",
+            r"CUDA out of memory",
+            r"OutOfMemoryError",
+            r"is less than desired GPU memory utilization",
+        ),
+        encoder_profile=r"profiled with (\d+) (\w+) items of the maximum feature size",
+    ),
+    wordings={
+        "free-memory": "Free memory on device ({free:.2f}/{total:.2f} GiB) on startup is less than desired GPU memory "
+                       "utilization ({utilization}, {wanted:.2f} GiB). Decrease GPU memory utilization or reduce GPU "
+                       "memory used by other processes.",
+        "kv-no-memory": "No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
+                        "initializing the engine.",
+        "kv-max-model-len": "To serve at least one request with the model's max seq len ({max_model_len}), "
+                            "({needed_gib:.2f} GiB KV cache is needed, which is larger than the available KV cache "
+                            "memory ({available_gib:.2f} GiB).{estimate} Try increasing `gpu_memory_utilization` or "
+                            "decreasing `max_model_len` when initializing the engine.",
+        "kv-max-model-len-estimate": " Based on the available memory, the estimated maximum model length is "
+                                     "{estimate}.",
+        "max-model-len-derived": "User-specified max_model_len ({max_model_len}) is greater than the derived "
+                                 "max_model_len (max_position_embeddings={max_position_embeddings} or "
+                                 "model_max_length in the model's config.json).",
+    },
+)
