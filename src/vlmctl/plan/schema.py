@@ -28,6 +28,8 @@ class GpuMemory(_Strict):
     """Catalog id of the GPU, e.g. ``rtx-2080-ti``."""
     stage: int
     """Pipeline stage this GPU serves (0-based)."""
+    dp_rank: int = 0
+    """Data-parallel replica this GPU belongs to (0-based)."""
     tp_rank: int
     """Tensor-parallel rank inside the stage."""
     layers: int
@@ -68,6 +70,32 @@ class MediaLimits(_Strict):
     """Vision tokens of the largest admitted request."""
 
 
+class SpeedPrediction(_Strict):
+    """Predicted serving speed of the plan for one workload at one concurrency (docs/planner.md § speed)."""
+
+    workload: str
+    """Request kind as `vlmctl bench --mix` writes it: ``text``, ``image@WxH`` or ``video@WxHxFRAMES``."""
+    concurrency: int
+    """Requests in flight across all replicas (closed loop, as `vlmctl bench --concurrency`)."""
+    prompt_tokens: int
+    """Prompt tokens per request: text, chat template and media."""
+    media_tokens: int
+    """Of those, the image or video tokens (what the vision encoder produces)."""
+    output_tokens: int
+    ttft_ms: float
+    """Time to first token (median request)."""
+    tpot_ms: float
+    """Time per output token after the first (median request)."""
+    output_tokens_per_s: float
+    """Output tokens per second of the whole deployment (all replicas)."""
+    decode_step_ms: float
+    """One decode step of one replica at its share of the concurrency."""
+    bound: str
+    """What limits a decode step: ``weights`` (memory bandwidth), ``compute``, ``communication`` or ``scheduler``."""
+    calibration: str
+    """Where the speed constants come from (GPU, vLLM version, runs)."""
+
+
 class NodePlacement(_Strict):
     """What runs on one node."""
 
@@ -77,6 +105,9 @@ class NodePlacement(_Strict):
     gpu_ids: list[int]
     stages: list[int]
     """Pipeline stages hosted on this node."""
+    dp_ranks: list[int] = Field(default_factory=lambda: [0])
+    """Data-parallel replicas with GPUs on this node (``--data-parallel-size-local`` is their count when each
+    replica fits in one node); ``gpu_ids`` lists their GPUs rank by rank."""
     nic: str | None = None
     """NIC override from the cluster file; `vlmctl cluster env` picks one when absent."""
     model_path: str | None = None
@@ -97,6 +128,8 @@ class Plan(_Strict):
 
     tensor_parallel_size: int = Field(ge=1)
     pipeline_parallel_size: int = Field(ge=1)
+    data_parallel_size: int = Field(1, ge=1)
+    """Engine replicas, each TP × PP GPUs (vLLM ``--data-parallel-size``); requests are balanced across them."""
     pp_layer_partition: list[int] | None = None
     """Decoder layers per stage when not vLLM's default split (becomes VLLM_PP_LAYER_PARTITION)."""
     dtype: Literal["float16", "bfloat16", "float32"]
@@ -119,12 +152,14 @@ class Plan(_Strict):
     nodes: list[NodePlacement]
     per_gpu: list[GpuMemory]
     kv_cache_tokens: int
-    """Tokens the KV cache holds (blocks × 16, minimum over workers)."""
+    """Tokens the KV cache of one replica holds (blocks × 16, minimum over its workers)."""
     max_concurrency: float
-    """Requests of max_model_len tokens that fit at once."""
+    """Requests of max_model_len tokens that fit at once in one replica."""
     media_limits: MediaLimits
     decode_tokens_per_s_bound: float
     """Batch-1 decode upper bound: weights read per token over HBM bandwidth, summed over stages."""
+    speed: SpeedPrediction | None = None
+    """Predicted TTFT, TPOT and throughput for the requested workload and concurrency."""
 
 
 class Alternative(_Strict):
@@ -135,6 +170,8 @@ class Alternative(_Strict):
     kv_cache_tokens: int
     max_model_len: int
     max_concurrency: float
+    data_parallel_size: int = 1
+    speed: SpeedPrediction | None = None
     reason: str
     """Why it lost (or why it cannot start)."""
 
