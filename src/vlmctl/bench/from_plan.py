@@ -14,12 +14,12 @@ def load_plan(path: str):
     return read_plan(path)
 
 
-def _fit(width: int, height: int, max_pixels: int) -> tuple[int, int]:
-    """Scale (width, height) down to at most ``max_pixels``, keeping the aspect, multiples of 28."""
+def _fit(width: int, height: int, max_pixels: int, grid: int) -> tuple[int, int]:
+    """Scale (width, height) down to at most ``max_pixels``, keeping the aspect, multiples of ``grid``."""
     if width * height > max_pixels:
         scale = math.sqrt(max_pixels / (width * height))
         width, height = int(width * scale), int(height * scale)
-    return max(28, width // 28 * 28), max(28, height // 28 * 28)
+    return max(grid, width // grid * grid), max(grid, height // grid * grid)
 
 
 def mix_from_plan(plan) -> list[MixEntry]:
@@ -27,10 +27,10 @@ def mix_from_plan(plan) -> list[MixEntry]:
     limits = plan.media_limits
     mix = [MixEntry("text", weight=2)]
     if limits.max_images > 0:
-        w, h = _fit(1024, 768, limits.max_pixels)
+        w, h = _fit(1024, 768, limits.max_pixels, limits.pixel_grid)
         mix.append(MixEntry("image", w, h, weight=2))
     if limits.max_videos > 0 and limits.max_video_frames > 0:
-        w, h = _fit(448, 448, limits.max_pixels)
+        w, h = _fit(448, 448, limits.max_pixels, limits.pixel_grid)
         mix.append(MixEntry("video", w, h, min(8, limits.max_video_frames), weight=1))
     return mix
 

@@ -12,7 +12,7 @@ from vlmctl.cli._output import console, emit_json, next_steps
 @click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
 @click.pass_context
 def cli(ctx: click.Context, as_json: bool) -> None:
-    """List the built-in model catalog (Qwen2.5-VL 3B/7B/32B/72B, bf16 and AWQ).
+    """List the built-in model catalog and each entry's family (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3.5).
 
     \b
     Examples:
@@ -27,7 +27,8 @@ def cli(ctx: click.Context, as_json: bool) -> None:
     for entry in CATALOG.values():
         s = entry.spec()
         rows.append({
-            "id": entry.id, "params_b": round(s.total_params / 1e9, 2), "layers": s.num_hidden_layers,
+            "id": entry.id, "family": s.family.name, "model_type": s.model_type,
+            "params_b": round(s.total_params / 1e9, 2), "layers": s.num_hidden_layers,
             "heads": s.num_attention_heads, "kv_heads": s.num_key_value_heads,
             "intermediate_size": s.intermediate_size, "vision_intermediate_size": s.vision.intermediate_size,
             "dtype": s.torch_dtype, "quantization": s.quantization.quant_method if s.quantization else None,
@@ -40,7 +41,7 @@ def cli(ctx: click.Context, as_json: bool) -> None:
 
     table = Table(title="Built-in models")
     table.add_column("id", no_wrap=True)
-    for col in ("params", "layers", "heads/kv", "MLP", "ViT MLP", "dtype", "quant"):
+    for col in ("family", "params", "layers", "heads/kv", "MLP", "ViT MLP", "dtype", "quant"):
         table.add_column(col, no_wrap=True)
     notes = []
     for r in rows:
@@ -48,7 +49,7 @@ def cli(ctx: click.Context, as_json: bool) -> None:
         if r["note"]:
             notes.append(r["note"])
             mark = f" [{len(notes)}]"
-        table.add_row(r["id"] + mark, f"{r['params_b']}B", str(r["layers"]), f"{r['heads']}/{r['kv_heads']}",
+        table.add_row(r["id"] + mark, r["family"], f"{r['params_b']}B", str(r["layers"]), f"{r['heads']}/{r['kv_heads']}",
                       str(r["intermediate_size"]), str(r["vision_intermediate_size"]), r["dtype"],
                       r["quantization"] or "-")
     con = console()

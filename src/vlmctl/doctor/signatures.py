@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vlmctl.findings import Severity
+from vlmctl.models.families import FAMILIES
+
+#: vLLM model files of every supported family (a vision-encoder frame in a traceback names one of them).
+_VISION_MODEL_FILES = "(?:" + "|".join(sorted({re.escape(f.removesuffix(".py")) for fam in FAMILIES
+                                               for f in fam.vllm_model_files})) + r")\.py"
 
 Values = dict[str, Any]
 PlanChange = Callable[[Values, Any], dict[str, Any]]
@@ -449,7 +454,7 @@ CATALOG: tuple[Signature, ...] = (
         id="oom-vision-encoder-runtime",
         plan_change_doc="`env.VLLM_USE_V2_MODEL_RUNNER` ← 0, `gpu_memory_utilization` − the plan's encoder peak / total (else − 0.05), `max_pixels` halved",
         title="CUDA OOM in the vision encoder while serving a request",
-        patterns=(r"(?:qwen2_5_vl|qwen2_vl)\.py.{0,2000}?(?:OutOfMemoryError|CUDA out of memory)",
+        patterns=(_VISION_MODEL_FILES + r".{0,2000}?(?:OutOfMemoryError|CUDA out of memory)",
                   r"_execute_mm_encoder.{0,2000}?(?:OutOfMemoryError|CUDA out of memory)"),
         unless=(r"profile_run", r"determine_available_memory", r"_initialize_kv_caches", r"llm = LLM\(",
                 r"EngineCore failed to start"),

@@ -22,7 +22,7 @@ def _read_json(path: Path) -> dict | None:
 
 
 def spec_from_folder(folder: Path) -> ModelSpec:
-    """Read config.json (+ preprocessor, tokenizer, generation, quantization configs) from a model folder."""
+    """Read config.json (+ image/video preprocessor, tokenizer, generation, quantization configs) from a model folder."""
     config = _read_json(folder / "config.json")
     if config is None:
         raise ConfigError(
@@ -38,6 +38,7 @@ def spec_from_folder(folder: Path) -> ModelSpec:
         preprocessor=_read_json(folder / "preprocessor_config.json"),
         tokenizer_config=_read_json(folder / "tokenizer_config.json"),
         generation_config=_read_json(folder / "generation_config.json"),
+        video_preprocessor=_read_json(folder / "video_preprocessor_config.json"),
     )
 
 

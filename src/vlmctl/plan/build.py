@@ -64,7 +64,8 @@ def to_plan(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest,
         enforce_eager=c.eager, distributed_executor_backend=backend, env=env, nodes=nodes, per_gpu=per_gpu,
         kv_cache_tokens=c.kv_tokens, max_concurrency=round(c.concurrency, 2),
         media_limits=MediaLimits(max_pixels=media.max_pixels, max_images=media.images, max_videos=limits["video"],
-                                 max_video_frames=c.frames, encoder_tokens=c.encoder_tokens),
+                                 max_video_frames=c.frames, encoder_tokens=c.encoder_tokens,
+                                 pixel_grid=spec.family.grid(spec)),
         decode_tokens_per_s_bound=round(c.decode_bound, 1),
     )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vlmctl.models.spec import ModelSpec
-from vlmctl.plan.memory import MAX_FRAMES_PER_VIDEO
 from vlmctl.plan.request import PlanRequest
 
 VLLM_DEFAULT_MM_LIMIT = 999  # vllm/config/multimodal.py: default per-modality limit
@@ -36,15 +35,17 @@ class MediaProfile:
 def ladder(spec: ModelSpec) -> list[MediaProfile]:
     """The search's media profiles, richest first."""
     full = spec.max_pixels
+    frames = spec.family.max_frames_per_video
+    px = spec.family.pixels_per_token(spec)
     steps = [
-        ("full", 8, 1, full, MAX_FRAMES_PER_VIDEO),
+        ("full", 8, 1, full, frames),
         ("full images, no video", 8, 0, full, 0),
-        ("1280-token images, video", 8, 1, 1280 * 784, 16),
-        ("512-token images, video", 4, 1, 512 * 784, 16),
-        ("512-token images, no video", 4, 0, 512 * 784, 0),
-        ("256-token images, no video", 2, 0, 256 * 784, 0),
-        ("128-token image, no video", 1, 0, 128 * 784, 0),
-        ("text only", 0, 0, min(full, 128 * 784), 0),
+        ("1280-token images, video", 8, 1, 1280 * px, 16),
+        ("512-token images, video", 4, 1, 512 * px, 16),
+        ("512-token images, no video", 4, 0, 512 * px, 0),
+        ("256-token images, no video", 2, 0, 256 * px, 0),
+        ("128-token image, no video", 1, 0, 128 * px, 0),
+        ("text only", 0, 0, min(full, 128 * px), 0),
     ]
     return [MediaProfile(n, i, v, min(px, full), f, rank) for rank, (n, i, v, px, f) in enumerate(steps)]
 
@@ -60,6 +61,6 @@ def profiles_for(spec: ModelSpec, req: PlanRequest) -> list[MediaProfile]:
         images=limits.get("image", VLLM_DEFAULT_MM_LIMIT),
         videos=limits.get("video", VLLM_DEFAULT_MM_LIMIT),
         max_pixels=kwargs.get("max_pixels", spec.max_pixels),
-        frames=kwargs.get("num_frames", MAX_FRAMES_PER_VIDEO),
+        frames=kwargs.get("num_frames", spec.family.max_frames_per_video),
         rank=0, fixed=True,
     )]

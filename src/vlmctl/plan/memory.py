@@ -1,4 +1,4 @@
-"""vLLM's memory arithmetic for Qwen2(.5)-VL, per GPU and per pipeline stage.
+"""vLLM's memory arithmetic for a vision-language model, per GPU and per pipeline stage.
 
 Mirrors vLLM V1's KV budget (vllm/v1/worker/gpu_worker.py determine_available_memory,
 vllm/v1/core/kv_cache_utils.py get_kv_cache_configs; see docs/planner.md for source lines):
@@ -7,7 +7,8 @@ vllm/v1/core/kv_cache_utils.py get_kv_cache_configs; see docs/planner.md for sou
     blocks       = floor(available_kv / page / layers_on_stage)       (minimum over workers)
     fails when     layers × page × ceil(L / 16) > available_kv
 
-The estimated terms (activation, non-torch, graphs) come from vlmctl.plan.calibration.
+The estimated terms (activation, non-torch, graphs) come from vlmctl.plan.calibration; what depends on the
+model family (vision geometry, encoder peak, cache layout) is asked of ``spec.family``.
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from vlmctl.models.spec import ModelSpec
 from vlmctl.plan.calibration import GIB, Calibration
 
 BLOCK_SIZE = 16
-MAX_FRAMES_PER_VIDEO = 14  # vLLM qwen2_vl.py _MAX_FRAMES_PER_VIDEO: the profiling dummy video
 
 
 def dtype_bytes(dtype: str) -> int:
@@ -39,8 +39,8 @@ def kv_heads_per_gpu(spec: ModelSpec, tp: int) -> int:
 
 
 def kv_page_bytes(spec: ModelSpec, tp: int, kv_bytes: int) -> int:
-    """Bytes per layer per 16-token block on one GPU (AttentionSpec.real_page_size_bytes)."""
-    return 2 * BLOCK_SIZE * kv_heads_per_gpu(spec, tp) * spec.head_dim * kv_bytes
+    """Bytes per attention layer per 16-token block on one GPU (AttentionSpec.real_page_size_bytes)."""
+    return spec.family.cache_layout(spec, tp, kv_bytes, BLOCK_SIZE, range(spec.num_hidden_layers)).attention_page_bytes
 
 
 def quant_bytes_per_param(spec: ModelSpec, quantization: str | None) -> float:
@@ -82,39 +82,22 @@ def stage_weights_bytes(spec: ModelSpec, *, tp: int, layers: int, first: bool, l
 # ---- multimodal items -------------------------------------------------------------------------
 
 def image_tokens(spec: ModelSpec, max_pixels: int) -> int:
-    """LM tokens of the largest image the processor admits (qwen2_vl.py get_image_size_with_most_features)."""
-    unit = spec.vision.patch_size * spec.vision.spatial_merge_size
-    n = max(1, max_pixels // (unit * unit))
-    for s in range(n, 0, -1):
-        h = int(math.isqrt(s))
-        while h > 1 and s % h:
-            h -= 1
-        w = s // h
-        if w / h <= 200:
-            return h * w
-    return 1
+    """LM tokens of the largest image the processor admits (the family's geometry)."""
+    return spec.family.image_tokens(spec, max_pixels)
 
 
 def video_tokens(spec: ModelSpec, max_pixels: int, frames: int) -> int:
-    """LM tokens of a video of ``frames`` frames at the largest size (2 frames per temporal patch)."""
-    return image_tokens(spec, max_pixels) * max(1, math.ceil(frames / spec.vision.temporal_patch_size))
+    """LM tokens of a video of ``frames`` frames at the largest size."""
+    return spec.family.video_tokens(spec, max_pixels, frames)
 
 
 def patches_per_token(spec: ModelSpec) -> int:
-    return spec.vision.spatial_merge_size ** 2
+    return spec.family.patches_per_token(spec)
 
 
 def vit_peak_bytes(spec: ModelSpec, patches: int, tp_eff: int, cal: Calibration) -> float:
-    """Transient peak of one ViT forward over ``patches`` patches (docs/planner.md § vision encoder).
-
-    fp32 pixel values + block input/residual + the larger of the attention working set
-    (qkv, contiguous q/k copy, rotated q/k, out: ≈ 9·E/t) and the MLP working set (3·I/t gated, 2·I/t plain).
-    """
-    e, i = spec.vision.hidden_size, spec.vision.intermediate_size
-    pixels = spec.vision.in_channels * spec.vision.temporal_patch_size * spec.vision.patch_size ** 2 * 4
-    mlp = (3 if spec.vision.gated_mlp else 2) * i / tp_eff
-    per_patch = pixels + 2 * max(e + 9 * e / tp_eff, 2 * e + mlp)
-    return cal.vit_factor * patches * per_patch
+    """Transient peak of one ViT forward over ``patches`` patches: the family's analytic peak × vit_factor."""
+    return cal.vit_factor * spec.family.vit_peak_bytes(spec, patches, tp_eff)
 
 
 def encoder_output_bytes(spec: ModelSpec, tokens: int, dtype: str) -> float:

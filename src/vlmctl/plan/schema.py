@@ -68,6 +68,8 @@ class MediaLimits(_Strict):
     """Frames per video after sampling."""
     encoder_tokens: int
     """Vision tokens of the largest admitted request."""
+    pixel_grid: int = 28
+    """Images are resized to multiples of this many pixels per side (patch × merge of the model's family)."""
 
 
 class SpeedPrediction(_Strict):

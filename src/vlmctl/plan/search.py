@@ -401,13 +401,14 @@ class Planner:
                     message=f"only {L} tokens of context fit: too little for a useful deployment.",
                     fix="more GPUs, a quantized checkpoint, smaller images or no video"))
             item = mem.image_tokens(self.spec, c.media.max_pixels) if c.media.images else 0
+            px = self.spec.family.pixels_per_token(self.spec)
             if item > L:
                 auto = self.req.max_model_len is None and not c.media.fixed
                 out.append(Finding(
                     id="mm-item-exceeds-len", severity="error" if auto else "warning",
                     message=f"a full-size image ({item} tokens at max_pixels {c.media.max_pixels}) does not fit in "
                             f"max_model_len {L}; such requests will be rejected.",
-                    fix=f"--mm-processor-kwargs '{{\"max_pixels\": {max(784 * 4, L // 2 * 784)}}}'"))
+                    fix=f"--mm-processor-kwargs '{{\"max_pixels\": {max(px * 4, L // 2 * px)}}}'"))
         return out
 
     # -- search -----------------------------------------------------------------------------
