@@ -9,6 +9,8 @@ def _clean_env(monkeypatch, tmp_path):
     """Keep user state and debug switches out of every test."""
     monkeypatch.delenv("VLMCTL_DEBUG", raising=False)
     monkeypatch.delenv("VLMCTL_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.setenv("VLMCTL_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("NO_COLOR", "1")

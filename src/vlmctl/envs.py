@@ -11,6 +11,8 @@ READS = {
     "VLMCTL_DEBUG": "1 shows full tracebacks for known errors.",
     "VLMCTL_API_KEY": "API key that `vlmctl serve` enforces and `vlmctl ui`/`bench` send.",
     "VLMCTL_CACHE_DIR": "Where the embedded demo model and other caches live (default: the user cache dir).",
+    "OPENAI_BASE_URL": "Base URL `vlmctl ui`/`bench` use when no --api-base/--base-url is given.",
+    "OPENAI_API_KEY": "Key `vlmctl ui`/`bench` send when neither --api-key nor VLMCTL_API_KEY is set.",
     "NO_COLOR": "Any value turns colour off in terminal output.",
     "VLMCTL_STATE_ROOT": "Folder for per-node cluster state: Ray --temp-dir and vLLM config root (default /tmp/vlmctl).",
     "VLMCTL_UI_UPDATE_MS": "Fixed gap between chat-page updates while streaming, in ms (default: adapts to answer length).",
@@ -43,6 +45,16 @@ def debug() -> bool:
 def api_key() -> str | None:
     """The API key from VLMCTL_API_KEY, if any."""
     return os.environ.get("VLMCTL_API_KEY") or None
+
+
+def openai_base_url() -> str | None:
+    """OPENAI_BASE_URL, if set."""
+    return os.environ.get("OPENAI_BASE_URL", "").strip() or None
+
+
+def openai_api_key() -> str | None:
+    """OPENAI_API_KEY, if set."""
+    return os.environ.get("OPENAI_API_KEY") or None
 
 
 def cache_dir() -> str:

@@ -9,7 +9,8 @@ only with ``VLMCTL_DEBUG=1``. Errors that are not ``VlmctlError`` are bugs and r
     ├── PlanInfeasibleError             nothing in the search starts                  exit 3
     ├── ClusterError (RuntimeError)     Ray bring-up, join, verify                    exit 4
     ├── ServeError (RuntimeError)       engine launch / supervision                   exit 5
-    └── DependencyError (ImportError)   an optional extra is not installed            exit 6
+    ├── DependencyError (ImportError)   an optional extra is not installed            exit 6
+    └── BenchError (RuntimeError)       a bench level where no request succeeded      exit 7
 """
 from __future__ import annotations
 
@@ -59,6 +60,12 @@ class DependencyError(VlmctlError, ImportError):
     """An optional dependency is missing; the fix is the pip extra to install."""
 
     exit_code = 6
+
+
+class BenchError(VlmctlError, RuntimeError):
+    """A benchmark measured nothing: every request of a level failed."""
+
+    exit_code = 7
 
 
 def did_you_mean(value: str, choices: Iterable[str], normalise=lambda s: s) -> str:

@@ -89,9 +89,12 @@ def test_api_key_is_sent_and_refusals_are_counted_by_kind(tiny_server_with_key, 
     out = tmp_path / "401.json"
     refused = vlmctl("bench", "--api-base", tiny_server_with_key, "--model", "tiny-vlm", "--api-key", "wrong",
                      "--concurrency", "2", "--requests", "4", "--warmup", "0", "--out", str(out), "--json")
-    assert refused.returncode == 0, refused.stderr
-    s = json.loads(out.read_text())["levels"][0]["summary"]
+    assert refused.returncode == 7, refused.stderr  # a level with no success fails the run ...
+    assert "http_401: {\"error\":{\"message\":\"bad key\"}}" in refused.stderr  # ... and shows the server's body
+    assert "--api-key" in refused.stderr.split("fix:")[1]
+    s = json.loads(out.read_text())["levels"][0]["summary"]  # results are still written
     assert s["errors"] == {"http_401": 4} and s["completed"] == 0
+    assert s["first_error"] == {"kind": "http_401", "body": '{"error":{"message":"bad key"}}'}
     good = vlmctl("bench", "--api-base", tiny_server_with_key, "--concurrency", "1", "--requests", "2",
                   "--warmup", "0", "--json", "--out", str(tmp_path / "ok.json"), env={**os.environ,
                                                                                       "VLMCTL_API_KEY": "sekret"})
@@ -163,7 +166,7 @@ def test_bad_mix_and_flags_are_one_line_errors():
     assert [e.label for e in parse_mix(["text=2,image@64x48", "video@32x32x4=3"])] == [
         "text", "image@64x48", "video@32x32x4"]
     proc = vlmctl("bench", "--concurrency", "0")
-    assert proc.returncode == 2 and "--concurrency '0'" in proc.stderr
+    assert proc.returncode == 2 and "--max-concurrency '0'" in proc.stderr  # the vLLM name of --concurrency
     proc = vlmctl("bench", "--requests", "3", "--duration", "2")
     assert proc.returncode == 2
 

@@ -53,3 +53,22 @@ def test_bench_counts_match_the_demo_servers_metrics(demo_server, tmp_path):
     for lv in levels:
         assert lv["summary"]["usage_missing"] == 0
         assert lv["summary"]["ttft_s"]["p50"] > 0
+
+
+@pytest.mark.integration
+def test_prompts_are_sized_in_tokens_with_the_models_tokenizer(demo_server, tmp_path):
+    """The demo reports its model folder as ``root``; bench finds its tokenizer there and sizes prompts in tokens:
+    the server's prompt_tokens grow by exactly the difference of --random-input-len."""
+    per_request = {}
+    for n in (16, 56):
+        out = tmp_path / f"in{n}.json"
+        proc = subprocess.run([sys.executable, "-m", "vlmctl.cli.main", "bench", "--base-url", str(demo_server),
+                               "--mix", "text", "--max-concurrency", "2", "--num-prompts", "3", "--num-warmups", "0",
+                               "--random-input-len", str(n), "--random-output-len", "2", "--out", str(out)],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(out.read_text())
+        assert data["meta"]["prompt_sizing"] == "tokenizer" and data["meta"]["tokenizer"]
+        per_request[n] = {r["prompt_tokens"] for r in data["levels"][0]["requests_detail"]}
+    assert len(per_request[16]) == 1 and len(per_request[56]) == 1  # every prompt the same length in tokens
+    assert per_request[56].pop() - per_request[16].pop() == 40

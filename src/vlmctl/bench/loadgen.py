@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from vlmctl.bench.metrics import RequestRecord, summarize
 from vlmctl.bench.workload import Workload
 
+#: How much of a server's error answer a record keeps.
+ERROR_BODY_CHARS = 400
+
 
 @dataclass
 class LoadSpec:
@@ -80,8 +83,8 @@ class Client:
         try:
             async with self.http.stream("POST", self.url, json=body) as resp:
                 if resp.status_code >= 400:
-                    await resp.aread()
                     rec.error = f"http_{resp.status_code}"
+                    rec.error_body = (await resp.aread()).decode("utf-8", "replace")[:ERROR_BODY_CHARS]
                     return rec
                 async for line in resp.aiter_lines():
                     if not line.startswith("data:"):
@@ -92,6 +95,7 @@ class Client:
                     chunk = json.loads(data)
                     if chunk.get("error"):
                         rec.error = "stream_error"
+                        rec.error_body = json.dumps(chunk["error"])[:ERROR_BODY_CHARS]
                         return rec
                     now = time.perf_counter()
                     choices = chunk.get("choices") or []
@@ -110,12 +114,12 @@ class Client:
                 rec.error = "no_tokens"
             else:
                 rec.ok = True
-        except httpx.TimeoutException:
-            rec.error = "timeout"
-        except httpx.ConnectError:
-            rec.error = "connect"
-        except (httpx.HTTPError, json.JSONDecodeError):
-            rec.error = "stream"
+        except httpx.TimeoutException as exc:
+            rec.error, rec.error_body = "timeout", f"{type(exc).__name__}: {exc}"[:ERROR_BODY_CHARS]
+        except httpx.ConnectError as exc:
+            rec.error, rec.error_body = "connect", f"{type(exc).__name__}: {exc}"[:ERROR_BODY_CHARS]
+        except (httpx.HTTPError, json.JSONDecodeError) as exc:
+            rec.error, rec.error_body = "stream", f"{type(exc).__name__}: {exc}"[:ERROR_BODY_CHARS]
         except asyncio.CancelledError:
             rec.error = "cancelled"
             raise

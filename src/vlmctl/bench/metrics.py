@@ -23,6 +23,8 @@ class RequestRecord:
     ok: bool = False
     error: str | None = None
     """Error kind: http_4xx/http_5xx (with status), timeout, connect, stream, cancelled."""
+    error_body: str | None = None
+    """The start of what the server said (HTTP error body, error chunk) or the client exception."""
     ttft: float | None = None
     e2e: float | None = None
     itl: list[float] = field(default_factory=list)
@@ -60,9 +62,12 @@ def summarize(records: list[RequestRecord], duration_s: float) -> dict:
     """The summary table of one load level."""
     done = [r for r in records if r.ok]
     errors: dict[str, int] = {}
+    first_error = None
     for r in records:
         if not r.ok:
             errors[r.error or "unknown"] = errors.get(r.error or "unknown", 0) + 1
+            if first_error is None and r.error != "cancelled":
+                first_error = {"kind": r.error or "unknown", "body": r.error_body}
     prompt = sum(r.prompt_tokens or 0 for r in done)
     output = sum(r.completion_tokens or 0 for r in done)
     tpot = [(r.e2e - r.ttft) / (r.completion_tokens - 1) for r in done
@@ -76,6 +81,7 @@ def summarize(records: list[RequestRecord], duration_s: float) -> dict:
         "completed": len(done),
         "failed": len(records) - len(done),
         "errors": errors,
+        "first_error": first_error,
         "completed_by_kind": by_kind,
         "usage_missing": sum(1 for r in done if r.completion_tokens is None),
         "duration_s": round(duration_s, 4),

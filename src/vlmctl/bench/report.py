@@ -45,17 +45,23 @@ def table(result: dict):
 
 
 def load(path: str) -> dict:
-    """Read a result JSON written by `vlmctl bench --out`."""
+    """Read a result written by `vlmctl bench --out` (either --result-format) or by `vllm bench serve`."""
+    from vlmctl.bench import vllm_format
+
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"'{path}' does not exist.", fix="write one with `vlmctl bench --out run.json`")
     try:
-        data = json.loads(p.read_text())
+        objects = vllm_format.read_objects(p.read_text())
     except json.JSONDecodeError as exc:
         raise ConfigError(f"'{path}' is not JSON ({exc.msg}).", fix="pass a file written by `vlmctl bench --out`") from exc
-    if not str(data.get("schema", "")).startswith("vlmctl-bench/"):
-        raise ConfigError(f"'{path}' is not a vlmctl bench result (no schema 'vlmctl-bench/…').",
-                          fix="pass a file written by `vlmctl bench --out`")
+    if objects and all(vllm_format.is_vllm_result(o) for o in objects):
+        return vllm_format.to_result(objects)
+    data = objects[0] if len(objects) == 1 else None
+    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith("vlmctl-bench/"):
+        raise ConfigError(f"'{path}' is not a vlmctl bench result (no schema 'vlmctl-bench/…') nor a "
+                          "`vllm bench serve` result (no 'completed', 'request_throughput').",
+                          fix="pass a file written by `vlmctl bench --out` or `vllm bench serve --save-result`")
     return data
 
 
@@ -64,6 +70,7 @@ COMPARED = (
     ("req/s", ("request_throughput",), True),
     ("output tok/s", ("output_throughput",), True),
     ("total tok/s", ("total_token_throughput",), True),
+    ("goodput req/s", ("request_goodput",), True),
     ("TTFT p50", ("ttft_s", "p50"), False),
     ("TTFT p99", ("ttft_s", "p99"), False),
     ("TPOT p50", ("tpot_s", "p50"), False),
@@ -94,6 +101,8 @@ def compare(a: dict, b: dict) -> list[dict]:
             continue
         for label, path, higher_better in COMPARED:
             va, vb = _get(level["summary"], path), _get(other["summary"], path)
+            if va is None and vb is None:
+                continue
             ratio = (vb / va) if (va not in (None, 0) and vb is not None) else None
             better = None
             if va is not None and vb is not None and va != vb:

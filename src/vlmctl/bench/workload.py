@@ -5,11 +5,10 @@ import random
 import re
 from dataclasses import dataclass
 
+from vlmctl.bench.prompts import PromptMaker
 from vlmctl.errors import ConfigError
 
 _MIX_RE = re.compile(r"^(?P<kind>text|image|video)(?:@(?P<w>\d+)x(?P<h>\d+)(?:x(?P<f>\d+))?)?(?:=(?P<weight>\d+))?$")
-_WORDS = ("describe the scene in detail list every object colour position and count then explain what "
-          "happens next and why the light falls the way it does").split()
 
 
 @dataclass(frozen=True)
@@ -59,12 +58,13 @@ def parse_mix(items: list[str] | tuple[str, ...]) -> list[MixEntry]:
 class Workload:
     """Builds chat-completion bodies for the mix; media made once (``variants`` per entry) and reused."""
 
-    def __init__(self, mix: list[MixEntry], model: str, max_tokens: int, prompt_words: int = 48,
+    def __init__(self, mix: list[MixEntry], model: str, max_tokens: int, prompt: PromptMaker | int = 48,
                  variants: int = 4, seed: int = 0, ignore_eos: bool = False) -> None:
         from vlmctl.bench import media
 
         self.mix, self.model, self.max_tokens = mix, model, max_tokens
-        self.prompt_words, self.ignore_eos = prompt_words, ignore_eos
+        self.prompt = prompt if isinstance(prompt, PromptMaker) else PromptMaker(prompt)
+        self.ignore_eos = ignore_eos
         self.rng = random.Random(seed)
         self.media: dict[str, list[str]] = {}
         for entry in mix:
@@ -79,13 +79,13 @@ class Workload:
     def next_request(self) -> tuple[str, dict]:
         """(mix label, request body) for the next request, drawn by weight."""
         entry = self.rng.choices(self.mix, weights=[e.weight for e in self.mix])[0]
-        words = " ".join(self.rng.choice(_WORDS) for _ in range(self.prompt_words))
+        text = self.prompt.make(self.rng)
         content: list[dict] = []
         if entry.kind == "image":
             content.append({"type": "image_url", "image_url": {"url": self.rng.choice(self.media[entry.label])}})
         elif entry.kind == "video":
             content.append({"type": "video_url", "video_url": {"url": self.rng.choice(self.media[entry.label])}})
-        content.append({"type": "text", "text": f"{self.rng.randrange(10**6)}: {words}"})
+        content.append({"type": "text", "text": text})
         body = {
             "model": self.model,
             "messages": [{"role": "user", "content": content if entry.kind != "text" else content[-1]["text"]}],

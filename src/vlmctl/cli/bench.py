@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from vlmctl import envs
 from vlmctl.cli._output import console, emit_json, next_steps
 from vlmctl.errors import ConfigError
 
@@ -39,55 +38,119 @@ def _wide(con):
     return con
 
 
+def _rate_list(value: str) -> list[float | None]:
+    """``0.5,1,inf``: Poisson rates per second; ``inf`` sends as fast as --max-concurrency allows."""
+    out: list[float | None] = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        if part.lower() == "inf":
+            out.append(None)
+            continue
+        try:
+            rate = float(part)
+        except ValueError:
+            rate = 0.0
+        if not 0 < rate < float("inf"):
+            out = []
+            break
+        out.append(rate)
+    if not out:
+        raise ConfigError(f"--request-rate '{value}' is not a comma list of numbers > 0 (or inf).",
+                          fix="e.g. --request-rate 0.5,1,2")
+    return out
+
+
 @click.group(invoke_without_command=True)
-@click.option("--api-base", default="http://127.0.0.1:8000/v1", show_default=True, help="OpenAI-compatible base URL.")
-@click.option("--api-key", default=None, help="Bearer key (default: $VLMCTL_API_KEY).")
+@click.option("--base-url", "--api-base", "base_url", default=None, metavar="URL",
+              help="The server (http://HOST:PORT, as vLLM's --base-url) or its OpenAI base (…/v1). "
+                   "Default: $OPENAI_BASE_URL, else http://HOST:PORT/v1.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Server host when no --base-url is given.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="Server port when no --base-url is given.")
+@click.option("--api-key", default=None, help="Bearer key (default: $VLMCTL_API_KEY, else $OPENAI_API_KEY).")
 @click.option("--model", default=None, help="Model name (default: the plan's, else the first of GET /models).")
+@click.option("--tokenizer", default=None, metavar="PATH|ID",
+              help="Tokenizer that sizes prompts (a folder with tokenizer.json, or a hub id in the local cache). "
+                   "Default: the model's, when found locally.")
 @click.option("--plan", "plan_file", default=None, metavar="plan.json",
               help="Take the model name, a mix inside the media limits and the sweep from this plan.")
 @click.option("--mix", multiple=True, metavar="KIND[@WxH[xF]][=W]",
               help="Request mix entry, repeatable: text, image@1024x768, video@448x448x8, each =WEIGHT.")
-@click.option("--concurrency", "concurrency", default=None, metavar="N[,N…]",
-              help="Fixed concurrency; a comma list sweeps (default 1,2,4,8 without --rate).")
-@click.option("--rate", default=None, metavar="R[,R…]", help="Poisson request rate(s) per second (sweepable).")
-@click.option("--requests", "num_requests", type=int, default=None, help="Measured requests per level (default 32).")
+@click.option("--max-concurrency", "--concurrency", "concurrency", default=None, metavar="N[,N…]",
+              help="Requests in flight at most; a comma list sweeps (default 1,2,4,8 without --request-rate).")
+@click.option("--request-rate", "--rate", "rate", default=None, metavar="R[,R…]",
+              help="Poisson request rate(s) per second, inf for no pacing (sweepable).")
+@click.option("--num-prompts", "--requests", "num_requests", type=int, default=None,
+              help="Measured requests per level (default 32).")
 @click.option("--duration", type=float, default=None, help="Seconds per level instead of a request count.")
-@click.option("--warmup", type=int, default=2, show_default=True, help="Unmeasured requests before each level.")
-@click.option("--max-tokens", type=int, default=128, show_default=True, help="max_tokens per request.")
-@click.option("--prompt-words", type=int, default=48, show_default=True, help="Words of text per prompt.")
+@click.option("--num-warmups", "--warmup", "warmup", type=int, default=2, show_default=True,
+              help="Unmeasured requests before each level.")
+@click.option("--random-output-len", "--output-len", "--max-tokens", "max_tokens", type=int, default=128,
+              show_default=True, help="Output tokens asked per request (max_tokens).")
+@click.option("--random-input-len", "--input-len", "--prompt-tokens", "prompt_tokens", type=int, default=None,
+              help="Text tokens per prompt, counted with the model's tokenizer (default 48).")
+@click.option("--prompt-words", type=int, default=None, hidden=True,
+              help="Words of text per prompt, no tokenizer (older runs).")
 @click.option("--ignore-eos", is_flag=True, help="Send ignore_eos (vLLM) so every request generates max_tokens.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the mix, prompts and arrivals.")
+@click.option("--goodput", multiple=True, metavar="METRIC:MS",
+              help="SLOs for goodput as vLLM defines them: ttft:MS, tpot:MS, e2el:MS (repeat the flag or join with commas).")
+@click.option("--metric-percentiles", default="50,90,99", show_default=True,
+              help="Percentiles in the vLLM-format result.")
+@click.option("--result-format", type=click.Choice(["vlmctl", "vllm"]), default="vlmctl", show_default=True,
+              help="vlmctl: nested seconds with every request; vllm: the flat ms fields `vllm bench serve` "
+                   "writes, one object per level and line.")
 @click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True, help="Per-request timeout (s).")
-@click.option("--out", "out_path", default=None, help="Result JSON (default bench-<UTC time>.json).")
+@click.option("--out", "--result-filename", "out_path", default=None,
+              help="Result file (default bench-<UTC time>.json).")
+@click.option("--result-dir", default=None, help="Folder for the result file.")
 @click.option("--plot", "plot_path", default=None, help="PNG plot (default: next to --out when sweeping).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON on stdout.")
 @click.pass_context
-def cli(ctx: click.Context, api_base: str, api_key: str | None, model: str | None, mix: tuple[str, ...],
-        plan_file: str | None, concurrency: str | None, rate: str | None, num_requests: int | None, duration: float | None, warmup: int,
-        max_tokens: int, prompt_words: int, ignore_eos: bool, timeout_s: float, out_path: str | None,
-        plot_path: str | None, as_json: bool) -> None:
-    """Measure a deployment under multimodal load: TTFT, TPOT, ITL, E2E, throughput, errors.
+def cli(ctx: click.Context, base_url: str | None, host: str, port: int, api_key: str | None, model: str | None,
+        tokenizer: str | None, mix: tuple[str, ...], plan_file: str | None, concurrency: str | None,
+        rate: str | None, num_requests: int | None, duration: float | None, warmup: int, max_tokens: int,
+        prompt_tokens: int | None, prompt_words: int | None, ignore_eos: bool, seed: int,
+        goodput: tuple[str, ...], metric_percentiles: str, result_format: str, timeout_s: float,
+        out_path: str | None, result_dir: str | None, plot_path: str | None, as_json: bool) -> None:
+    """Measure a deployment under multimodal load: TTFT, TPOT, ITL, E2E, throughput, goodput, errors.
+
+    Flags are `vllm bench serve`'s (--base-url, --max-concurrency, --request-rate, --num-prompts,
+    --num-warmups, --random-input-len, --random-output-len, --goodput); the short names work too.
 
     \b
     Examples:
-      vlmctl bench --api-base http://127.0.0.1:8000/v1 --concurrency 1,2,4,8
-      vlmctl bench --mix text=2 --mix image@1024x768=1 --mix video@448x448x8=1 --requests 64
-      vlmctl bench --rate 0.5,1,2 --concurrency 16 --duration 60 --out run.json --plot run.png
-      vlmctl bench --plan plan.json --api-key "$VLMCTL_API_KEY"
+      vlmctl bench --base-url http://127.0.0.1:8000 --max-concurrency 1,2,4,8
+      vlmctl bench --mix text=2 --mix image@1024x768=1 --mix video@448x448x8=1 --num-prompts 64
+      vlmctl bench --request-rate 0.5,1,2 --max-concurrency 16 --duration 60 --out run.json --plot run.png
+      vlmctl bench --random-input-len 512 --random-output-len 128 --result-format vllm --out vllm.json
+      vlmctl bench --plan plan.json --goodput ttft:2000,tpot:100
       vlmctl bench compare before.json after.json
     """
     if ctx.invoked_subcommand is not None:
         return
+    from vlmctl import endpoint
     from vlmctl.bench.loadgen import LoadSpec
+    from vlmctl.bench.vllm_format import parse_goodput, parse_percentiles
     from vlmctl.bench.workload import parse_mix
 
     if num_requests is not None and duration is not None:
-        raise ConfigError("--requests and --duration both given.", fix="use one: a count or seconds per level")
+        raise ConfigError("--num-prompts and --duration both given.", fix="use one: a count or seconds per level")
     if num_requests is not None and num_requests < 1 or duration is not None and duration <= 0:
-        raise ConfigError("--requests must be >= 1 and --duration > 0.", fix="e.g. --requests 32 or --duration 60")
+        raise ConfigError("--num-prompts must be >= 1 and --duration > 0.", fix="e.g. --num-prompts 32 or --duration 60")
     if warmup < 0 or max_tokens < 1:
-        raise ConfigError("--warmup must be >= 0 and --max-tokens >= 1.", fix="e.g. --warmup 2 --max-tokens 128")
+        raise ConfigError("--num-warmups must be >= 0 and --random-output-len >= 1.",
+                          fix="e.g. --num-warmups 2 --random-output-len 128")
+    if prompt_tokens is not None and prompt_words is not None:
+        raise ConfigError("--random-input-len and --prompt-words both given.", fix="use --random-input-len (tokens)")
+    length = prompt_tokens if prompt_tokens is not None else prompt_words if prompt_words is not None else 48
+    if length < 1:
+        raise ConfigError(f"--random-input-len {length} must be >= 1.", fix="e.g. --random-input-len 48")
+    slos = parse_goodput(goodput)
+    percentiles = parse_percentiles(metric_percentiles)
     if duration is None and num_requests is None:
         num_requests = 32
+    api_base = endpoint.api_base(base_url, "--base-url") if base_url or not _host_given(ctx) else \
+        endpoint.normalise_api_base(f"http://{host}:{port}", "--host/--port")
     plan = None
     if plan_file:
         from vlmctl.bench.from_plan import load_plan
@@ -100,9 +163,9 @@ def cli(ctx: click.Context, api_base: str, api_key: str | None, model: str | Non
         from vlmctl.bench.from_plan import mix_from_plan
 
         entries = mix_from_plan(plan)
-    rates = _float_list(rate, "--rate") if rate else [None]
+    rates = _rate_list(rate) if rate else [None]
     if concurrency:
-        concs = _int_list(concurrency, "--concurrency")
+        concs = _int_list(concurrency, "--max-concurrency")
     elif rate:
         concs = [None]
     elif plan is not None:
@@ -111,15 +174,34 @@ def cli(ctx: click.Context, api_base: str, api_key: str | None, model: str | Non
         concs = concurrency_from_plan(plan)
     else:
         concs = [1, 2, 4, 8]
-    levels = [LoadSpec(concurrency=c, rate=r, num_requests=num_requests, duration_s=duration, warmup=warmup)
-              for r in rates for c in concs]
-    api_key = api_key or envs.api_key()
-    from vlmctl.bench.runner import resolve_model, run_sweep
+    if any(r is None for r in rates) and None in concs:
+        raise ConfigError("--request-rate inf with no --max-concurrency sends every request at once.",
+                          fix="add --max-concurrency N, or give a finite --request-rate")
+    levels = [LoadSpec(concurrency=c, rate=r, num_requests=num_requests, duration_s=duration, warmup=warmup,
+                       seed=seed) for r in rates for c in concs]
+    api_key = endpoint.api_key(api_key)
+    from vlmctl.bench.prompts import PromptMaker, load_tokenizer
+    from vlmctl.bench.runner import model_card, run_sweep
 
-    model = model or resolve_model(api_base, api_key)
+    card: dict = {}
+    if model is None or (prompt_words is None and tokenizer is None):
+        try:
+            card = model_card(api_base, api_key)
+        except ConfigError:
+            if model is None:
+                raise
+    model = model or card["id"]
+    tok, tok_id = (None, None)
+    if prompt_words is None:
+        tok, tok_id = load_tokenizer([plan.model if plan else None, card.get("root"), model], explicit=tokenizer)
+    err = console(stderr=True)
+    if prompt_words is None and tok is None:
+        err.print(f"note: no local tokenizer for '{model}'; prompts are {length} words (about {length} tokens). "
+                  "Pass --tokenizer PATH for exact token counts.", markup=False)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = Path(out_path or f"bench-{stamp}.json")
-    err = console(stderr=True)
+    if result_dir:
+        out = Path(result_dir) / out
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -138,10 +220,18 @@ def cli(ctx: click.Context, api_base: str, api_key: str | None, model: str | Non
             current["done"] += 1
             progress.update(task, completed=current["done"])
 
-        result = run_sweep(api_base, api_key, model, entries, levels, max_tokens, prompt_words=prompt_words,
-                           ignore_eos=ignore_eos, timeout_s=timeout_s, on_done=on_done, on_level=on_level)
+        result = run_sweep(api_base, api_key, model, entries, levels, max_tokens,
+                           prompt=PromptMaker(length, tok), ignore_eos=ignore_eos, timeout_s=timeout_s,
+                           on_done=on_done, on_level=on_level, goodput_ms=slos or None, tokenizer_id=tok_id)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    if result_format == "vllm":
+        from vlmctl.bench.vllm_format import level_result
+
+        date = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out.write_text("".join(json.dumps(level_result(lv, result["meta"], percentiles, slos or None, date)) + "\n"
+                               for lv in result["levels"]))
+    else:
+        out.write_text(json.dumps(result, indent=1))
     plot_file = Path(plot_path) if plot_path else (out.with_suffix(".png") if len(levels) > 1 else None)
     if plot_file and any(lv["summary"]["completed"] for lv in result["levels"]):
         from vlmctl.bench.plot import plot
@@ -159,9 +249,44 @@ def cli(ctx: click.Context, api_base: str, api_key: str | None, model: str | Non
         con = _wide(console())
         con.print(table(result))
         con.print(f"results: {out}" + (f"   plot: {plot_file}" if plot_file else ""), markup=False)
-        next_steps(con, f"vlmctl bench compare {out} <other.json>")
     if result["meta"]["interrupted"]:
         raise click.exceptions.Abort()  # exit 130 after the partial results are written
+    _fail_on_empty_levels(result, out)
+    if not as_json:
+        next_steps(con, f"vlmctl bench compare {out} <other.json>")
+
+
+def _host_given(ctx: click.Context) -> bool:
+    from click.core import ParameterSource
+
+    return any(ctx.get_parameter_source(p) is ParameterSource.COMMANDLINE for p in ("host", "port"))
+
+
+def _fail_on_empty_levels(result: dict, out: Path) -> None:
+    """A level where no request succeeded is a failed run: say what the server answered, exit non-zero."""
+    from vlmctl.bench.report import level_name
+    from vlmctl.errors import BenchError
+
+    empty = [lv for lv in result["levels"] if lv["summary"]["requests"] and not lv["summary"]["completed"]]
+    if not empty:
+        return
+    first = empty[0]["summary"]["first_error"] or {}
+    body = " ".join((first.get("body") or "").split())[:300] or "(no body)"
+    names = ", ".join(level_name(lv) for lv in empty)
+    kind = first.get("kind", "unknown")
+    raise BenchError(f"no request succeeded at {names} (results in {out}). First error: {kind}: {body}",
+                     fix=_FIXES.get(kind) or _FIXES.get(kind[:6], _FIXES["other"]))
+
+
+_FIXES = {
+    "http_401": "pass the server's key: --api-key KEY (or VLMCTL_API_KEY / OPENAI_API_KEY)",
+    "http_403": "pass the server's key: --api-key KEY (or VLMCTL_API_KEY / OPENAI_API_KEY)",
+    "http_404": "check --model and --base-url against `curl BASE_URL/models`",
+    "http_4": "shrink what the error names (--mix sizes, --random-input-len, --random-output-len) and re-run",
+    "connect": "start the server or fix --base-url, then re-run",
+    "timeout": "raise --timeout or lower --max-concurrency, then re-run",
+    "other": "read the server's log (`vlmctl doctor explain LOG` names known failures) and re-run",
+}
 
 
 @cli.command("compare")
