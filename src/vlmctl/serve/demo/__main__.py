@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 import sys
 import time
 from pathlib import Path
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         max_num_seqs=args.max_num_seqs,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         api_key=api_key,
+        bind_host=args.host,
         demo=demo,
         threads=args.threads or (1 if demo else None),
     )
@@ -103,9 +105,35 @@ def main(argv: list[str] | None = None) -> int:
 
     chat_path = opts.info.get("chat_path")
     _log(f"Serving {name} on http://{args.host}:{args.port}/v1" + (f" (chat page {chat_path})" if chat_path else ""))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=3)
+    _redact_access_log()
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):  # first signal: end open streams with an error event, then stop
+            server.stopping = True
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info", timeout_graceful_shutdown=3)
+    _Server(config).run()
     server.engine.shutdown()
     return 0
+
+
+class _RedactQuery:
+    """A logging filter: secrets in a query string (``?api_key=...``) never reach the log."""
+
+    PATTERN = re.compile(r"(?i)([?&][^=&\s]*(?:key|token|secret|password|auth)[^=&\s]*=)[^&\s\"]*")
+
+    def filter(self, record) -> bool:
+        if record.args:
+            record.args = tuple(self.PATTERN.sub(r"\1<redacted>", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def _redact_access_log() -> None:
+    import logging
+
+    logging.getLogger("uvicorn.access").addFilter(_RedactQuery())
 
 
 def _warm_up(server) -> None:

@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+#: Temperatures below this sample greedily (dividing by them overflows); vLLM uses the same bound
+#: (vllm/sampling_params.py: _SAMPLING_EPS).
+GREEDY_BELOW = 1e-5
+
 
 @dataclass
 class Prepared:
@@ -31,6 +35,8 @@ class Prepared:
     top_p: float = 1.0
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
 
 
 @dataclass
@@ -271,7 +277,10 @@ class Engine:
     def _sample(self, seq: Sequence, logits):
         torch = self.torch
         p = seq.prepared
-        if p.temperature <= 0:
+        if (p.frequency_penalty or p.presence_penalty) and seq.token_ids:
+            counts = torch.bincount(torch.tensor(seq.token_ids), minlength=logits.shape[-1])[: logits.shape[-1]]
+            logits = logits.float() - p.frequency_penalty * counts - p.presence_penalty * (counts > 0)
+        if p.temperature < GREEDY_BELOW:
             return logits.argmax()
         probs = torch.softmax(logits.float() / p.temperature, dim=-1)
         if p.top_p < 1.0:
