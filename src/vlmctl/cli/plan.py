@@ -58,8 +58,11 @@ def _json_option(value: str | None, flag: str) -> dict | None:
 @click.option("--mm-processor-kwargs", help='JSON, e.g. \'{"max_pixels":1003520}\' (else searched).')
 @click.option("--mm-encoder-tp-mode", type=click.Choice(["weights", "data"]), help="Vision encoder TP mode.")
 @click.option("--enforce-eager/--cuda-graphs", "enforce_eager", default=None, help="Fix eager vs CUDA graphs.")
-@click.option("--model-runner", type=click.Choice(["v2", "v1"]), default="v2", show_default=True,
-              help="vLLM 0.26 model runner (v1 = VLLM_USE_V2_MODEL_RUNNER=0, reserves the vision encoder).")
+@click.option("--model-runner", type=click.Choice(["v2", "v1"]), default=None,
+              help="vLLM 0.26 model runner (v1 = VLLM_USE_V2_MODEL_RUNNER=0, reserves the vision encoder); "
+                   "default: the one vLLM picks for the model (v2; v1 for MoE and hybrid models).")
+@click.option("--enable-expert-parallel/--no-expert-parallel", "enable_expert_parallel", default=None,
+              help="MoE models: deal whole experts over the TP ranks (else searched).")
 @click.option("--concurrency", type=int, help="Requests of max_model_len that must fit at once.")
 @click.option("--prefer", type=click.Choice(["throughput", "context"]), default="throughput", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the PlanResult as JSON (round-trips).")
@@ -67,8 +70,8 @@ def _json_option(value: str | None, flag: str) -> dict | None:
 @click.option("--emit", type=click.Choice(["env", "commands"]), help="Print per-node environment or launch lines.")
 def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size, dtype, quantization, kv_cache_dtype,
         max_model_len, gpu_memory_utilization, max_num_seqs, max_num_batched_tokens, limit_mm_per_prompt,
-        mm_processor_kwargs, mm_encoder_tp_mode, enforce_eager, model_runner, concurrency, prefer, as_json, output,
-        emit) -> None:
+        mm_processor_kwargs, mm_encoder_tp_mode, enforce_eager, model_runner, enable_expert_parallel, concurrency,
+        prefer, as_json, output, emit) -> None:
     """Plan a deployment: will it start, with what context and concurrency (no GPU needed).
 
     MODEL is a catalog id (`vlmctl models`) or a local model folder. Options keep vLLM's names;
@@ -88,7 +91,7 @@ def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size,
         "limit_mm_per_prompt": _json_option(limit_mm_per_prompt, "--limit-mm-per-prompt"),
         "mm_processor_kwargs": _json_option(mm_processor_kwargs, "--mm-processor-kwargs"),
         "mm_encoder_tp_mode": mm_encoder_tp_mode, "enforce_eager": enforce_eager, "model_runner": model_runner,
-        "concurrency": concurrency, "prefer": prefer,
+        "enable_expert_parallel": enable_expert_parallel, "concurrency": concurrency, "prefer": prefer,
     }
     result = make_plan(model, cluster=cluster_file, gpus=gpus, **{k: v for k, v in settings.items() if v is not None})
     if output:

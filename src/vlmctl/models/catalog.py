@@ -1,9 +1,10 @@
-"""The built-in catalog: Qwen2.5-VL 3B/7B/32B/72B Instruct and their AWQ variants, as config dicts.
+"""The built-in catalog: Qwen2.5-VL 3B/7B/32B/72B Instruct (bf16 and AWQ), Qwen3-VL 4B/8B/32B, Qwen3-VL-MoE
+30B-A3B/235B-A22B and Qwen3.5 27B/35B-A3B, as config dicts.
 
-Entries are the checkpoints' own ``config.json`` / ``preprocessor_config.json`` contents
-(sources: ../docs/planner.md § Model constants; shared reference vllm-memory.md §4), so the
-catalog and a local folder go through the same parser, and `vlmctl models materialize` can
-write a weight-less folder from them.
+Entries are the checkpoints' own ``config.json`` / ``preprocessor_config.json`` (and
+``video_preprocessor_config.json``) contents — Qwen2.5-VL: ../docs/planner.md § Model constants; Qwen3-VL and
+Qwen3.5: vlmctl.models.published, each entry's ``source`` — so the catalog and a local folder go through the
+same parser, and `vlmctl models materialize` can write a weight-less folder from them.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from vlmctl.errors import ConfigError, did_you_mean
+from vlmctl.models import published
 from vlmctl.models.spec import ModelSpec, spec_from_config
 
 _COMMON = {
@@ -73,10 +75,19 @@ class CatalogEntry:
     preprocessor: dict = field(default_factory=lambda: dict(PREPROCESSOR))
     generation: dict = field(default_factory=lambda: dict(GENERATION))
     note: str = ""
+    video_preprocessor: dict | None = None
+    """video_preprocessor_config.json (Qwen3-VL, Qwen3.5); None = the image settings apply to video."""
+    source: str = "docs/planner.md § Model constants"
+    """Where the config was read."""
+    first_special_id: int = 151643
+    """Id of the tokenizer's first special token (<|endoftext|>): Qwen2.5/Qwen3-VL 151643, Qwen3.5 248044."""
+    model_max_length: int = 131072
+    """tokenizer_config.json's model_max_length."""
 
     def spec(self) -> ModelSpec:
         return spec_from_config(copy.deepcopy(self.config), self.id, self.preprocessor,
-                                {"model_max_length": 131072}, self.generation)
+                                {"model_max_length": self.model_max_length}, self.generation,
+                                self.video_preprocessor)
 
 
 def _config(size: str, awq: bool, intermediate: int | None = None) -> dict:
@@ -113,6 +124,15 @@ def _entries() -> dict[str, CatalogEntry]:
         else:
             note = "32B-AWQ configuration is assumed from Qwen's AWQ convention" if size == "32B" else ""
             out[base + "-AWQ"] = CatalogEntry(base + "-AWQ", _config(size, awq=True), note=note)
+    for model_id, (cfg, first) in published.CONFIGS.items():
+        text = cfg["text_config"]
+        out[model_id] = CatalogEntry(
+            model_id, copy.deepcopy(cfg), preprocessor=dict(published.QWEN3_IMAGE_PROCESSOR),
+            generation=dict(published.QWEN3_GENERATION), video_preprocessor=dict(published.QWEN3_VIDEO_PROCESSOR),
+            source=published.SOURCES[model_id], first_special_id=first,
+            model_max_length=text["max_position_embeddings"],
+            note="" if published.SOURCES[model_id].startswith("a public verbatim") else
+            "config assembled from public transcriptions (no verbatim copy found): " + published.SOURCES[model_id])
     return out
 
 

@@ -1,10 +1,12 @@
 """Write a weight-less model folder from the built-in catalog, for ``vllm serve --load-format dummy``.
 
 The folder holds the checkpoint's own ``config.json`` (real dimensions), ``preprocessor_config.json``
-(the real image settings), ``generation_config.json`` and a small locally trained tokenizer
-(:func:`vlmctl.models.tokenizer.build_tokenizer`). The config's token ids (image, video, vision
-start/end/pad, bos, eos, pad) are rewritten to the tokenizer's special-token ids, so the processor's
-placeholders and the model agree. No weights: the folder is only useful with dummy weights.
+(the real image settings), ``video_preprocessor_config.json`` for families that ship one (Qwen3-VL,
+Qwen3.5), ``generation_config.json`` and a small locally trained tokenizer
+(:func:`vlmctl.models.tokenizer.build_tokenizer`) whose special tokens sit at the family's own ids
+(151643… for Qwen2.5-VL/Qwen3-VL, 248044… for Qwen3.5). The config's token ids (image, video, vision
+start/end/pad, bos, eos, pad) are set to the tokenizer's, so the processor's placeholders and the model
+agree. No weights: the folder is only useful with dummy weights.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from vlmctl.errors import ConfigError
 from vlmctl.models.catalog import catalog_entry
 from vlmctl.models.tokenizer import build_tokenizer, config_token_ids
 
-#: Files a materialized folder holds.
+#: Files every materialized folder holds (plus video_preprocessor_config.json where the family has one).
 FILES = ("config.json", "preprocessor_config.json", "generation_config.json", "tokenizer.json",
          "tokenizer_config.json", "chat_template.json")
 
@@ -39,8 +41,8 @@ def _filler(i: int) -> str:
 QWEN_BASE_VOCAB = 151643
 
 
-def _qwen_layout(out_dir: Path, ids: dict[str, int]) -> dict[str, int]:
-    """Move the special/added tokens to Qwen's own ids (151643…) and give every id below them a token.
+def _qwen_layout(out_dir: Path, ids: dict[str, int], first_special: int = QWEN_BASE_VOCAB) -> dict[str, int]:
+    """Move the special/added tokens to the family's own ids (``first_special``…) and give every id below them a token.
 
     Random (dummy) weights sample ids across the whole embedding; ids with no token decode to nothing,
     so a streamed answer would carry no text. The filler entries are reachable by decoding only (no
@@ -49,12 +51,12 @@ def _qwen_layout(out_dir: Path, ids: dict[str, int]) -> dict[str, int]:
     path = out_dir / "tokenizer.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     base = min(ids.values())
-    shift = QWEN_BASE_VOCAB - base
+    shift = first_special - base
     for tok in data.get("added_tokens", []):
         tok["id"] += shift
     vocab = data["model"]["vocab"]
     used = set(vocab)
-    for i in range(base, QWEN_BASE_VOCAB):
+    for i in range(base, first_special):
         tok = _filler(i)
         while tok in used:
             tok += "q"
@@ -83,10 +85,14 @@ def materialize(model_id: str, out_dir: Path, *, vocab_size: int = 4000, overwri
                           fix="choose an empty folder, or pass --overwrite")
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    ids = _qwen_layout(out_dir, build_tokenizer(out_dir, vocab_size=vocab_size))
+    ids = _qwen_layout(out_dir, build_tokenizer(out_dir, vocab_size=vocab_size), entry.first_special_id)
     token_ids = config_token_ids(ids)
     config = copy.deepcopy(entry.config)
-    config.update(token_ids)
+    text = config.get("text_config")
+    if isinstance(text, dict):  # nested (Qwen3-VL, Qwen3.5): text_config keeps the published bos/eos
+        config.update({k: v for k, v in token_ids.items() if k.startswith(("image", "video", "vision"))})
+    else:
+        config.update(token_ids)
     config["vision_config"] = dict(config.get("vision_config", {}))
     config["_name_or_path"] = entry.id
     config["vlmctl_materialized"] = {"from": entry.id, "weights": "none (use --load-format dummy)",
@@ -99,10 +105,12 @@ def materialize(model_id: str, out_dir: Path, *, vocab_size: int = 4000, overwri
 
     _dump(out_dir / "config.json", config)
     _dump(out_dir / "preprocessor_config.json", dict(entry.preprocessor))
+    if entry.video_preprocessor:
+        _dump(out_dir / "video_preprocessor_config.json", dict(entry.video_preprocessor))
     _dump(out_dir / "generation_config.json", generation)
     # The tokenizer config's model_max_length bounds vLLM's derived max_model_len: keep the checkpoint's.
     tok_cfg_path = out_dir / "tokenizer_config.json"
     tok_cfg = json.loads(tok_cfg_path.read_text(encoding="utf-8"))
-    tok_cfg["model_max_length"] = 131072
+    tok_cfg["model_max_length"] = entry.model_max_length
     _dump(tok_cfg_path, tok_cfg)
     return config

@@ -100,6 +100,8 @@ class LinearAttentionSpec(BaseModel):
     key_head_dim: int
     value_head_dim: int
     conv_kernel_dim: int = 4
+    ssm_dtype: str | None = None
+    """config.json's ``mamba_ssm_dtype``: vLLM keeps the recurrent state in it (float32 for Qwen3.5)."""
 
     @property
     def key_dim(self) -> int:

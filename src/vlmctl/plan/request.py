@@ -26,6 +26,8 @@ class PlanRequest(BaseModel):
     mm_processor_kwargs: dict[str, int] | None = None
     mm_encoder_tp_mode: Literal["weights", "data"] | None = None
     enforce_eager: bool | None = None
+    enable_expert_parallel: bool | None = None
+    """MoE models: deal whole experts over the TP ranks (--enable-expert-parallel); None = let the search try both."""
     model_runner: Literal["v1", "v2"] = "v2"
     """vLLM model runner to plan for (0.26 default: v2)."""
     vllm_version: str = "0.26.0"

@@ -35,6 +35,8 @@ class RuleInput:
     gpus: tuple[GpuType, ...]
     """Distinct GPU types the engine runs on."""
     partition: tuple[int, ...]
+    expert_parallel: bool = False
+    """--enable-expert-parallel: MoE experts dealt whole over the TP ranks instead of split."""
 
 
 Rule = Callable[[RuleInput], list[Finding]]
@@ -211,6 +213,11 @@ def pp_layers(x: RuleInput) -> list[Finding]:
     return []
 
 
+def family_parallel(x: RuleInput) -> list[Finding]:
+    """The model family's own divisibility rules (MoE expert width or expert parallelism, linear-attention heads)."""
+    return x.spec.family.parallel_rules(x.spec, x.tp, x.expert_parallel)
+
+
 RULES: dict[str, Rule] = {
     "tp-heads": tp_heads,
     "tp-kv-heads": tp_kv_heads,
@@ -224,6 +231,7 @@ RULES: dict[str, Rule] = {
     "gpu-cc-too-old": cc_supported,
     "attention-backend": attention_backend,
     "pp-layers": pp_layers,
+    "family-parallel": family_parallel,
 }
 """Every static rule, by id. Memory rules (kv-*, free-memory, encoder-runtime-oom, max-model-len-*) are in search."""
 

@@ -147,6 +147,8 @@ class Plan(_Strict):
     mm_processor_kwargs: dict[str, int] = Field(default_factory=dict)
     mm_encoder_tp_mode: Literal["weights", "data"] = "weights"
     enforce_eager: bool = False
+    enable_expert_parallel: bool = False
+    """MoE: experts dealt whole over the TP ranks (--enable-expert-parallel) instead of split by TP."""
     distributed_executor_backend: Literal["uni", "mp", "ray"] = "uni"
     env: dict[str, str] = Field(default_factory=dict)
     """Environment for every vLLM process (per-node network variables come from `cluster env`)."""

@@ -54,6 +54,7 @@ class Candidate:
     frames: int = 0
     encoder_tokens: int = 0
     reserve_note: str = ""
+    expert_parallel: bool = False
 
     @property
     def ok(self) -> bool:
@@ -64,12 +65,18 @@ class Candidate:
         return min((s.blocks for s in self.stages), default=0)
 
     @property
+    def tightest(self) -> mem.StageMemory | None:
+        return min(self.stages, key=lambda s: s.blocks, default=None)
+
+    @property
     def kv_tokens(self) -> int:
-        return self.blocks * mem.BLOCK_SIZE
+        s = self.tightest
+        return s.kv_tokens(self.max_model_len) if s else 0
 
     @property
     def concurrency(self) -> float:
-        return self.blocks / math.ceil(self.max_model_len / mem.BLOCK_SIZE) if self.stages else 0.0
+        s = self.tightest
+        return s.concurrency(self.max_model_len) if s else 0.0
 
     @property
     def decode_bound(self) -> float:
@@ -167,8 +174,7 @@ class _Sizer:
         frames = 0
         vid = 0
         if media.videos:
-            pair = mem.image_tokens(spec, media.max_pixels)
-            frames = min(media.frames, spec.vision.temporal_patch_size * max(1, max_model_len // pair))
+            frames = spec.family.video_frames_within(spec, media.max_pixels, max_model_len, media.frames)
             vid = mem.video_tokens(spec, media.max_pixels, frames)
         item = max(img, vid)
         step = max(batched, item) if item else 0
@@ -185,15 +191,20 @@ class _Sizer:
         vit = mem.vit_peak_bytes(spec, patches, tp_eff, cal) if step else 0.0
         outputs = mem.encoder_output_bytes(spec, step, c.dtype)
         kv_bytes = 1 if self.req.kv_cache_dtype.startswith("fp8") else mem.dtype_bytes(c.dtype)
-        page = mem.kv_page_bytes(spec, c.tp, kv_bytes)
+        buffers = (spec.family.persistent_buffer_bytes(spec, c.max_num_batched_tokens, mem.dtype_bytes(c.dtype))
+                   if c.media.vision_on else 0.0)
         world = c.tp * c.pp
         c.stages = []
+        start = 0
         for i, (slot, layers) in enumerate(zip(c.slots, c.partition)):
             first, last = i == 0, i == c.pp - 1
             total = slot.total_gib * GIB
             requested = math.ceil(total * c.utilization)
             weights = self.weights(tp=c.tp, layers=layers, first=first, last=last, dtype=c.dtype,
-                                   quantization=c.quantization, vision=vision) + cal.weight_overhead_gib * GIB
+                                   quantization=c.quantization, vision=vision,
+                                   expert_parallel=c.expert_parallel) + cal.weight_overhead_gib * GIB + buffers
+            shape = mem.cache_shape(spec, c.tp, kv_bytes, start, layers)
+            start += layers
             lm = mem.lm_activation_bytes(spec, tp=c.tp, tokens=c.max_num_batched_tokens, seqs=c.max_num_seqs,
                                          last=last, cal=cal)
             if cal.encoder_in_profile and step:
@@ -204,15 +215,17 @@ class _Sizer:
             graphs = 0.0 if c.eager else cal.cudagraph_gib * GIB
             avail = requested - weights - activation - non_torch - graphs
             c.stages.append(mem.StageMemory(total, requested, weights, activation, non_torch, graphs, runtime,
-                                            avail, page, layers))
+                                            avail, shape["page"], layers, shape["block_size"], shape["group_size"],
+                                            shape["state_blocks"], shape["state_bytes"]))
 
 
 def _fit_len(stages: list[mem.StageMemory], derived: int, concurrency: int | None) -> int:
     """Largest max_model_len the KV cache holds (for ``concurrency`` requests), vLLM-style, rounded down."""
-    blocks = min(s.blocks for s in stages)
+    tight = min(stages, key=lambda s: s.blocks)
+    blocks = tight.blocks
     if concurrency:
         blocks //= concurrency
-    fit = min(derived, blocks * mem.BLOCK_SIZE)
+    fit = min(derived, max(0, blocks - tight.state_blocks) * tight.block_size)
     if fit >= 8192:
         return fit // 1024 * 1024
     return fit // 256 * 256 if fit >= 256 else fit // mem.BLOCK_SIZE * mem.BLOCK_SIZE
@@ -241,8 +254,9 @@ class Planner:
         return sorted(p for p in opts if 1 <= p <= min(n_slots, self.spec.num_hidden_layers))
 
     def static_findings(self, tp: int, pp: int, dtype: str, quant: str | None, vision: str,
-                        gpus: tuple[GpuType, ...], partition: list[int]) -> list[Finding]:
-        return check(RuleInput(self.spec, tp, pp, dtype, self.req.dtype, quant, vision, gpus, tuple(partition)))
+                        gpus: tuple[GpuType, ...], partition: list[int], expert_parallel: bool = False) -> list[Finding]:
+        return check(RuleInput(self.spec, tp, pp, dtype, self.req.dtype, quant, vision, gpus, tuple(partition),
+                               expert_parallel))
 
     def passing_tps(self) -> list[int]:
         """TP sizes that pass every static rule on this cluster (for fixes)."""
@@ -260,8 +274,14 @@ class Planner:
                 out.append(t)
         return out
 
+    def ep_options(self, tp: int) -> list[bool]:
+        """Expert parallelism: as asked, else both for an MoE model on more than one GPU per stage."""
+        if self.req.enable_expert_parallel is not None:
+            return [self.req.enable_expert_parallel]
+        return [False, True] if self.spec.moe is not None and tp > 1 else [False]
+
     def evaluate(self, tp: int, pp: int, slots: list[Slot], media: MediaProfile, eager: bool, vision_mode: str,
-                 partition: list[int] | None = None) -> Candidate:
+                 partition: list[int] | None = None, expert_parallel: bool = False) -> Candidate:
         spec, req, cal = self.spec, self.req, self.cal
         gpus = tuple({s.gpu.id: s.gpu for s in slots}.values())
         quant = _quant_kernel(spec, req, gpus)
@@ -274,8 +294,10 @@ class Planner:
         batched = req.max_num_batched_tokens or min(t_default, seqs * length)
         u_max = min(_max_utilization(s, tp * pp, cal) for s in slots)
         util = req.gpu_memory_utilization or min(self.engine.default_utilization, u_max)
-        c = Candidate(tp, pp, slots, part, dtype, quant, vision_mode, media, eager, util, length, seqs, batched)
-        static = self.static_findings(tp, pp, dtype, quant, vision_mode if media.vision_on else "none", gpus, part)
+        c = Candidate(tp, pp, slots, part, dtype, quant, vision_mode, media, eager, util, length, seqs, batched,
+                      expert_parallel=expert_parallel)
+        static = self.static_findings(tp, pp, dtype, quant, vision_mode if media.vision_on else "none", gpus, part,
+                                      expert_parallel)
         if errors(static):
             c.findings = static
             return c
@@ -338,11 +360,11 @@ class Planner:
                         "would fail with torch.OutOfMemoryError inside the vision encoder.",
                 fix="drop --gpu-memory-utilization (the plan lowers it for you), lower max_pixels/frames or the video "
                     "limit, or plan --model-runner v1 (VLLM_USE_V2_MODEL_RUNNER=0)")]
-        before = c.blocks
+        before = c.kv_tokens
         new_u = math.floor((c.utilization - shortfall) * 100) / 100
         c.utilization = new_u
         self.sizer.size(c)
-        cost = (before - c.blocks) * mem.BLOCK_SIZE
+        cost = before - c.kv_tokens
         c.reserve_note = f"u lowered to {new_u} to keep {peak_gib} GiB for the vision encoder"
         return [Finding(
             id="encoder-runtime-reserve", severity="info",
@@ -423,31 +445,32 @@ class Planner:
                 continue
             for pp in self.pp_options(len(slots)):
                 chosen = _pick_slots(slots, pp)
-                best: Candidate | None = None
-                for mode in modes:
-                    cand = self._first_ok(tp, pp, chosen, profiles, eagers, mode)
-                    if best is None or _better_failure(cand, best) or cand.ok and not best.ok:
-                        best = cand
-                    if best.ok:
-                        break
-                assert best is not None
-                if best.ok and pp > 1 and not self.req.pipeline_parallel_size:
-                    best = self._try_uneven(best)
-                out.append(best)
+                for ep in self.ep_options(tp):
+                    best: Candidate | None = None
+                    for mode in modes:
+                        cand = self._first_ok(tp, pp, chosen, profiles, eagers, mode, ep)
+                        if best is None or _better_failure(cand, best) or cand.ok and not best.ok:
+                            best = cand
+                        if best.ok:
+                            break
+                    assert best is not None
+                    if best.ok and pp > 1 and not self.req.pipeline_parallel_size:
+                        best = self._try_uneven(best)
+                    out.append(best)
         return out
 
-    def _first_ok(self, tp, pp, slots, profiles, eagers, mode) -> Candidate:
+    def _first_ok(self, tp, pp, slots, profiles, eagers, mode, ep=False) -> Candidate:
         if len(profiles) > 1:
             if self._weights_overflow(tp, pp, slots):
                 profiles = profiles[-1:]
             else:
-                floor = self.evaluate(tp, pp, slots, profiles[-1], eagers[-1], mode)
+                floor = self.evaluate(tp, pp, slots, profiles[-1], eagers[-1], mode, expert_parallel=ep)
                 if not floor.ok and not any(f.id in _STATIC_IDS for f in errors(floor.findings)):
                     return floor  # the most modest profile runs out of memory: no richer one can start
         last: Candidate | None = None
         for media in profiles:
             for eager in eagers:
-                cand = self.evaluate(tp, pp, slots, media, eager, mode)
+                cand = self.evaluate(tp, pp, slots, media, eager, mode, expert_parallel=ep)
                 if cand.ok:
                     return cand
                 if last is None or _better_failure(cand, last):
@@ -485,12 +508,14 @@ class Planner:
             part[part.index(max(part))] -= 1
         if part == c.partition:
             return c
-        alt = self.evaluate(c.tp, c.pp, c.slots, c.media, c.eager, c.vision_mode, partition=part)
+        alt = self.evaluate(c.tp, c.pp, c.slots, c.media, c.eager, c.vision_mode, partition=part,
+                            expert_parallel=c.expert_parallel)
         return alt if alt.ok and alt.kv_tokens > c.kv_tokens else c
 
 
 _STATIC_IDS = {"tp-heads", "tp-kv-heads", "tp-vision-heads", "tp-vision-mlp", "quant-shard-align", "quant-min-cc",
-               "quant-dtype", "dtype-bf16", "gpu-cc-too-old", "pp-layers"}
+               "quant-dtype", "dtype-bf16", "gpu-cc-too-old", "pp-layers", "tp-linear-heads", "tp-moe-intermediate",
+               "ep-dense-model"}
 
 
 def _better_failure(a: Candidate, b: Candidate) -> bool:

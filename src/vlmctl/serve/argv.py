@@ -85,6 +85,8 @@ def vllm_argv(plan: Plan, host: str = "127.0.0.1", port: int = 8000, launcher: l
     argv += ["--mm-encoder-tp-mode", plan.mm_encoder_tp_mode]
     if plan.enforce_eager:
         argv.append("--enforce-eager")
+    if plan.enable_expert_parallel:
+        argv.append("--enable-expert-parallel")
     return argv
 
 

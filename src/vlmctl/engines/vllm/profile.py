@@ -185,6 +185,13 @@ class VllmProfile:
     memory_lines: MemoryLines
     wordings: dict[str, str] = field(default_factory=dict)
     """vLLM's own error messages, as format strings (rules quote them)."""
+    v1_runner_for: tuple[str, ...] = ()
+    """Model kinds ('moe', 'hybrid') for which this release falls back to the V1 runner by itself."""
+
+    def runner_for(self, *, moe: bool, hybrid: bool) -> str:
+        """The runner vLLM picks for a model when VLLM_USE_V2_MODEL_RUNNER is unset."""
+        kinds = {k for k, on in (("moe", moe), ("hybrid", hybrid)) if on}
+        return "v1" if kinds & set(self.v1_runner_for) else self.default_runner
 
     def calibration(self, runner: str | None = None) -> Calibration:
         """The calibration constants for ``runner`` (default: this version's default runner)."""

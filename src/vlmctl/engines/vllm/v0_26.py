@@ -50,6 +50,9 @@ PROFILE = VllmProfile(
            "vllm/v1/worker/gpu/model_runner.py, vllm/v1/worker/gpu_model_runner.py",
     measured="H100 80GB HBM3 (20 engines, 2026-11-24) and H200 (5 held-out engines): docs/validation.md",
     default_runner="v2",
+    # config/vllm.py VllmConfig._is_default_v2_model_runner_model: hybrid models and MoE models (outside a short
+    # architecture list without any Qwen-VL) use the V1 runner unless VLLM_USE_V2_MODEL_RUNNER is set.
+    v1_runner_for=("moe", "hybrid"),
     runners={
         "v2": Runner("v2", {}, profiles_encoder=False, profiles_sampler=False, estimates_cudagraphs=False,
                      source="v1/worker/gpu/model_runner.py profile_run (LM dummy only); "

@@ -6,10 +6,11 @@ vlmctl.models.catalog, and calibration rows once it is measured.
 from __future__ import annotations
 
 from vlmctl.errors import ConfigError
-from vlmctl.models.families import qwen2_5_vl, qwen2_vl
+from vlmctl.models.families import qwen2_5_vl, qwen2_vl, qwen3_5, qwen3_vl, qwen3_vl_moe
 from vlmctl.models.families.base import CacheLayout, Family
 
-FAMILIES: tuple[Family, ...] = (qwen2_vl.FAMILY, qwen2_5_vl.FAMILY)
+FAMILIES: tuple[Family, ...] = (qwen2_vl.FAMILY, qwen2_5_vl.FAMILY, qwen3_vl.FAMILY, qwen3_vl_moe.FAMILY,
+                                qwen3_5.FAMILY, qwen3_5.MOE_FAMILY)
 """Every supported family."""
 
 BY_MODEL_TYPE: dict[str, Family] = {t: f for f in FAMILIES for t in f.model_types}

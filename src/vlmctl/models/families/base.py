@@ -169,6 +169,21 @@ class Family:
         per = 3 * spec.hidden_size * moe.moe_intermediate_size
         return sum(moe.num_experts * per for i in layers if moe.is_sparse(i))
 
+    def router_params(self, spec: ModelSpec, layers: range) -> int:
+        """Router (gate) parameters in ``layers``: replicated on every rank."""
+        moe = spec.moe
+        if moe is None:
+            return 0
+        return sum(spec.hidden_size * moe.num_experts for i in layers if moe.is_sparse(i))
+
+    def mlp_activation_width(self, spec: ModelSpec) -> int:
+        """MLP width one token's activations span: the dense intermediate size, or the routed experts'
+        (experts per token × expert width, plus the shared expert)."""
+        moe = spec.moe
+        if moe is None:
+            return spec.intermediate_size
+        return moe.experts_per_token * moe.moe_intermediate_size + moe.shared_expert_intermediate_size
+
     # ---- vision geometry -------------------------------------------------------------------
     def grid(self, spec: ModelSpec) -> int:
         """Pixels per side of one LM token (patch × merge): images are resized to multiples of it."""
@@ -198,6 +213,11 @@ class Family:
         """LM tokens of a video of ``frames`` frames at the largest size (``temporal_patch_size`` frames per step)."""
         return self.image_tokens(spec, max_pixels) * max(1, math.ceil(frames / spec.vision.temporal_patch_size))
 
+    def video_frames_within(self, spec: ModelSpec, max_pixels: int, max_model_len: int, frames: int) -> int:
+        """Frames a video may carry so that it still fits one request of ``max_model_len`` tokens."""
+        pair = self.image_tokens(spec, max_pixels)
+        return min(frames, spec.vision.temporal_patch_size * max(1, max_model_len // pair))
+
     def video_max_pixels(self, spec: ModelSpec) -> int:
         """Largest area of one video frame the processor admits."""
         return spec.video_max_pixels or spec.max_pixels
@@ -217,6 +237,10 @@ class Family:
         per_patch = pixels + 2 * max(e + 9 * e / tp_eff, 2 * e + mlp)
         return patches * per_patch
 
+    def encoder_output_width(self, spec: ModelSpec) -> int:
+        """Width of one vision token as the tower hands it to the language model."""
+        return spec.vision.out_hidden_size
+
     def persistent_buffer_bytes(self, spec: ModelSpec, max_num_batched_tokens: int, dtype_bytes: int) -> float:
         """Buffers the model allocates once at load time beyond its weights (none here)."""
         return 0.0
@@ -230,13 +254,32 @@ class Family:
 
     # ---- parallelism rules -----------------------------------------------------------------
     def parallel_rules(self, spec: ModelSpec, tp: int, expert_parallel: bool) -> list[Finding]:
-        """Divisibility rules beyond the shared ones (heads, KV heads, vision heads/MLP); none here."""
-        return []
+        """Divisibility rules beyond the shared ones (heads, KV heads, vision heads/MLP): MoE experts.
 
-    def expert_parallel_findings(self, spec: ModelSpec, tp: int) -> list[Finding]:
-        if spec.moe is None:
-            return [Finding(id="ep-dense-model", severity="error",
-                            message=f"--enable-expert-parallel has no effect on {spec.id}: {self.name} is a dense "
-                                    "model without experts.",
-                            fix="drop --enable-expert-parallel")]
+        vLLM 0.26: without expert parallelism FusedMoE splits each expert's width by TP and asserts it divides
+        (model_executor/layers/fused_moe/layer.py, ``divide``); with it, ``determine_expert_map`` deals whole
+        experts, the first ``experts % ep`` ranks one more; a dense model has nothing to deal.
+        """
+        moe = spec.moe
+        if moe is None:
+            if expert_parallel:
+                return [Finding(id="ep-dense-model", severity="error",
+                                message=f"--enable-expert-parallel on a dense model: {self.name} has no experts "
+                                        "to distribute.",
+                                fix="drop --enable-expert-parallel")]
+            return []
+        if expert_parallel:
+            if moe.num_experts % tp:
+                most = -(-moe.num_experts // tp)
+                return [Finding(id="ep-experts-uneven", severity="info",
+                                message=f"{moe.num_experts} experts over {tp} expert-parallel ranks: some ranks hold "
+                                        f"{most}, others {moe.num_experts // tp}; memory is sized for {most}.",
+                                fix="an expert-parallel size that divides the expert count balances the ranks")]
+            return []
+        if moe.moe_intermediate_size % tp:
+            return [Finding(id="tp-moe-intermediate", severity="error",
+                            message=f"{moe.moe_intermediate_size} is not divisible by {tp} (moe_intermediate_size "
+                                    f"under tensor parallel size {tp}, each expert's MLP split across ranks).",
+                            fix="add --enable-expert-parallel (whole experts per rank), or a "
+                                "--tensor-parallel-size that divides moe_intermediate_size")]
         return []
