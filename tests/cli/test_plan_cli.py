@@ -109,7 +109,7 @@ def test_emit_commands_per_node(tmp_path):
     assert p.returncode == 0, p.stderr
     head, worker = p.stdout.split("# node worker")
     assert "export CUDA_VISIBLE_DEVICES=2,3" in head and "export NCCL_SOCKET_IFNAME==enp134s0f0" in head
-    assert "ray start --head --port 6379 --node-ip-address 10.0.0.1" in head
+    assert "ray start --node-ip-address=10.0.0.1 " in head and "--head --port=6379" in head
     assert "vllm serve /models/q3b" in head and "--distributed-executor-backend ray" in head
-    assert "ray start --address 10.0.0.1:6379 --node-ip-address 10.0.0.2" in worker
+    assert "ray start --node-ip-address=10.0.0.2 " in worker and "--address=10.0.0.1:6379" in worker
     assert "export GLOO_SOCKET_IFNAME=eth1" in worker and "vllm serve" not in worker

@@ -128,14 +128,26 @@ def test_worker_address_must_be_on_the_routing_interface(monkeypatch, tmp_path):
     assert "10.0.0.5" in exc.value.fix
 
 
-def test_plan_env_is_merged_underneath_and_per_node_values_win(monkeypatch, tmp_path):
+def _lab_plan(**env):
+    from vlmctl.plan import make_plan
+
+    plan = make_plan("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", cluster=ClusterSpec.model_validate(LAB),
+                     tensor_parallel_size=2, pipeline_parallel_size=2).plan
+    return plan.model_copy(update={"env": {**plan.env, **env}})
+
+
+def test_plan_gives_the_gpus_and_variables_and_per_node_values_win(monkeypatch, tmp_path):
     _machine(monkeypatch, {"enp134s0f0": (True, ["192.168.1.10"])})
-    plan_env = {"VLLM_PP_LAYER_PARTITION": "40,40", "NCCL_SOCKET_IFNAME": "eth0", "VLLM_WORKER_MULTIPROC_METHOD": "fork"}
-    ne = node_env(ClusterSpec.model_validate(LAB), plan_env=plan_env, cuda_visible_devices="0,1,2", root=tmp_path)
-    assert ne.env["VLLM_PP_LAYER_PARTITION"] == "40,40"
+    plan = _lab_plan(VLLM_PP_LAYER_PARTITION="20,16", NCCL_SOCKET_IFNAME="eth0", VLLM_WORKER_MULTIPROC_METHOD="fork")
+    assert [n.gpu_ids for n in plan.nodes] == [[0, 3], [0, 1]]
+    ne = node_env(ClusterSpec.model_validate(LAB), plan=plan, root=tmp_path)
+    assert ne.env["VLLM_PP_LAYER_PARTITION"] == "20,16"
     assert ne.env["NCCL_SOCKET_IFNAME"] == "=enp134s0f0"
     assert ne.env["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
-    assert ne.env["CUDA_VISIBLE_DEVICES"] == "0,1,2"
+    assert ne.env["CUDA_VISIBLE_DEVICES"] == "0,3"  # the plan's two of the node's three
+    assert "--num-gpus=2" in ne.launch.ray_start(nic=ne.nic, address=ne.address)
+    containers = node_env(ClusterSpec.model_validate(LAB), plan=plan, cuda_visible_devices="0,1", root=tmp_path)
+    assert containers.env["CUDA_VISIBLE_DEVICES"] == "0,1"
 
 
 def test_head_without_address_needs_one(monkeypatch, tmp_path):
@@ -152,7 +164,7 @@ def test_head_without_address_needs_one(monkeypatch, tmp_path):
 
 def test_shell_output_quotes_and_exports(monkeypatch, tmp_path):
     _machine(monkeypatch, {"enp134s0f0": (True, ["192.168.1.10"])})
-    ne = node_env(ClusterSpec.model_validate(LAB), plan_env={"X_ODD": "a b'c"}, root=tmp_path)
+    ne = node_env(ClusterSpec.model_validate(LAB), plan=_lab_plan(X_ODD="a b'c"), root=tmp_path)
     text = ne.shell()
     assert "export NCCL_SOCKET_IFNAME==enp134s0f0" in text
     assert "export X_ODD='a b'\"'\"'c'" in text
@@ -177,10 +189,13 @@ def test_real_interfaces_of_this_machine_include_loopback():
 def test_driver_env_writes_the_non_carry_over_file(monkeypatch, tmp_path):
     _machine(monkeypatch, {"enp134s0f0": (True, ["192.168.1.10"])})
     monkeypatch.setenv("VLMCTL_STATE_ROOT", str(tmp_path))
-    env = cenv.driver_env(ClusterSpec.model_validate(LAB), plan_env={"VLLM_PP_LAYER_PARTITION": "40,40"})
+    env = cenv.driver_env(ClusterSpec.model_validate(LAB), plan=_lab_plan(VLLM_PP_LAYER_PARTITION="20,16"))
     names = json.loads((tmp_path / "lab-gpu-a" / "vllm-config" / "ray_non_carry_over_env_vars.json").read_text())
     assert env["VLLM_CONFIG_ROOT"] == str(tmp_path / "lab-gpu-a" / "vllm-config")
-    assert env["VLLM_PP_LAYER_PARTITION"] == "40,40" and "NCCL_SOCKET_IFNAME" in names
+    assert env["VLLM_PP_LAYER_PARTITION"] == "20,16" and "NCCL_SOCKET_IFNAME" in names
+    # The driver's own NIC values would be copied onto every Ray worker: it gets none (each node's raylet has its own).
+    assert "NCCL_SOCKET_IFNAME" not in env and "GLOO_SOCKET_IFNAME" not in env
+    assert env["VLLM_HOST_IP"] == "192.168.1.10" and env["RAY_ADDRESS"] == "192.168.1.10:6379"
 
 
 def _route_or_error(address: str):

@@ -26,7 +26,7 @@ nodes:
     gpu_count: 8
     model_path: /data/models/Qwen2.5-VL-72B-Instruct-AWQ
 """
-PLAN_ENV = {"VLLM_PP_LAYER_PARTITION": "40,40"}
+MODEL = "Qwen/Qwen2.5-VL-72B-Instruct-AWQ"
 
 
 def _check(name: str, text: str) -> None:
@@ -44,30 +44,64 @@ def _spec(tmp_path):
     return load_cluster(f)
 
 
+def _plan(spec):
+    from vlmctl.plan import make_plan
+
+    result = make_plan(MODEL, cluster=spec)
+    assert result.ok, result.findings
+    return result.plan
+
+
 def test_compose_files_match_snapshots(tmp_path):
     spec = _spec(tmp_path)
+    plan = _plan(spec)
     for node in spec.nodes:
-        _check(f"docker-compose.{node.name}.yml", compose_text(spec, node, plan_env=PLAN_ENV, with_plan=True))
-    _check("README.md", readme_text(spec, with_plan=True))
+        _check(f"docker-compose.{node.name}.yml", compose_text(spec, node.name, plan=plan))
+    _check("README.md", readme_text(spec, plan=plan))
+
+
+def test_compose_reserves_the_planned_gpus_and_nothing_else(tmp_path):
+    spec = _spec(tmp_path)
+    plan = _plan(spec)
+    assert [n.gpu_ids for n in plan.nodes] == [[0, 3], list(range(8))]  # the plan leaves titan GPU 4 free
+    head = compose_service(spec, "gpu-a", plan=plan)["services"]
+    ray = head["ray"]
+    assert ray["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"] == ["0", "3"]
+    assert ray["environment"]["CUDA_VISIBLE_DEVICES"] == "0,1"  # the container renumbers the two it gets
+    assert ray["command"][ray["command"].index("--cuda-visible-devices") + 1] == "0,1"
+    assert ray["command"][ray["command"].index("--plan") + 1] == "/etc/vlmctl/plan.json"
+    # Ray offers exactly the GPUs the layer split assumes: 2 + 8 = 10 = TP x PP.
+    total = sum(len(compose_service(spec, n.name, plan=plan)["services"]["ray"]["environment"]["CUDA_VISIBLE_DEVICES"]
+                    .split(",")) for n in spec.nodes)
+    assert total == plan.tensor_parallel_size * plan.pipeline_parallel_size == 10
 
 
 def test_compose_content_rules(tmp_path):
     spec = _spec(tmp_path)
-    head, worker = (compose_service(spec, n, plan_env=PLAN_ENV)["services"]["ray"] for n in spec.nodes)
+    plan = _plan(spec)
+    head_doc = compose_service(spec, "gpu-a", plan=plan)["services"]
+    head, worker = head_doc["ray"], compose_service(spec, "gpu-b", plan=plan)["services"]["ray"]
     for svc in (head, worker):
         assert svc["network_mode"] == "host" and svc["ipc"] == "host" and svc["restart"] == "unless-stopped"
         assert svc["volumes"][0].endswith(":/models/Qwen2.5-VL-72B-Instruct-AWQ:ro")  # same path inside
         assert svc["environment"]["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
-        assert svc["environment"]["VLLM_PP_LAYER_PARTITION"] == "40,40"
-    assert head["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"] == ["0", "3", "4"]
-    assert head["environment"]["CUDA_VISIBLE_DEVICES"] == "0,1,2"  # the container renumbers
+        assert svc["entrypoint"] == ["vlmctl"]  # the vLLM image's ENTRYPOINT is `vllm serve`
+        assert any(v.endswith(":/root/.cache/huggingface") for v in svc["volumes"])
+        assert svc["environment"]["HF_TOKEN"] == "${HF_TOKEN:-}"  # from the shell running compose, never in the file
+        if plan.pp_layer_partition:
+            assert svc["environment"]["VLLM_PP_LAYER_PARTITION"] == ",".join(map(str, plan.pp_layer_partition))
     assert head["environment"]["NCCL_SOCKET_IFNAME"] == "=enp134s0f0"
-    assert head["command"][:3] == ["vlmctl", "cluster", "up"] and "--block" in head["command"]
-    assert worker["command"][:4] == ["vlmctl", "cluster", "join", "192.168.1.10"]
+    assert head["command"][:2] == ["cluster", "up"] and "--block" in head["command"]
+    assert worker["command"][:3] == ["cluster", "join", "192.168.1.10"]
     assert worker["volumes"][0] == "/data/models/Qwen2.5-VL-72B-Instruct-AWQ:/models/Qwen2.5-VL-72B-Instruct-AWQ:ro"
     assert "NCCL_SOCKET_IFNAME" not in worker["environment"]  # found at start from the route to the head
-    # `docker exec … vllm serve` must find the non-carry-over file that `cluster up` writes there.
     assert head["environment"]["VLLM_CONFIG_ROOT"] == "/tmp/vlmctl/lab-gpu-a/vllm-config"
+    api = head_doc["api"]
+    assert api["command"][:3] == ["serve", "--plan", "/etc/vlmctl/plan.json"] and "--cluster" in api["command"]
+    assert "/health" in " ".join(api["healthcheck"]["test"]) and api["depends_on"] == ["ray"]
+    assert api["environment"]["VLMCTL_API_KEY"].startswith("${VLMCTL_API_KEY:?")
+    assert "api" not in compose_service(spec, "gpu-b", plan=plan)["services"]
+    assert "api" not in compose_service(spec, "gpu-a")["services"]  # no plan, nothing to serve
 
 
 def test_cli_writes_files_that_parse(tmp_path, capsys):

@@ -50,8 +50,11 @@ def test_dry_run_from_plan_file_matches_the_plan(capsys, plan_file):
     assert argv[argv.index("--distributed-executor-backend") + 1] == "ray"
     assert data["env"]["VLLM_API_KEY"] == "<redacted>" and "k" not in argv
     code, shell, _ = _run(capsys, "serve", "--plan", str(plan_file), "--dry-run")
-    assert code == 0 and shell.startswith("export VLLM_WORKER_MULTIPROC_METHOD=spawn")
+    assert code == 0 and "export VLLM_WORKER_MULTIPROC_METHOD=spawn" in shell
     assert "vllm serve Qwen/Qwen2.5-VL-3B-Instruct-AWQ \\\n  --served-model-name" in shell
+    # A two-node plan: vLLM's ray.init() must find the cluster (the head's address is not known without --cluster).
+    assert 'export RAY_ADDRESS="$HEAD_IP:6379"' in shell and shell.startswith('HEAD_IP="${HEAD_IP:?') and data["env"]["RAY_ADDRESS"] == "$HEAD_IP:6379"
+    assert "SOCKET_IFNAME" not in shell  # the driver carries no NIC: it would be copied onto every worker
 
 
 def test_dry_run_plans_on_the_fly(capsys):
@@ -117,16 +120,19 @@ def test_multi_node_plan_gets_the_head_network_env(tmp_path, monkeypatch, capsys
     cluster = tmp_path / "cluster.yaml"
     cluster.write_text("name: t\nnodes:\n  - {name: head, address: 127.0.0.2, gpu: rtx-2080-ti, gpu_count: 2}\n"
                        "  - {name: worker, address: 10.231.99.2, gpu: rtx-2080-ti, gpu_count: 2}\n")
-    from vlmctl.cli.serve import _head_env
-    from vlmctl.plan import PlanResult
+    from vlmctl.cli.serve import _vllm_launch
 
-    plan = PlanResult.model_validate_json(plan_file.read_text()).plan
+    code, _, err = _run(capsys, "serve", "--plan", str(plan_file), "--cluster", str(cluster), "--dry-run")
+    assert code == 2 and "node 'node0', which the cluster file does not have" in err  # planned for --gpus
+    plan = make_plan("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", cluster=str(cluster)).plan
+    plan_file.write_text(plan.model_dump_json())
     code, out, _ = _run(capsys, "serve", "--plan", str(plan_file), "--cluster", str(cluster), "--dry-run", "--json")
-    assert code == 0 and json.loads(out)["env"]["VLLM_HOST_IP"] == "127.0.0.2"  # shown, nothing written
-    assert not (tmp_path / "state").exists()
-    env = _head_env(str(cluster), plan, write_file=True)
-    assert env["GLOO_SOCKET_IFNAME"] == "lo" and env["NCCL_SOCKET_IFNAME"] == "=lo"
-    assert env["VLLM_HOST_IP"] == "127.0.0.2"
+    shown = json.loads(out)["env"]
+    assert code == 0 and shown["VLLM_HOST_IP"] == "127.0.0.2" and shown["RAY_ADDRESS"] == "127.0.0.2:6379"
+    assert not (tmp_path / "state").exists()  # shown, nothing written
+    _, env = _vllm_launch(plan, str(cluster), None, "127.0.0.1", 8000, None, ["vllm"], write=True)
+    assert "GLOO_SOCKET_IFNAME" not in env and "NCCL_SOCKET_IFNAME" not in env
+    assert env["VLLM_HOST_IP"] == "127.0.0.2" and env["RAY_ADDRESS"] == "127.0.0.2:6379"
     assert env["VLLM_WORKER_MULTIPROC_METHOD"] == "spawn"
     carry = json.loads((Path(env["VLLM_CONFIG_ROOT"]) / "ray_non_carry_over_env_vars.json").read_text())
     assert "NCCL_SOCKET_IFNAME" in carry and "GLOO_SOCKET_IFNAME" in carry

@@ -24,21 +24,13 @@ def _devices_option(fn):
                         help="Override CUDA_VISIBLE_DEVICES (containers renumber their GPUs from 0).")(fn)
 
 
-def _plan_env(path: str | None) -> dict[str, str]:
+def _plan(path: str | None):
+    """The Plan in a `vlmctl plan -o` file (None without a path)."""
     if not path:
-        return {}
-    from vlmctl.plan.schema import Plan, PlanResult
+        return None
+    from vlmctl.plan.files import read_plan
 
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read plan '{path}': {exc}.", fix="write one with: vlmctl plan MODEL --cluster cluster.yaml -o plan.json") from None
-    try:
-        plan = PlanResult.model_validate(data).plan if "plan" in data else Plan.model_validate(data)
-    except Exception as exc:  # noqa: BLE001 - pydantic ValidationError
-        raise ConfigError(f"'{path}' is not a vlmctl plan ({str(exc).splitlines()[0]}).",
-                          fix="write one with: vlmctl plan MODEL --cluster cluster.yaml -o plan.json") from None
-    return dict(plan.env) if plan else {}
+    return read_plan(path)
 
 
 def _split_head(head: str | None) -> tuple[str | None, int | None]:
@@ -59,7 +51,7 @@ def _load(cluster_file: str, node_name: str | None, *, head: str | None = None, 
 
     spec = load_cluster(cluster_file)
     host, port = _split_head(head)
-    ne = node_env(spec, node_name, head_address=host, plan_env=_plan_env(plan), cuda_visible_devices=devices)
+    ne = node_env(spec, node_name, head_address=host, plan=_plan(plan), cuda_visible_devices=devices)
     if port is not None:
         ne = ne.model_copy(update={"ray_port": port})
     return spec, ne
@@ -93,7 +85,7 @@ def cli() -> None:
 @cli.command("env")
 @_common
 @click.option("--head", metavar="ADDRESS", help="The head's address (default: the head node's address in the cluster file).")
-@click.option("--plan", "plan_file", metavar="FILE", help="A plan from `vlmctl plan -o`; its env is merged underneath.")
+@click.option("--plan", "plan_file", metavar="FILE", help="A plan from `vlmctl plan -o`: this node's GPUs and variables come from it.")
 @_devices_option
 @click.option("--json", "as_json", is_flag=True, help="Print the node environment as JSON.")
 def env_cmd(cluster_file, node_name, head, plan_file, cuda_visible_devices, as_json) -> None:

@@ -19,6 +19,7 @@ Examples:
   vlmctl plan ./Qwen2.5-VL-7B-Instruct --gpus a100-80gb:2 --max-model-len 32768 --concurrency 16
   vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus l40s:2 --limit-mm-per-prompt '{"image":4,"video":0}'
   vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus a10g:4 --emit commands
+  vlmctl plan Qwen/Qwen2.5-VL-3B-Instruct-AWQ --cluster cluster.yaml --emit vllm-config
 
 \b
 Exit codes: 0 a configuration starts; 3 none starts (the findings say why); 2 bad input.
@@ -67,7 +68,8 @@ def _json_option(value: str | None, flag: str) -> dict | None:
 @click.option("--prefer", type=click.Choice(["throughput", "context"]), default="throughput", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the PlanResult as JSON (round-trips).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Also write the PlanResult JSON here.")
-@click.option("--emit", type=click.Choice(["env", "commands"]), help="Print per-node environment or launch lines.")
+@click.option("--emit", type=click.Choice(["env", "commands", "vllm-config"]),
+              help="Print each node's environment, each node's launch lines, or vLLM's --config YAML + env file.")
 def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size, dtype, quantization, kv_cache_dtype,
         max_model_len, gpu_memory_utilization, max_num_seqs, max_num_batched_tokens, limit_mm_per_prompt,
         mm_processor_kwargs, mm_encoder_tp_mode, enforce_eager, model_runner, enable_expert_parallel, concurrency,
@@ -100,7 +102,7 @@ def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size,
     if as_json:
         emit_json(result)
     elif emit:
-        _emit(result, emit)
+        _emit(result, emit, cluster_file)
     else:
         from vlmctl.cli.plan_render import render
 
@@ -118,17 +120,17 @@ def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size,
         raise PlanInfeasibleError(f"no configuration starts: [{first.id}] {first.message}", fix=first.fix)
 
 
-def _emit(result, what: str) -> None:
-    from vlmctl.plan.commands import node_commands, node_env
+def _emit(result, what: str, cluster_file: str | None) -> None:
+    from vlmctl.clusterspec import load_cluster
+    from vlmctl.launch import build_launch
+    from vlmctl.launch.shell import commands_text, env_text, vllm_config_text
 
     if result.plan is None:
         return
-    for node in result.plan.nodes:
-        click.echo(f"# node {node.name}" + (f" ({node.address})" if node.address else ""))
-        if what == "env":
-            for key, val in node_env(result.plan, node).items():
-                click.echo(f"export {key}={shlex.quote(val)}")
-        else:
-            for line in node_commands(result.plan, node):
-                click.echo(line)
-        click.echo()
+    spec = build_launch(result.plan, load_cluster(cluster_file) if cluster_file else None)
+    if what == "env":
+        click.echo(env_text(spec), nl=False)
+    elif what == "commands":
+        click.echo(commands_text(spec), nl=False)
+    else:
+        click.echo(vllm_config_text(spec, result.plan), nl=False)

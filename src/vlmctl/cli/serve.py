@@ -75,10 +75,27 @@ Examples:
   vlmctl serve Qwen/Qwen2.5-VL-7B-Instruct --gpus h100-80gb:1 --dry-run
   vlmctl serve --plan plan.json --dry-run --json # argv + env as JSON
   vlmctl serve --host 0.0.0.0 --api-key "$KEY"   # reachable from other machines
+  vlmctl serve --plan plan.json -- --enable-auto-tool-choice --tool-call-parser hermes   # more vLLM flags
+
+\b
+Arguments after -- go to `vllm serve` unchanged, after a check against the flags vLLM knows;
+the plan's own settings (TP, PP, max-model-len, …) are changed by planning again, not here.
 """
 
 
-@click.command("serve", help="Launch the planned engine behind an OpenAI-compatible API.\n" + EXAMPLES)
+class _PassthroughCommand(click.Command):
+    """Splits the command line at the first ``--``: what follows is for `vllm serve`, not for click."""
+
+    def parse_args(self, ctx, args):
+        if "--" in args:
+            i = args.index("--")
+            ctx.meta["vllm_args"] = args[i + 1:]
+            args = args[:i]
+        return super().parse_args(ctx, args)
+
+
+@click.command("serve", cls=_PassthroughCommand,
+               help="Launch the planned engine behind an OpenAI-compatible API.\n" + EXAMPLES)
 @click.argument("model", required=False)
 @click.option("--model", "model_opt", metavar="PATH", help="Model folder or catalog id (same as MODEL).")
 @click.option("--plan", "plan_path", metavar="FILE", help="Plan from `vlmctl plan --json` (serves it with vLLM).")
@@ -115,10 +132,17 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
     if as_json and not dry_run:
         raise ConfigError("--json only applies to --dry-run.", fix="add --dry-run")
     api_key = api_key or envs.api_key()
+    vllm_args = click.get_current_context().meta.get("vllm_args")
+    if vllm_args is not None and not vllm_args:
+        raise ConfigError("-- is followed by nothing: there are no vLLM arguments to pass.",
+                          fix="drop the --, or put vLLM flags after it: vlmctl serve --plan plan.json -- --enable-auto-tool-choice")
     use_vllm = engine == "vllm" or (engine == "auto" and bool(plan_path or gpus or cluster))
     plan = None
     if engine == "cpu" and (gpus or cluster):
         raise ConfigError("--engine cpu does not plan for GPUs.", fix="drop --gpus/--cluster, or use --engine vllm")
+    if vllm_args and not use_vllm:
+        raise ConfigError(f"arguments after -- ({' '.join(vllm_args)}) are for vLLM, but this runs the CPU server.",
+                          fix="serve a plan with vLLM: vlmctl serve --plan plan.json -- " + " ".join(vllm_args))
     if use_vllm:
         if plan_path and gpus:
             raise ConfigError("--plan and --gpus both given.", fix="use the plan file, or plan on the fly")
@@ -128,12 +152,8 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
             plan = _plan_now(model, gpus, cluster, max_model_len)
         else:
             raise ConfigError("the vLLM engine needs a plan.", fix="--plan plan.json, or MODEL --gpus TYPE:N")
-        from vlmctl.serve.argv import vllm_launch
-
-        launch_spec = vllm_launch(plan, host, port, api_key, vllm_bin.split())
-        if len(plan.nodes) > 1 and cluster:
-            launch_spec.env.update(_head_env(cluster, plan, write_file=not dry_run))
-        argv, env = launch_spec.argv, launch_spec.env
+        spec, env = _vllm_launch(plan, cluster, vllm_args, host, port, api_key, vllm_bin.split(), write=not dry_run)
+        argv = spec.vllm_argv
     else:
         media_limits = None
         if plan_path:  # serve a local checkpoint on CPU within the plan's media reservations
@@ -156,7 +176,7 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
         if as_json:
             emit_json({"engine": "vllm" if use_vllm else "cpu", "argv": argv, "env": shown})
         elif use_vllm:
-            click.echo(launch_spec.shell())
+            click.echo(spec.vllm_shell(env))
         else:
             import shlex
 
@@ -173,12 +193,22 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
     _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo=not use_vllm and not model)
 
 
-def _head_env(cluster_file: str, plan, write_file: bool) -> dict[str, str]:
-    """This head node's network env for `vllm serve` (and the file that keeps vLLM from copying it to workers)."""
-    from vlmctl.cluster.env import driver_env
-    from vlmctl.clusterspec import load_cluster
+def _vllm_launch(plan, cluster_file, vllm_args, host, port, api_key, launcher, write: bool):
+    """The launch spec and the environment of `vllm serve` on this head (its files written unless ``write`` is False)."""
+    from vlmctl.launch import build_launch
 
-    return driver_env(load_cluster(cluster_file), plan_env=plan.env, write_file=write_file)
+    if cluster_file:
+        from vlmctl.cluster.env import driver_env, launch_spec
+        from vlmctl.clusterspec import load_cluster
+
+        cluster = load_cluster(cluster_file)
+        spec = launch_spec(cluster, plan, passthrough=vllm_args, host=host, port=port, launcher=launcher)
+        if spec.multi_node:
+            return spec, driver_env(cluster, plan=plan, launch=spec, api_key=api_key, write_file=write)
+        return spec, spec.driver_env(api_key=api_key)
+    spec = build_launch(plan, None, passthrough=vllm_args, host=host, port=port, launcher=launcher,
+                        state_root=envs.state_root())
+    return spec, spec.driver_env(api_key=api_key)
 
 
 def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo: bool) -> None:

@@ -1,24 +1,11 @@
-"""The environment one node needs: its NIC, its address, and the variables Ray and vLLM read.
+"""This node's NIC and address, read from the machine, and the environment the launch spec gives it.
 
-On every node vlmctl computes, from the cluster file and the node itself:
-
-* the NIC: the cluster file's ``nic`` (must exist and be up), else on the head the interface that
-  holds the head's address, else the interface ``ip route get HEAD`` picks (P1);
-* ``GLOO_SOCKET_IFNAME`` (one concrete name: Gloo takes no lists), ``NCCL_SOCKET_IFNAME`` in
-  exact-match form ``=name`` (so ``eth1`` does not also match ``eth10``);
-* ``VLLM_HOST_IP`` and Ray's ``--node-ip-address``: the same address, so Ray and vLLM agree (P2);
-* ``CUDA_VISIBLE_DEVICES`` from the cluster file's ``gpu_ids``; ``VLLM_WORKER_MULTIPROC_METHOD=spawn`` (P9);
-* ``VLLM_CONFIG_ROOT`` pointing at a folder holding ``ray_non_carry_over_env_vars.json``.
-
-The last one is what keeps per-node values per node. vLLM's driver (``vllm serve`` on the head)
-copies its own environment to every Ray worker: ``vllm/v1/executor/ray_env_utils.py``
-``get_driver_env_vars`` returns *everything* in ``os.environ`` except the worker-specific set
-(``VLLM_HOST_IP``, ``CUDA_VISIBLE_DEVICES``, ...) and ``RAY_NON_CARRY_OVER_ENV_VARS``; older
-releases copy every ``NCCL_*``/``VLLM_*``/``HF_*`` variable (``vllm/ray/ray_env.py``
-``DEFAULT_ENV_VAR_PREFIXES_TO_COPY``, PR #14099). ``RAY_NON_CARRY_OVER_ENV_VARS`` is read from
-``os.path.join(envs.VLLM_CONFIG_ROOT, "ray_non_carry_over_env_vars.json")`` (``vllm/ray/ray_env.py``;
-before that ``RayDistributedExecutor.non_carry_over_env_vars_file``). Listing the NIC variables
-there leaves each Ray worker with the values its own ``ray start`` gave it.
+What each variable is and where it goes is decided once, in ``vlmctl.launch`` (pure). Here only what
+the node itself must tell: the NIC (the cluster file's ``nic``, which must exist and be up; else on the
+head the interface holding the head's address; else the interface ``ip route get HEAD`` picks) and the
+address (the cluster file's, else the source address of that route), plus writing the files the spec
+lists (``VLLM_CONFIG_ROOT/ray_non_carry_over_env_vars.json``, which keeps vLLM's driver from copying
+its per-node values onto the Ray workers of other nodes).
 """
 from __future__ import annotations
 
@@ -36,11 +23,11 @@ from pydantic import BaseModel, ConfigDict
 
 from vlmctl.clusterspec import RAY_REWRITTEN_ADDRESSES, ClusterSpec, NodeSpec
 from vlmctl.errors import ClusterError, ConfigError, did_you_mean
+from vlmctl.launch import NON_CARRY_OVER, NON_CARRY_OVER_FILE, LaunchSpec, NodeLaunch, build_launch
+from vlmctl.plan.schema import Plan
 
-#: Variables vLLM's driver must not copy onto Ray workers: each node sets its own (P1, P2).
-NON_CARRY_OVER = ["NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "NCCL_IB_HCA", "VLLM_HOST_IP",
-                  "CUDA_VISIBLE_DEVICES", "VLMCTL_NODE", "VLMCTL_STATE_DIR"]
-NON_CARRY_OVER_FILE = "ray_non_carry_over_env_vars.json"
+__all__ = ["NON_CARRY_OVER", "NON_CARRY_OVER_FILE", "Interface", "NodeEnv", "driver_env", "interfaces", "node_env",
+           "resolve", "route_to", "state_dir", "state_root", "this_node", "write_files", "write_non_carry_over"]
 
 
 class Interface(BaseModel):
@@ -72,7 +59,9 @@ class NodeEnv(BaseModel):
     state_dir: str
     """Per-cluster, per-node folder: Ray's --temp-dir and the vLLM config root live here."""
     env: dict[str, str]
-    """Variables to export before `ray start` (and before `vllm serve` on the head)."""
+    """Variables to export before `ray start` on this node."""
+    launch: NodeLaunch
+    """This node's part of the launch spec (its `ray start` line and the files to write)."""
 
     @property
     def head(self) -> str:
@@ -99,7 +88,15 @@ def state_root() -> Path:
 
 def state_dir(cluster: str, node: str, root: str | Path | None = None) -> Path:
     """The folder one node of one cluster owns: two 'hosts' on one machine never share it."""
-    return Path(root or state_root()) / f"{cluster}-{node}"
+    from vlmctl.launch import state_dir as spec_state_dir
+
+    return Path(spec_state_dir(str(root or state_root()), cluster, node))
+
+
+def launch_spec(spec: ClusterSpec, plan: Plan | None = None, *, root: str | Path | None = None, **kw) -> LaunchSpec:
+    """The launch spec for this machine's state root and Ray auth mode (see vlmctl.launch.build_launch)."""
+    return build_launch(plan, spec, state_root=str(root or state_root()),
+                        ray_auth_mode=os.environ.get("RAY_AUTH_MODE") or "disabled", **kw)
 
 
 def _ip_json(*args: str) -> list[dict]:
@@ -258,15 +255,17 @@ def _check_ray_address(ip: str | None, node: str) -> None:
 
 
 def node_env(spec: ClusterSpec, node_name: str | None = None, *, head_address: str | None = None,
-             plan_env: dict[str, str] | None = None, cuda_visible_devices: str | None = None,
-             root: str | Path | None = None) -> NodeEnv:
-    """Compute this node's environment (reads interfaces and routes of the machine it runs on).
+             plan: Plan | None = None, cuda_visible_devices: str | None = None,
+             root: str | Path | None = None, launch: LaunchSpec | None = None) -> NodeEnv:
+    """This node's environment: the launch spec's, with the NIC and address read from this machine.
 
     ``head_address`` overrides the head's address from the cluster file (``cluster join HEAD``);
-    ``plan_env`` (``Plan.env``) is merged underneath, per-node values win;
-    ``cuda_visible_devices`` overrides the cluster file's ``gpu_ids`` (containers renumber GPUs from 0).
+    with ``plan`` the node gets the plan's GPUs and variables (and must be one of the plan's nodes);
+    ``cuda_visible_devices`` overrides the GPU ids (containers renumber GPUs from 0).
     """
     node = this_node(spec, node_name)
+    launch = launch or launch_spec(spec, plan, root=root)
+    node_launch = launch.node(node.name)
     head = spec.head_node
     role: Literal["head", "worker"] = "head" if node.name == head.name else "worker"
     head_host = head_address or head.address
@@ -309,31 +308,18 @@ def node_env(spec: ClusterSpec, node_name: str | None = None, *, head_address: s
         address = own_ip or src
 
     _check_ray_address(address, node.name)
-    sdir = state_dir(spec.name, node.name, root)
-    env: dict[str, str] = dict(plan_env or {})
-    env.update({
-        "GLOO_SOCKET_IFNAME": iface.name,
-        "NCCL_SOCKET_IFNAME": f"={iface.name}",
-        "VLLM_HOST_IP": address,
-        "CUDA_VISIBLE_DEVICES": cuda_visible_devices if cuda_visible_devices is not None else ",".join(map(str, node.ids)),
-        "VLLM_WORKER_MULTIPROC_METHOD": "spawn",
-        "VLLM_CONFIG_ROOT": str(sdir / "vllm-config"),
-        "RAY_USAGE_STATS_ENABLED": "0",
-        # Ray >= 2.5x turns token auth on for a head wherever ~/.ray/auth_token exists (a local ray.init(), e.g.
-        # vLLM's, writes one) but not for a joining worker: one explicit mode for every node.
-        "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE") or "disabled",
-        "VLLM_NO_USAGE_STATS": "1",
-        "VLMCTL_CLUSTER": spec.name,
-        "VLMCTL_NODE": node.name,
-        "VLMCTL_STATE_DIR": str(sdir),
-    })
+    env = node_launch.env_with(nic=iface.name, address=address)
+    if cuda_visible_devices is not None:
+        env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices
     return NodeEnv(cluster=spec.name, node=node.name, role=role, head_address=head_ip, ray_port=spec.ports.ray,
                    dashboard_port=spec.ports.dashboard, nic=iface.name, nic_source=source, address=address,
-                   state_dir=str(sdir), env=env)
+                   state_dir=node_launch.state_dir, env=env, launch=node_launch)
 
 
 def write_non_carry_over(config_root: str | Path) -> Path:
     """Write vLLM's ``ray_non_carry_over_env_vars.json`` under ``config_root``, keeping entries already there."""
+    from vlmctl.launch import non_carry_over_json
+
     path = Path(config_root) / NON_CARRY_OVER_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     existing: list[str] = []
@@ -343,18 +329,32 @@ def write_non_carry_over(config_root: str | Path) -> Path:
             existing = [str(v) for v in loaded] if isinstance(loaded, list) else []
         except (OSError, ValueError):
             existing = []
-    path.write_text(json.dumps(sorted(set(existing) | set(NON_CARRY_OVER)), indent=2) + "\n")
+    path.write_text(non_carry_over_json(existing))
     return path
 
 
-def driver_env(spec: ClusterSpec, node_name: str | None = None, *, plan_env: dict[str, str] | None = None,
-               write_file: bool = True) -> dict[str, str]:
-    """The environment for ``vllm serve`` on this node (the head): this node's env, with the
-    non-carry-over file written under its VLLM_CONFIG_ROOT so vLLM's driver leaves the workers' NIC values alone.
-    The node defaults to the head: the driver runs there (also when several nodes share this machine).
-    ``write_file=False`` only computes (``serve --dry-run``)."""
-    ne = node_env(spec, node_name or spec.head_node.name, plan_env=plan_env)
+def write_files(node: NodeLaunch) -> list[Path]:
+    """Write the files the launch spec lists for ``node`` (the non-carry-over file keeps entries already there)."""
+    written = []
+    for name in node.files:
+        path = Path(name)
+        if path.name == NON_CARRY_OVER_FILE:
+            written.append(write_non_carry_over(path.parent))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(node.files[name])
+            written.append(path)
+    return written
+
+
+def driver_env(spec: ClusterSpec, node_name: str | None = None, *, plan: Plan | None = None,
+               launch: LaunchSpec | None = None, api_key: str | None = None, write_file: bool = True) -> dict[str, str]:
+    """The environment of ``vllm serve`` on the head, with this machine's address for the head, and the
+    head's files (the non-carry-over list under its VLLM_CONFIG_ROOT) written unless ``write_file`` is False
+    (``serve --dry-run``). The node defaults to the head: the driver runs there (also when several nodes share
+    this machine)."""
+    launch = launch or launch_spec(spec, plan)
+    ne = node_env(spec, node_name or launch.head, launch=launch)
     if write_file:
-        write_non_carry_over(ne.vllm_config_root)
-    # vLLM calls ray.init() without an address: with per-node --temp-dir only RAY_ADDRESS leads it to the cluster.
-    return {**ne.env, "RAY_ADDRESS": ne.head}
+        write_files(ne.launch)
+    return launch.driver_env(address=ne.address, head_address=ne.head_address, api_key=api_key)

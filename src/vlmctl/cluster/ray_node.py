@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from vlmctl.cluster.env import NodeEnv, write_non_carry_over
+from vlmctl.cluster.env import NodeEnv, write_files
 from vlmctl.errors import ClusterError, require
 
 #: Seconds `join` may take in all, connection check and `ray start` included.
@@ -116,30 +116,15 @@ def _env_for(ne: NodeEnv) -> dict[str, str]:
     return env
 
 
-def _labels(ne: NodeEnv) -> str:
-    return f"vlmctl-cluster={ne.cluster},vlmctl-node={ne.node},vlmctl-nic={ne.nic},vlmctl-role={ne.role}"
-
-
 def start_argv(ne: NodeEnv, *, dashboard_host: str | None = None, dashboard: bool = True, block: bool = False) -> list[str]:
-    """The ``ray start`` command line for this node."""
-    argv = [ray_executable(), "start", f"--node-ip-address={ne.address}", f"--temp-dir={ne.state_dir}",
-            "--disable-usage-stats", f"--labels={_labels(ne)}"]
-    if ne.role == "head":
-        argv += ["--head", f"--port={ne.ray_port}"]
-        if dashboard:
-            argv += [f"--dashboard-host={dashboard_host or ne.address}", f"--dashboard-port={ne.dashboard_port}"]
-        else:
-            argv += ["--include-dashboard=false"]
-    else:
-        argv += [f"--address={ne.head}"]
-    if block:
-        argv.append("--block")
-    return argv
+    """The ``ray start`` command line for this node (the launch spec's, with this machine's NIC and address)."""
+    return ne.launch.ray_start(nic=ne.nic, address=ne.address, ray=ray_executable(), head_address=ne.head_address,
+                               ray_port=ne.ray_port, dashboard=dashboard, dashboard_host=dashboard_host, block=block)
 
 
 def _prepare(ne: NodeEnv) -> Path:
     Path(ne.state_dir).mkdir(parents=True, exist_ok=True)
-    write_non_carry_over(ne.vllm_config_root)
+    write_files(ne.launch)
     (Path(ne.state_dir) / "env.sh").write_text(ne.shell())
     return Path(ne.state_dir) / "ray-start.log"
 

@@ -1,6 +1,7 @@
-"""Plan → `vllm serve` argv + env: snapshots for the planner's scenarios, and each plan field's flag.
+"""Plan → `vllm serve` argv + env (the launch spec's head part): snapshots for the planner's scenarios, and
+each plan field's flag.
 
-Regenerate the snapshots with ``UPDATE_SNAPSHOT=1 pytest tests/serve/test_argv.py``.
+Regenerate the snapshots with ``UPDATE_SNAPSHOT=1 pytest tests/launch/test_argv.py``.
 """
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import pytest
 
 from vlmctl.plan import make_plan
 from vlmctl.plan.schema import GpuMemory, MediaLimits, NodePlacement, Plan
-from vlmctl.serve.argv import vllm_argv, vllm_env, vllm_launch
+from vlmctl.launch import build_launch
+from vlmctl.launch.vllm_flags import KNOWN
+
+
+def vllm_argv(plan, host="127.0.0.1", port=8000):
+    return build_launch(plan, host=host, port=port).vllm_argv
+
+
+def vllm_env(plan, api_key=None):
+    return build_launch(plan).driver_env(api_key=api_key)
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SCENARIOS = {
@@ -36,10 +46,11 @@ def test_planner_scenarios_snapshot(name):
     model, gpus = SCENARIOS[name]
     result = make_plan(model, gpus=gpus)
     assert result.ok and result.plan is not None, result.findings
-    launch = vllm_launch(result.plan, api_key="KEY")
-    _check_snapshot(name, f"# {model} on {gpus}\n{launch.shell()}\n")
-    assert launch.env["VLLM_API_KEY"] == "KEY" and "KEY" not in launch.argv
-    _assert_parses(launch.argv)
+    spec = build_launch(result.plan)
+    env = spec.driver_env(api_key="s3cr3t-k")
+    _check_snapshot(name, f"# {model} on {gpus}\n{spec.vllm_shell(env)}\n")
+    assert env["VLLM_API_KEY"] == "s3cr3t-k" and "s3cr3t-k" not in spec.vllm_argv + [spec.vllm_shell(env)]
+    _assert_parses(spec.vllm_argv)
 
 
 def test_two_node_plans_use_ray_and_every_flag_matches_the_plan():
@@ -104,20 +115,21 @@ def test_hand_plan_every_optional_field_reaches_argv_or_env():
         media_limits=MediaLimits(max_pixels=501760, max_images=1, max_videos=1, max_video_frames=12,
                                  encoder_tokens=2000),
     )
-    launch = vllm_launch(plan, launcher=["python3", "-m", "vllm.entrypoints.cli.main"])
-    assert launch.argv[:4] == ["python3", "-m", "vllm.entrypoints.cli.main", "serve"]
-    flags = _flags(launch.argv)
+    spec = build_launch(plan, launcher=["python3", "-m", "vllm.entrypoints.cli.main"])
+    env = spec.driver_env()
+    assert spec.vllm_argv[:4] == ["python3", "-m", "vllm.entrypoints.cli.main", "serve"]
+    flags = _flags(spec.vllm_argv)
     assert flags["--kv-cache-memory-bytes"] == str(8 * 2**30)
     assert flags["--kv-cache-dtype"] == "fp8"
     assert flags["--mm-encoder-tp-mode"] == "data"
     assert flags["--distributed-executor-backend"] == "mp"  # one node: the plan's own backend
     assert json.loads(flags["--mm-processor-kwargs"]) == {"max_pixels": 501760}
     assert json.loads(flags["--media-io-kwargs"]) == {"video": {"num_frames": 12}}
-    assert "--enforce-eager" in launch.argv
-    assert launch.env["VLLM_PP_LAYER_PARTITION"] == "15,13"
-    assert launch.env["VLLM_USE_V2_MODEL_RUNNER"] == "0"
-    assert launch.env["NCCL_DEBUG"] == "WARN"
-    shell = launch.shell()
+    assert "--enforce-eager" in spec.vllm_argv
+    assert env["VLLM_PP_LAYER_PARTITION"] == "15,13"
+    assert env["VLLM_USE_V2_MODEL_RUNNER"] == "0"
+    assert env["NCCL_DEBUG"] == "WARN"
+    shell = spec.vllm_shell(env)
     assert "export VLLM_PP_LAYER_PARTITION=15,13" in shell and "--enforce-eager" in shell
 
 
@@ -129,17 +141,8 @@ def _flags(argv: list[str]) -> dict[str, str]:
     return out
 
 
-#: vLLM 0.26.0's `vllm serve` flags that vlmctl emits (vllm/engine/arg_utils.py, entrypoints/openai/cli_args.py).
-VLLM_026_FLAGS = {
-    "--served-model-name", "--host", "--port", "--tensor-parallel-size", "--pipeline-parallel-size",
-    "--distributed-executor-backend", "--dtype", "--quantization", "--kv-cache-dtype", "--max-model-len",
-    "--gpu-memory-utilization", "--kv-cache-memory-bytes", "--max-num-seqs", "--max-num-batched-tokens",
-    "--limit-mm-per-prompt", "--mm-processor-kwargs", "--media-io-kwargs", "--mm-encoder-tp-mode", "--enforce-eager",
-}
-
-
 def _assert_parses(argv: list[str]) -> None:
-    unknown = {tok for tok in argv if tok.startswith("--")} - VLLM_026_FLAGS
+    unknown = {tok for tok in argv if tok.startswith("--")} - KNOWN
     assert not unknown, f"flags not in vLLM 0.26: {unknown}"
     for tok in argv:
         if tok.startswith("{"):

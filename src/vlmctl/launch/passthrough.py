@@ -1,0 +1,60 @@
+"""Extra `vllm serve` arguments given after ``--``: checked against the flags vLLM knows, never against the plan's."""
+from __future__ import annotations
+
+from vlmctl.errors import ConfigError, did_you_mean
+from vlmctl.launch.vllm_flags import FLAGS, KNOWN, SHORT, SOURCE_VERSION
+
+#: Flags the plan or `vlmctl serve` sets, and where to change each instead.
+OWNED: dict[str, str] = {
+    **{flag: f"the plan sets it: plan again with vlmctl plan … --{field.replace('_', '-')} VALUE -o plan.json"
+       for field, flag in FLAGS.items()
+       if field not in ("host", "port", "api_key", "served_model_name", "config", "media_io_kwargs")},
+    "--media-io-kwargs": "the plan sets it from its video frame budget: plan again with a different --limit-mm-per-prompt",
+    "--served-model-name": "the plan sets it: edit served_model_name in plan.json",
+    "--host": "use vlmctl serve --host ADDRESS",
+    "--port": "use vlmctl serve --port PORT",
+    "--api-key": "keys never go on a command line: vlmctl serve --api-key KEY or VLMCTL_API_KEY (passed as VLLM_API_KEY)",
+}
+
+_EXAMPLE = "vlmctl serve --plan plan.json -- --enable-auto-tool-choice --tool-call-parser hermes"
+
+
+def _long(flag: str) -> str:
+    name, _, _ = flag.partition("=")
+    if not name.startswith("--"):
+        return SHORT.get(name, name)
+    return "--" + name[2:].replace("_", "-")
+
+
+def _known(flag: str) -> bool:
+    return flag in KNOWN or (flag.startswith("--no-") and "--" + flag[5:] in KNOWN)
+
+
+def check_passthrough(args: list[str]) -> list[str]:
+    """Return ``args`` unchanged when every flag is one `vllm serve` knows and none is one the plan sets."""
+    args = list(args)
+    if args and not args[0].startswith("-"):
+        raise ConfigError(f"vLLM argument '{args[0]}' after -- is not a flag.",
+                          fix=f"pass vLLM flags after --, e.g. {_EXAMPLE}")
+    for arg in args:
+        if not arg.startswith("-") or arg in ("-", "--") or _is_number(arg):
+            if arg == "--":
+                raise ConfigError("a second -- among the vLLM arguments.", fix=f"give -- once, e.g. {_EXAMPLE}")
+            continue
+        flag = _long(arg)
+        if not _known(flag):
+            hint = did_you_mean(flag, sorted(KNOWN))
+            raise ConfigError(f"'{arg.partition('=')[0]}' is not a `vllm serve` {SOURCE_VERSION} flag.{hint}",
+                              fix="check `vllm serve --help` and pass only its flags after --")
+        if flag in OWNED:
+            raise ConfigError(f"'{arg.partition('=')[0]}' after -- would override a setting vlmctl controls.",
+                              fix=OWNED[flag])
+    return args
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
