@@ -15,6 +15,17 @@ Example::
         gpu: rtx-2080-ti
         gpu_count: 8
 
+A GPU that `vlmctl gpus` does not list is declared on its node::
+
+      - name: gpu-c
+        address: 192.168.1.12
+        gpu: rtx-3080
+        gpu_count: 2
+        total_gib: 9.77            # torch.cuda.mem_get_info()[1] / 2**30
+        compute_capability: "8.6"  # nvidia-smi --query-gpu=compute_cap --format=csv
+        bandwidth_gbs: 760         # optional: memory bandwidth, GB/s (the batch-1 decode bound)
+
+`vlmctl cluster schema` prints the JSON Schema of this file (for editors).
 `--gpus TYPE[:COUNT],…` on the command line builds the same object (one node per entry).
 """
 from __future__ import annotations
@@ -26,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vlmctl.errors import ConfigError
-from vlmctl.hardware.gpus import GpuType, gpu_type
+from vlmctl.hardware.gpus import GPUS, GpuType, gpu_type
 from vlmctl.validation import parse
 
 #: Addresses `ray start` replaces with the machine's network address (ray/_private/services.py
@@ -66,8 +77,13 @@ class NodeSpec(BaseModel):
     """Network interface for NCCL/Gloo; default: the one that routes to the head."""
     model_path: str | None = None
     """Model folder on this node; defaults to the cluster's model_path."""
-    total_gib: float | None = Field(None, gt=0)
-    """Override the catalog's per-GPU memory (what torch.cuda.mem_get_info reports as total)."""
+    total_gib: float | None = Field(None, gt=0, le=4096)
+    """Per-GPU memory as torch.cuda.mem_get_info reports it as total; overrides the catalog's. With
+    compute_capability it declares a GPU the catalog does not list."""
+    compute_capability: str | None = Field(None, pattern=r"^\d{1,2}\.\d$")
+    """CUDA compute capability, e.g. "8.6" (nvidia-smi --query-gpu=compute_cap); overrides the catalog's."""
+    bandwidth_gbs: float | None = Field(None, gt=0, le=100000)
+    """Memory bandwidth in GB/s (10^9 bytes/s); overrides the catalog's. Used for the batch-1 decode bound."""
     reserved_gib: float = Field(0.0, ge=0)
     """Memory per GPU already used by other processes before vLLM starts."""
 
@@ -107,7 +123,8 @@ class NodeSpec(BaseModel):
 
     @property
     def gpu_type(self) -> GpuType:
-        return gpu_type(self.gpu)
+        """The catalog's GPU with this node's overrides, or the GPU this node declares."""
+        return _node_gpu(self.name, self.gpu, self.total_gib, self.compute_capability, self.bandwidth_gbs)
 
     @property
     def gpu_total_gib(self) -> float:
@@ -125,7 +142,7 @@ class ClusterSpec(BaseModel):
     head: str | None = None
     """Name of the head node; default: the first node."""
     model_path: str | None = None
-    """Model folder, the same path on every node (P11)."""
+    """Model folder, the same path on every node (vLLM's workers open the path the driver gives them)."""
     ports: Ports = Ports()
     nodes: list[NodeSpec] = Field(min_length=1)
 
@@ -161,7 +178,43 @@ class ClusterSpec(BaseModel):
         return node.model_path or self.model_path
 
 
-_FIX = "edit the cluster file; `vlmctl plan --help` shows an example"
+_FIX = "edit the cluster file (`vlmctl cluster schema` prints every field; docs/cluster.md has an example)"
+
+#: Bandwidth assumed for a declared GPU without bandwidth_gbs: the slowest in the catalog, so the
+#: decode bound errs low.
+_FALLBACK_BANDWIDTH_GBS = min(g.bandwidth_gbs for g in GPUS)
+
+
+def _node_gpu(node: str, name: str, total_gib: float | None, cc: str | None, bandwidth: float | None) -> GpuType:
+    try:
+        base = gpu_type(name)
+    except ConfigError as exc:
+        if total_gib is None or cc is None:
+            missing = " and ".join(f for f, v in (("total_gib", total_gib), ("compute_capability", cc)) if v is None)
+            raise ConfigError(
+                f"node '{node}': {exc.message} To plan for a GPU the catalog does not list, the node needs "
+                f"total_gib and compute_capability ({missing} missing).",
+                fix=f"run `vlmctl gpus` for the listed names, or add to node '{node}': total_gib: <GiB, "
+                    "torch.cuda.mem_get_info()[1] / 2**30> and compute_capability: \"<nvidia-smi --query-gpu="
+                    "compute_cap --format=csv>\" (bandwidth_gbs optional)") from None
+        major, minor = (int(x) for x in cc.split("."))
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "gpu"
+        return GpuType(slug, name, total_gib, (major, minor), bandwidth or _FALLBACK_BANDWIDTH_GBS, "cluster file")
+    if total_gib is None and cc is None and bandwidth is None:
+        return base
+    from dataclasses import replace
+
+    cc_tuple = tuple(int(x) for x in cc.split(".")) if cc else base.compute_capability
+    return replace(base, total_gib=total_gib or base.total_gib, compute_capability=cc_tuple,
+                   bandwidth_gbs=bandwidth or base.bandwidth_gbs, source="cluster file" if cc or bandwidth else base.source)
+
+
+def json_schema() -> dict:
+    """The JSON Schema of the cluster file (``vlmctl cluster schema``), for editors and validators."""
+    schema = ClusterSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "vlmctl cluster file"
+    return schema
 
 
 def load_cluster(path: str | Path) -> ClusterSpec:
@@ -197,6 +250,11 @@ def cluster_from_gpus(spec: str) -> ClusterSpec:
                               fix="write TYPE:COUNT, e.g. a100-80gb:4") from None
         if n < 1 or n > 64:
             raise ConfigError(f"--gpus '{part}': count {n} must be between 1 and 64.", fix="write TYPE:COUNT, e.g. a100-80gb:4")
-        gpu_type(name)
+        try:
+            gpu_type(name)
+        except ConfigError as exc:
+            raise ConfigError(f"--gpus '{part}': {exc.message}",
+                              fix="run `vlmctl gpus` for the listed names; a GPU it does not list is declared in a "
+                                  "cluster file (total_gib, compute_capability) and planned with --cluster FILE") from None
         nodes.append({"name": f"node{i}", "gpu": name, "gpu_count": n})
     return parse(ClusterSpec, {"nodes": nodes}, f"--gpus '{spec}'", "write --gpus TYPE[:COUNT],…")

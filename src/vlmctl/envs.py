@@ -20,12 +20,12 @@ READS = {
 
 #: Variables vlmctl *sets* for Ray and vLLM processes (see vlmctl.plan and vlmctl.cluster).
 SETS = {
-    "VLLM_WORKER_MULTIPROC_METHOD": "Always 'spawn': fork after CUDA init fails (P9).",
+    "VLLM_WORKER_MULTIPROC_METHOD": "Always 'spawn': fork after CUDA init fails.",
     "VLLM_PP_LAYER_PARTITION": "Decoder layers per pipeline stage when the plan chose an uneven split.",
     "VLLM_USE_V2_MODEL_RUNNER": "'0' when the plan chose vLLM's V1 model runner (it reserves the vision encoder's peak).",
-    "VLLM_HOST_IP": "This node's address as Ray sees it (P2).",
-    "NCCL_SOCKET_IFNAME": "The NIC that routes to the head, exact-match form '=name' (P1).",
-    "GLOO_SOCKET_IFNAME": "The same NIC, one concrete name (P1).",
+    "VLLM_HOST_IP": "This node's address as Ray sees it.",
+    "NCCL_SOCKET_IFNAME": "The NIC that routes to the head, exact-match form '=name'.",
+    "GLOO_SOCKET_IFNAME": "The same NIC, one concrete name.",
     "CUDA_VISIBLE_DEVICES": "The GPUs of this node that the cluster file lists.",
     "RAY_USAGE_STATS_ENABLED": "'0': no usage statistics.",
     "VLLM_NO_USAGE_STATS": "'1': no usage statistics.",

@@ -40,6 +40,9 @@ def parse(cls: type[M], data: object, source: str, fix: str) -> M:
             raise ConfigError(
                 f"{source}: unknown key '{where}'.{hint} Allowed here: {allowed}.", fix=fix
             ) from None
+        original = (err.get("ctx") or {}).get("error")
+        if isinstance(original, ConfigError):  # a validator's own error already names the value and the fix
+            raise ConfigError(f"{source}: {original.message}", fix=original.fix or fix) from None
         msg = err["msg"].removeprefix("Value error, ")
         value = err.get("input")
         shown = f" (got {value!r})" if value is not None and not isinstance(value, (dict, list)) else ""

@@ -79,7 +79,23 @@ def cli() -> None:
       vlmctl cluster status --cluster cluster.yaml
       vlmctl cluster verify --cluster cluster.yaml
       vlmctl cluster down --cluster cluster.yaml           # on the head: the whole cluster
+      vlmctl cluster schema > cluster.schema.json          # JSON Schema of the cluster file
     """
+
+
+@cli.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of the cluster file (for editors and validators).
+
+    \b
+    Examples:
+      vlmctl cluster schema > cluster.schema.json
+      # first line of cluster.yaml, for editors with the YAML language server:
+      # yaml-language-server: $schema=./cluster.schema.json
+    """
+    from vlmctl.clusterspec import json_schema
+
+    emit_json(json_schema())
 
 
 @cli.command("env")

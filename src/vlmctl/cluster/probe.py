@@ -134,7 +134,7 @@ def probe_torch() -> tuple[str | None, list[str], str | None]:
 
 
 def probe_versions(nccl: str | None) -> dict[str, str | None]:
-    """Versions that must match across nodes (P12)."""
+    """Versions that must match across nodes."""
     return {
         "python": platform.python_version(),
         "ray": _dist_version("ray"),

@@ -283,7 +283,7 @@ def _check_versions(ne: NodeEnv, meta: dict) -> None:
     ours_py = platform.python_version()
     if theirs_ray and theirs_ray != ray.__version__ or theirs_py and theirs_py.split(".")[:2] != ours_py.split(".")[:2]:
         raise ClusterError(f"version mismatch: the head {ne.head} runs Ray {theirs_ray}, Python {theirs_py}; "
-                           f"this node has Ray {ray.__version__}, Python {ours_py} (P12).",
+                           f"this node has Ray {ray.__version__}, Python {ours_py}.",
                            fix="run the same image (or pip freeze) on every node; vlmctl compose writes one file per node")
 
 

@@ -64,7 +64,7 @@ def _version_findings(probes: list[NodeProbe]) -> list[Finding]:
             detail = "; ".join(f"{v} on {', '.join(nodes)}" for v, nodes in sorted(seen.items()))
             severity = "error" if key in ("python", "ray", "vllm", "nccl") else "warning"
             out.append(Finding(id=f"version-skew-{key}", severity=severity,
-                               message=f"{key} differs between nodes: {detail} (P12).",
+                               message=f"{key} differs between nodes: {detail}.",
                                fix="run the same image (or the same pip freeze) on every node: vlmctl compose writes one"))
     return out
 
@@ -77,7 +77,7 @@ def _model_findings(probes: list[NodeProbe]) -> list[Finding]:
         if not p.model.present:
             out.append(Finding(id="model-missing", severity="error",
                                message=f"node '{p.node}': model path {p.model.path} does not exist; a Ray worker there fails "
-                                       "with HFValidationError 'Repo id must be in the form ...' (P11).",
+                                       "with HFValidationError 'Repo id must be in the form ...'.",
                                fix=f"copy the model to {p.model.path} on node '{p.node}' (same path on every node) or mount shared storage"))
     present = [p for p in probes if p.model.present]
     prints = {p.model.fingerprint for p in present}
@@ -129,7 +129,7 @@ def _gpu_findings(p: NodeProbe, spec: ClusterSpec | None) -> list[Finding]:
             out.append(Finding(id="cuda-arch", severity="error",
                                message=f"node '{p.node}': {names} is compute capability {cc} (sm_{cc.replace('.', '')}) but the "
                                        f"installed torch carries kernels for {' '.join(p.torch_arch_list)}: "
-                                       "'CUDA error: no kernel image is available for execution on the device' (P10).",
+                                       "'CUDA error: no kernel image is available for execution on the device'.",
                                fix=f"use an image/wheel built for sm_{cc.replace('.', '')} (TORCH_CUDA_ARCH_LIST includes {cc})"))
     return out
 
@@ -141,7 +141,7 @@ def _node_findings(p: NodeProbe, ray_address: str | None) -> list[Finding]:
         # With GLOO_SOCKET_IFNAME set (vlmctl sets it) Gloo never resolves the hostname: only a note then.
         out.append(Finding(id="hostname-loopback", severity="info" if p.env.get("GLOO_SOCKET_IFNAME") else "warning",
                            message=f"node '{p.node}': hostname '{p.hostname}' resolves to {got}; without GLOO_SOCKET_IFNAME "
-                                   "Gloo binds to loopback ('Unable to resolve hostname to a (local) address', P1).",
+                                   "Gloo binds to loopback ('Unable to resolve hostname to a (local) address').",
                            fix=f"keep GLOO_SOCKET_IFNAME set (vlmctl cluster env does), or map '{p.hostname}' to {p.address} in /etc/hosts"))
     nic = p.env.get("GLOO_SOCKET_IFNAME")
     if not nic:
@@ -156,7 +156,7 @@ def _node_findings(p: NodeProbe, ray_address: str | None) -> list[Finding]:
     if ray_address and host_ip and host_ip != ray_address:
         out.append(Finding(id="node-ip-mismatch", severity="error",
                            message=f"node '{p.node}': VLLM_HOST_IP={host_ip} but Ray registered the node as {ray_address}; "
-                                   "the placement group never forms (P2).",
+                                   "the placement group never forms.",
                            fix=f"restart the node with vlmctl cluster up/join so both use {ray_address}"))
     if p.shm_gib is not None and p.shm_gib < SHM_MIN_GIB:
         out.append(Finding(id="shm-small", severity="warning",

@@ -464,7 +464,7 @@ CATALOG: tuple[Signature, ...] = (
         fix="leave room for the encoder: lower --gpu-memory-utilization or set --kv-cache-memory; cap "
             "max_pixels, frames and videos per request (--limit-mm-per-prompt); or use the V1 model runner "
             "(VLLM_USE_V2_MODEL_RUNNER=0), which reserves the encoder peak at start-up.",
-        sources=("vlmctl issue 9 (measured: H100, vLLM 0.26.0, run A1)", "vllm-project/vllm-ascend#3965"),
+        sources=("measured by vlmctl: H100 80GB, vLLM 0.26.0, GPU calibration run A1 (docs/validation.md)", "vllm-project/vllm-ascend#3965"),
         plan_change=_encoder_oom_change,
         supersedes=("oom-startup", "oom-runtime"),
     ),

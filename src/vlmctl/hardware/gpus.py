@@ -90,6 +90,6 @@ def gpu_type(name: str) -> GpuType:
         hint = did_you_mean(name, [g.id for g in GPUS], normalise=_norm)
         raise ConfigError(
             f"unknown GPU type '{name}'.{hint}",
-            fix="run `vlmctl gpus` for the names; or set total_gib and compute_capability in the cluster file",
+            fix="run `vlmctl gpus` for the names; a GPU it does not list is declared in a cluster file (total_gib, compute_capability)",
         )
     return hit

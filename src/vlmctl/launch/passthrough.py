@@ -34,7 +34,7 @@ def check_passthrough(args: list[str]) -> list[str]:
     """Return ``args`` unchanged when every flag is one `vllm serve` knows and none is one the plan sets."""
     args = list(args)
     if args and not args[0].startswith("-"):
-        raise ConfigError(f"vLLM argument '{args[0]}' after -- is not a flag.",
+        raise ConfigError(f"vLLM argument {args[0]!r} after -- is not a flag.",
                           fix=f"pass vLLM flags after --, e.g. {_EXAMPLE}")
     for arg in args:
         if not arg.startswith("-") or arg in ("-", "--") or _is_number(arg):
@@ -44,10 +44,10 @@ def check_passthrough(args: list[str]) -> list[str]:
         flag = _long(arg)
         if not _known(flag):
             hint = did_you_mean(flag, sorted(KNOWN))
-            raise ConfigError(f"'{arg.partition('=')[0]}' is not a `vllm serve` {SOURCE_VERSION} flag.{hint}",
+            raise ConfigError(f"{arg.partition('=')[0]!r} is not a `vllm serve` {SOURCE_VERSION} flag.{hint}",
                               fix="check `vllm serve --help` and pass only its flags after --")
         if flag in OWNED:
-            raise ConfigError(f"'{arg.partition('=')[0]}' after -- would override a setting vlmctl controls.",
+            raise ConfigError(f"{arg.partition('=')[0]!r} after -- would override a setting vlmctl controls.",
                               fix=OWNED[flag])
     return args
 

@@ -169,6 +169,46 @@ def _placement_errors(spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest) -
     return []
 
 
+_SHAPE = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "vocab_size")
+
+
+def _describe(spec: ModelSpec) -> str:
+    quant = f", {spec.quantization.quant_method}" if spec.quantization else ""
+    return f"{spec.model_type}, {spec.num_hidden_layers} layers, hidden {spec.hidden_size}{quant}"
+
+
+def _model_path_findings(model: str, spec: ModelSpec, cluster: ClusterSpec, nodes: list[str]) -> list[Finding]:
+    """The checkpoint at each model path this machine can read must be the planned model (its config.json)."""
+    from vlmctl.errors import ConfigError
+    from vlmctl.models.loader import spec_from_folder
+
+    paths = {cluster.model_path_for(n) for n in cluster.nodes if n.name in nodes} - {None}
+    out = []
+    for path in sorted(paths):
+        folder = Path(path).expanduser()
+        if not (folder / "config.json").is_file():
+            continue  # not on this machine: `vlmctl cluster verify` checks it on every node
+        try:
+            there = spec_from_folder(folder)
+        except ConfigError as exc:
+            out.append(Finding(id="model-path-mismatch", severity="error",
+                               message=f"model_path '{path}' is not the planned {model}: {exc.message}",
+                               fix=f"point model_path at {model}'s folder, or plan for that folder: vlmctl plan {path} "
+                                   "--cluster FILE"))
+            continue
+        differ = [f for f in _SHAPE if getattr(there, f) != getattr(spec, f)]
+        if (there.quantization is None) != (spec.quantization is None):
+            differ.append("quantization")
+        if differ:
+            out.append(Finding(
+                id="model-path-mismatch", severity="error",
+                message=f"model_path '{path}' holds another model ({_describe(there)}) than the planned {model} "
+                        f"({_describe(spec)}; differs in {', '.join(differ)}): vLLM would serve that checkpoint under "
+                        "this plan's name with this plan's memory arithmetic.",
+                fix=f"point model_path at {model}'s folder, or plan for the folder: vlmctl plan {path} --cluster FILE"))
+    return out
+
+
 _STATIC_TP = ("tp-heads", "tp-kv-heads", "tp-vision-heads", "tp-vision-mlp", "quant-shard-align")
 
 
@@ -202,8 +242,12 @@ def build_result(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanReq
                                     fix="" if left else
                                     f"vlmctl plan {model} --tensor-parallel-size {win.tp} --mm-encoder-tp-mode data"))
     plan = to_plan(model, spec, cluster, req, win) if win.stages else None
+    ok = win.ok
     if plan is not None:
         findings += _context_findings(spec, cluster, req, win)
+        mismatch = _model_path_findings(model, spec, cluster, [n.name for n in plan.nodes])
+        findings = mismatch + findings
+        ok = ok and not mismatch
     alts, seen = [], {(win.tp, win.pp)}
     for c in ranked[1:]:
         if (c.tp, c.pp) in seen:
@@ -219,4 +263,4 @@ def build_result(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanReq
                        f"batch-1 decode bound {win.decode_bound:.0f} tok/s; ranked for {req.prefer}.")
         if win.reserve_note:
             explanation += f" {win.reserve_note}."
-    return PlanResult(ok=win.ok, plan=plan, findings=findings, alternatives=alts, explanation=explanation)
+    return PlanResult(ok=ok, plan=plan, findings=findings, alternatives=alts, explanation=explanation)
