@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vlmctl.clusterspec import ClusterSpec
 from vlmctl.errors import ConfigError
 from vlmctl.launch.passthrough import check_passthrough
-from vlmctl.launch.vllm_flags import FLAGS
+from vlmctl.launch.vllm_flags import flag_names
 from vlmctl.plan.schema import Plan
 
 #: Variables vLLM's driver must not copy onto Ray workers: each node sets its own.
@@ -237,12 +237,10 @@ def vllm_settings(plan: Plan) -> list[tuple[str, object]]:
         ("tensor_parallel_size", plan.tensor_parallel_size),
         ("pipeline_parallel_size", plan.pipeline_parallel_size),
     ]
-    dp = getattr(plan, "data_parallel_size", 1) or 1
-    if dp > 1:
-        out.append(("data_parallel_size", dp))
-        for field in ("data_parallel_size_local", "data_parallel_backend"):
-            if getattr(plan, field, None) is not None:
-                out.append((field, getattr(plan, field)))
+    if plan.data_parallel_size > 1:
+        out.append(("data_parallel_size", plan.data_parallel_size))
+        if len(plan.nodes) > 1:  # replicas on other nodes: vLLM places them through Ray
+            out.append(("data_parallel_backend", "ray"))
     if plan.distributed_executor_backend != "uni":
         out.append(("distributed_executor_backend", plan.distributed_executor_backend))
     out.append(("dtype", plan.dtype))
@@ -263,17 +261,20 @@ def vllm_settings(plan: Plan) -> list[tuple[str, object]]:
     out.append(("mm_encoder_tp_mode", plan.mm_encoder_tp_mode))
     if plan.enforce_eager:
         out.append(("enforce_eager", True))
+    if plan.enable_expert_parallel:
+        out.append(("enable_expert_parallel", True))
     return out
 
 
 def _argv(model: str, plan: Plan, host: str, port: int, launcher: list[str], passthrough: list[str]) -> list[str]:
-    argv = [*launcher, "serve", model, FLAGS["served_model_name"], plan.served_model_name,
-            FLAGS["host"], host, FLAGS["port"], str(port)]
+    names = flag_names(plan.vllm_version)
+    argv = [*launcher, "serve", model, names["served_model_name"], plan.served_model_name,
+            names["host"], host, names["port"], str(port)]
     for field, value in vllm_settings(plan):
         if value is True:
-            argv.append(FLAGS[field])
+            argv.append(names[field])
         else:
-            argv += [FLAGS[field], _json(value) if isinstance(value, dict) else f"{value:g}" if isinstance(value, float) else str(value)]
+            argv += [names[field], _json(value) if isinstance(value, dict) else f"{value:g}" if isinstance(value, float) else str(value)]
     return argv + list(passthrough)
 
 

@@ -1,6 +1,7 @@
 """vLLM's flag names: the ones a Plan sets, and every flag ``vllm serve`` accepts (for passthrough checks).
 
-This is the one table of vLLM flag names in vlmctl until the version profiles carry them. Read from the
+``flag_names(version)`` takes the names the version profile (``vlmctl.engines.vllm``) knows and adds the
+few it does not carry yet (data and expert parallelism, ``--config``). Read from the
 vLLM 0.26.0 wheel: ``vllm/engine/arg_utils.py`` (``EngineArgs.add_cli_args``), ``vllm/entrypoints/openai/cli_args.py``
 (``FrontendArgs``, ``make_arg_parser``) and ``vllm/entrypoints/cli/serve.py``; every ``add_argument`` name and every
 ``FrontendArgs`` field: 274 long flags and 23 short aliases. Boolean fields also take ``--no-NAME`` (``argparse.BooleanOptionalAction``,
@@ -37,8 +38,22 @@ FLAGS: dict[str, str] = {
     "media_io_kwargs": "--media-io-kwargs",
     "mm_encoder_tp_mode": "--mm-encoder-tp-mode",
     "enforce_eager": "--enforce-eager",
+    "enable_expert_parallel": "--enable-expert-parallel",
     "config": "--config",
 }
+
+
+def flag_names(vllm_version: str | None = None) -> dict[str, str]:
+    """Plan field -> flag for ``vllm_version``: the profile's names over the table above."""
+    from dataclasses import fields
+
+    from vlmctl.engines.vllm import profile
+
+    flags = profile(vllm_version).flags
+    out = dict(FLAGS)
+    out.update({f.name: getattr(flags, f.name) for f in fields(flags)
+                if isinstance(getattr(flags, f.name), str) and getattr(flags, f.name).startswith("--")})
+    return out
 
 #: Short aliases ``vllm serve`` accepts, and the long flag each stands for.
 SHORT: dict[str, str] = {
