@@ -9,7 +9,8 @@ import os
 #: Variables vlmctl *reads*.
 READS = {
     "VLMCTL_DEBUG": "1 shows full tracebacks for known errors.",
-    "VLMCTL_API_KEY": "API key that `vlmctl serve` enforces and `vlmctl ui`/`bench` send.",
+    "VLMCTL_API_KEY": "API key that `vlmctl serve` enforces and `vlmctl ui`/`bench` send (or use --api-key-file).",
+    "VLLM_API_KEY": "Read when VLMCTL_API_KEY is unset (the name `vllm serve` itself reads).",
     "VLMCTL_CACHE_DIR": "Where the embedded demo model and other caches live (default: the user cache dir).",
     "OPENAI_BASE_URL": "Base URL `vlmctl ui`/`bench` use when no --api-base/--base-url is given.",
     "OPENAI_API_KEY": "Key `vlmctl ui`/`bench` send when neither --api-key nor VLMCTL_API_KEY is set.",
@@ -43,8 +44,17 @@ def debug() -> bool:
 
 
 def api_key() -> str | None:
-    """The API key from VLMCTL_API_KEY, if any."""
-    return os.environ.get("VLMCTL_API_KEY") or None
+    """The API key from VLMCTL_API_KEY, else VLLM_API_KEY (what `vllm serve` reads), if any."""
+    return api_key_with_source()[0]
+
+
+def api_key_with_source() -> tuple[str | None, str]:
+    """(key, the variable it came from): VLMCTL_API_KEY, else VLLM_API_KEY."""
+    for name in ("VLMCTL_API_KEY", "VLLM_API_KEY"):
+        value = os.environ.get(name)
+        if value:
+            return value, name
+    return None, "VLMCTL_API_KEY"
 
 
 def openai_base_url() -> str | None:

@@ -74,7 +74,7 @@ Examples:
   vlmctl serve --plan plan.json                  # the planned vLLM engine
   vlmctl serve Qwen/Qwen2.5-VL-7B-Instruct --gpus h100-80gb:1 --dry-run
   vlmctl serve --plan plan.json --dry-run --json # argv + env as JSON
-  vlmctl serve --host 0.0.0.0 --api-key "$KEY"   # reachable from other machines
+  vlmctl serve --host 0.0.0.0 --api-key-file ~/.vlmctl-key  # reachable from other machines
   vlmctl serve --plan plan.json -- --enable-auto-tool-choice --tool-call-parser hermes   # more vLLM flags
 
 \b
@@ -108,7 +108,14 @@ class _PassthroughCommand(click.Command):
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: argv and env as JSON.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--api-key", default=None, help="Require this key (Bearer). Default: $VLMCTL_API_KEY.")
+@click.option("--api-key-file", default=None, metavar="FILE",
+              help="Require the key in FILE (Bearer). Default: $VLMCTL_API_KEY, else $VLLM_API_KEY.")
+@click.option("--api-key", default=None, metavar="KEY",
+              help="Require this key; visible to other users in `ps`: prefer --api-key-file or VLMCTL_API_KEY.")
+@click.option("--health-timeout", type=click.FloatRange(1, 86400), default=30.0, show_default=True,
+              help="Seconds without an answer from /health, once ready, before the engine counts as frozen.")
+@click.option("--on-unhealthy", type=click.Choice(["stop", "restart", "warn"]), default="stop", show_default=True,
+              help="What to do with a frozen engine.")
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback --host without an API key.")
 @click.option("--served-model-name", default=None, help="Name clients use (CPU server; vLLM takes the plan's).")
 @click.option("--max-model-len", type=int, default=None, help="Context length (CPU server, or planning on the fly).")
@@ -119,7 +126,8 @@ class _PassthroughCommand(click.Command):
 @click.option("--ready-timeout", type=float, default=1800.0, show_default=True, help="Seconds to wait for ready.")
 @click.option("--vllm-bin", default="vllm", show_default=True,
               help="How to run vLLM, e.g. 'python3 -m vllm.entrypoints.cli.main'.")
-def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, host, port, api_key, insecure,
+def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, host, port, api_key_file, api_key,
+        health_timeout, on_unhealthy, insecure,
         served_model_name, max_model_len, no_ui, allow_remote_media, allowed_media_dir, log_file, ready_timeout,
         vllm_bin):
     from vlmctl.serve.safety import check_bind
@@ -131,7 +139,11 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
         raise ConfigError(f"--port {port} is not a TCP port (1-65535).", fix="--port 8000")
     if as_json and not dry_run:
         raise ConfigError("--json only applies to --dry-run.", fix="add --dry-run")
-    api_key = api_key or envs.api_key()
+    from vlmctl.serve.safety import read_api_key
+
+    api_key, key_warnings = read_api_key(api_key, api_key_file)
+    for warning in key_warnings:
+        console(stderr=True).print(f"warning: {warning}", markup=False)
     vllm_args = click.get_current_context().meta.get("vllm_args")
     if vllm_args is not None and not vllm_args:
         raise ConfigError("-- is followed by nothing: there are no vLLM arguments to pass.",
@@ -190,7 +202,8 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
             "environment (vlmctl cluster up / join; check with vlmctl cluster verify)"
             + ("" if cluster else "; pass --cluster FILE so this head's NCCL/Gloo values are set and kept off "
                "the Ray workers"), markup=False)
-    _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo=not use_vllm and not model)
+    _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo=not use_vllm and not model,
+               health=(health_timeout, on_unhealthy))
 
 
 def _vllm_launch(plan, cluster_file, vllm_args, host, port, api_key, launcher, write: bool):
@@ -211,7 +224,8 @@ def _vllm_launch(plan, cluster_file, vllm_args, host, port, api_key, launcher, w
     return spec, spec.driver_env(api_key=api_key)
 
 
-def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo: bool) -> None:
+def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo: bool,
+               health: tuple[float, str] = (30.0, "stop")) -> None:
     from vlmctl.serve.supervise import Launch, Supervisor
 
     err = console(stderr=True)
@@ -221,9 +235,13 @@ def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, de
         on_phase=lambda name: err.print(f"  [dim]·[/dim] {name}"),
         plan=plan,
     )
+    stopping = False
 
     def _terminate(signum, frame):
-        raise KeyboardInterrupt
+        if not stopping:
+            raise KeyboardInterrupt
+        err.print("second interrupt: killing the engine now", markup=False)
+        sup.kill()
 
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
     what = "the CPU server" if "vlmctl.serve.demo" in argv else " ".join(argv[: argv.index("serve") + 2])
@@ -231,15 +249,17 @@ def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, de
     sup.start()
     try:
         models = sup.wait_ready(ready_timeout)
-        _, health = sup._get("/health")
-        chat = (health or {}).get("chat_path")
+        _, body = sup._get("/health")
+        chat = (body or {}).get("chat_path")
         _print_ready(console(), sup.launch.base_url, models, chat, demo, log, api_key)
         sys.stdout.flush()
-        sup.wait()
+        sup.watch(health[0], health[1], on_note=lambda text: err.print(f"warning: {text}", markup=False))
         raise sup.death_error()
     except KeyboardInterrupt:
-        err.print("stopping…")
+        stopping = True
+        err.print("stopping… (press Ctrl-C again to kill it now)")
     finally:
+        stopping = True
         sup.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

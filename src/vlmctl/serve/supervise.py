@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,31 +81,37 @@ class Supervisor:
         self.plan = plan
         self.on_phase = on_phase or (lambda name: None)
         self.proc: subprocess.Popen | None = None
+        self._pump: threading.Thread | None = None
         self.phases: list[str] = []
         self.log_path = launch.log_path or Path(os.getcwd()) / f"vlmctl-serve-{launch.port}.log"
         self.patterns = phase_patterns(getattr(plan, "vllm_version", None))
 
     def start(self) -> None:
-        """Start the child in its own session, stdout+stderr to the log file."""
+        """Start the child in its own session; its stdout+stderr go to the log file with secrets redacted."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
         env = {**os.environ, **self.launch.env}
         try:
             self.proc = subprocess.Popen(
                 self.launch.argv,
-                stdout=log,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
         except FileNotFoundError as exc:
+            log.close()
             raise ServeError(
                 f"cannot start '{self.launch.argv[0]}': not found on PATH.",
                 fix="install vLLM on this node (pip install 'vlmctl[gpu]'), or run `vlmctl serve` with no model for the CPU demo",
             ) from exc
-        finally:
-            log.close()
+        secrets = [v.encode() for k, v in self.launch.env.items() if k.endswith("API_KEY") and v]
+        if self.launch.api_key:
+            secrets.append(self.launch.api_key.encode())
+        self._pump = threading.Thread(target=_copy_redacted, args=(self.proc.stdout, log, secrets),
+                                      name="vlmctl-engine-log", daemon=True)
+        self._pump.start()
 
     def log_text(self) -> str:
         try:
@@ -118,7 +125,7 @@ class Supervisor:
                 self.phases.append(name)
                 self.on_phase(name)
 
-    def _get(self, path: str) -> tuple[int, dict | None]:
+    def _get(self, path: str, timeout: float = 2.0) -> tuple[int, dict | None]:
         import json
         import urllib.error
         import urllib.request
@@ -127,7 +134,7 @@ class Supervisor:
         if self.launch.api_key:
             req.add_header("Authorization", f"Bearer {self.launch.api_key}")
         try:
-            with urllib.request.urlopen(req, timeout=2) as resp:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 body = resp.read()
                 try:
                     return resp.status, json.loads(body) if body else None
@@ -197,6 +204,7 @@ class Supervisor:
         from vlmctl.doctor.explain import explain
 
         code = self.proc.returncode if self.proc else None
+        self._drain()
         text = self.log_text()
         result = explain(text, self.plan)
         if result.matches:
@@ -208,6 +216,11 @@ class Supervisor:
                 lines.append(f"  plan change: {key}: {was}{change['to']}  ({change['because']})")
             lines.append(f"  log: {self.log_path}")
             return ServeError("\n".join(lines), fix=first.fix)
+        killed = _killed_by(code)
+        if killed is not None:
+            name, why, fix = killed
+            return ServeError(f"the engine was killed by {name} (exit code {code}): {why}\n  log: {self.log_path}",
+                              fix=fix)
         tail = result.suspicious_lines or text.strip().splitlines()[-8:]
         body = "\n    ".join(tail)
         return ServeError(
@@ -220,6 +233,65 @@ class Supervisor:
         """Block until the child exits (Ctrl-C is the caller's to catch); return its exit code."""
         assert self.proc is not None
         return self.proc.wait()
+
+    def watch(self, health_timeout_s: float = 30.0, on_unhealthy: str = "stop", poll_s: float = 2.0,
+              on_note: Callable[[str], None] | None = None) -> int:
+        """Block while the engine runs, checking ``/health``; return its exit code once it exits.
+
+        When the process is alive but ``/health`` has not answered 200 for ``health_timeout_s`` (a frozen
+        engine: stopped, deadlocked, swapping), say so, then ``stop`` (raise ServeError), ``restart`` (stop
+        it, start it again, wait until ready) or ``warn`` (keep waiting).
+        """
+        assert self.proc is not None
+        note = on_note or (lambda text: None)
+        failing_since: float | None = None
+        warned = False
+        while True:
+            try:
+                return self.proc.wait(timeout=poll_s)
+            except subprocess.TimeoutExpired:
+                pass
+            status, _ = self._get("/health", timeout=min(5.0, max(1.0, health_timeout_s / 3)))
+            now = time.monotonic()
+            if status == 200:
+                if failing_since is not None and warned:
+                    note(f"the engine answers /health again after {now - failing_since:.0f} s")
+                failing_since, warned = None, False
+                continue
+            if self.proc.poll() is not None:
+                return self.proc.returncode
+            failing_since = failing_since or now
+            silent = now - failing_since
+            if not warned and silent >= min(5.0, health_timeout_s / 2):
+                warned = True
+                note(f"the engine has not answered /health for {silent:.0f} s (its process is alive); "
+                     f"acting after {health_timeout_s:.0f} s ({on_unhealthy})")
+            if silent < health_timeout_s:
+                continue
+            message = (f"the engine has not answered /health for {silent:.0f} s although its process is alive: it is "
+                       "frozen (stopped by a signal, deadlocked, or the machine is swapping)")
+            if on_unhealthy == "warn":
+                note(message + "; still waiting (--on-unhealthy warn)")
+                failing_since, warned = now, True
+                continue
+            if on_unhealthy == "restart":
+                note(message + "; restarting it")
+                self.stop()
+                self.phases = []
+                self.start()
+                self.wait_ready()
+                note("the engine is ready again")
+                failing_since, warned = None, False
+                continue
+            self.stop()
+            raise ServeError(f"{message}; it was stopped.\n  log: {self.log_path}",
+                             fix="vlmctl serve ... --on-unhealthy restart to restart it instead, or "
+                                 "--health-timeout SECONDS to wait longer")
+
+    def _drain(self, timeout_s: float = 2.0) -> None:
+        """Let the log copier write what the exited child left in the pipe."""
+        if self._pump is not None:
+            self._pump.join(timeout=timeout_s)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -234,11 +306,67 @@ class Supervisor:
             self.proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             pass
-        _signal_group(pgid, signal.SIGKILL)
+        self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the child's process group now (a second Ctrl-C), and collect the child."""
+        if self.proc is None:
+            return
+        _signal_group(self.proc.pid, signal.SIGKILL)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        self._drain()
+
+
+def _copy_redacted(pipe, log, secrets: list[bytes]) -> None:
+    """Copy the engine's output to its log line by line, with API keys (and ``?api_key=`` values) redacted."""
+    try:
+        for line in iter(pipe.readline, b""):
+            for secret in secrets:
+                line = line.replace(secret, b"<redacted>")
+            log.write(_QUERY_SECRET.sub(rb"\1<redacted>", line))
+            log.flush()
+    except (OSError, ValueError):
+        pass
+    finally:
+        log.close()
+
+
+_QUERY_SECRET = re.compile(rb"(?i)([?&][^=&\s]*(?:key|token|secret|password|auth)[^=&\s]*=)[^&\s\"']*")
+
+_SIGNAL_WHY = {
+    signal.SIGKILL: ("it did not exit by itself: usually the kernel's out-of-memory killer (host RAM, not GPU "
+                     "memory), or someone ran kill -9",
+                     "check `dmesg | grep -i -E 'out of memory|killed process'`; lower --max-num-seqs or "
+                     "free host memory, then start it again"),
+    signal.SIGTERM: ("something outside vlmctl asked it to stop (kill, systemd, docker stop, a job scheduler)",
+                     "find who stopped it, then start it again: vlmctl serve ..."),
+    signal.SIGINT: ("an interrupt reached it directly (Ctrl-C in its process group, or kill -INT)",
+                    "start it again: vlmctl serve ..."),
+    signal.SIGSEGV: ("it crashed (segmentation fault) in native code: a CUDA/driver or library mismatch",
+                     "vlmctl doctor, then check the last lines of the engine log"),
+    signal.SIGABRT: ("it aborted in native code (an assertion in CUDA, NCCL or a C++ library)",
+                     "vlmctl doctor, then check the last lines of the engine log"),
+    signal.SIGBUS: ("it hit a bus error: often /dev/shm is too small for shared memory between processes",
+                    "raise shm (docker --shm-size 16g), then start it again"),
+}
+
+
+def _killed_by(code: int | None) -> tuple[str, str, str] | None:
+    """(signal name, why, fix) when exit ``code`` means a signal ended the process (-N, or 128+N from a shell)."""
+    if code is None:
+        return None
+    number = -code if code < 0 else code - 128 if 128 < code < 160 else None
+    if number is None:
+        return None
+    try:
+        sig = signal.Signals(number)
+    except ValueError:
+        return None
+    why, fix = _SIGNAL_WHY.get(sig, ("a signal from outside ended it", "start it again: vlmctl serve ..."))
+    return sig.name, why, fix
 
 
 def _die_with_parent() -> None:

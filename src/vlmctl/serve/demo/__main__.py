@@ -5,6 +5,7 @@ The API key comes from VLMCTL_API_KEY (never argv, so it does not show in ``ps``
 from __future__ import annotations
 
 import argparse
+import hmac
 import importlib.util
 import re
 import sys
@@ -168,7 +169,14 @@ def _mount(app, opts, host: str, port: int, path: str):
         }
         local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         blocks = build_app(api_base=f"http://{local}:{port}/v1", api_key=opts.api_key, info=info)
-        return gradio.mount_gradio_app(app, blocks, path=path)
+        login = {}
+        if opts.api_key:  # the page calls the API with the key: whoever opens it must know the key too
+            key = opts.api_key.encode()
+            login = {
+                "auth": lambda user, password: hmac.compare_digest(str(password).encode("utf-8", "replace"), key),
+                "auth_message": "This server has an API key: sign in with any user name and the key as the password.",
+            }
+        return gradio.mount_gradio_app(app, blocks, path=path, **login)
     except Exception as exc:  # the API must come up even if the page cannot
         _log(f"chat page not mounted: {type(exc).__name__}: {exc}")
         opts.info["chat_path"] = None
