@@ -73,3 +73,53 @@ def test_cli_materialize_and_refuse_overwrite(tmp_path, capsys):
     assert "already holds a config.json" in capsys.readouterr().err
     assert main(["models", "materialize", "Qwen/Qwen2.5-VL-8B", str(tmp_path / "x")]) == 2
     assert "Qwen2.5-VL-8B" in capsys.readouterr().err
+
+
+FAMILY_ENTRIES = {"qwen3_vl": "Qwen/Qwen3-VL-8B-Instruct", "qwen3_vl_moe": "Qwen/Qwen3-VL-30B-A3B-Instruct",
+                  "qwen3_5": "Qwen/Qwen3.5-27B", "qwen3_5_moe": "Qwen/Qwen3.5-35B-A3B"}
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILY_ENTRIES))
+def family_folder(request, tmp_path_factory):
+    model_id = FAMILY_ENTRIES[request.param]
+    out = tmp_path_factory.mktemp(request.param)
+    materialize(model_id, out, vocab_size=1500)
+    return request.param, model_id, out
+
+
+def test_every_family_folder_is_the_published_config_with_matching_ids(family_folder):
+    model_type, model_id, folder = family_folder
+    assert sorted(p.name for p in folder.iterdir()) == sorted(FILES + ("video_preprocessor_config.json",))
+    cfg = json.loads((folder / "config.json").read_text())
+    entry = catalog_entry(model_id)
+    assert {k: v for k, v in cfg.items() if k not in ("_name_or_path", "vlmctl_materialized")} == entry.config
+    assert cfg["model_type"] == model_type
+    tok = json.loads((folder / "tokenizer.json").read_text())
+    ids = {t["content"]: t["id"] for t in tok["added_tokens"]}
+    for key, token in (("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+                       ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>")):
+        assert cfg[key] == ids[token]
+    assert cfg["text_config"]["bos_token_id"] == ids["<|endoftext|>"]
+    assert max(ids.values()) < cfg["text_config"]["vocab_size"]
+    video = json.loads((folder / "video_preprocessor_config.json").read_text())
+    assert video["video_processor_type"] == "Qwen3VLVideoProcessor" and video["patch_size"] == 16
+    assert json.loads((folder / "tokenizer_config.json").read_text())["model_max_length"] == 262144
+
+
+def test_transformers_loads_every_family_and_counts_32_pixel_tokens(family_folder, monkeypatch):
+    transformers = pytest.importorskip("transformers", reason="needs the demo extra (transformers)")
+    pytest.importorskip("PIL", reason="needs pillow")
+    from PIL import Image
+
+    model_type, _, folder = family_folder
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = transformers.AutoConfig.from_pretrained(folder)
+    assert config.model_type == model_type
+    proc = transformers.AutoProcessor.from_pretrained(folder)
+    assert proc.tokenizer.convert_tokens_to_ids("<|image_pad|>") == config.image_token_id
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is this?"}]}]
+    text = proc.apply_chat_template(messages, add_generation_prompt=True)
+    # 1024×768 with 16-pixel patches merged 2×2 → 32×24 tokens
+    out = proc(text=[text], images=[Image.new("RGB", (1024, 768), (30, 90, 150))], return_tensors="pt")
+    assert out["image_grid_thw"][0].tolist() == [1, 48, 64]
+    assert int((out["input_ids"] == config.image_token_id).sum()) == 768

@@ -90,7 +90,7 @@ def materialize(model_id: str, out_dir: Path, *, vocab_size: int = 4000, overwri
     config = copy.deepcopy(entry.config)
     text = config.get("text_config")
     if isinstance(text, dict):  # nested (Qwen3-VL, Qwen3.5): text_config keeps the published bos/eos
-        config.update({k: v for k, v in token_ids.items() if k.startswith(("image", "video", "vision"))})
+        config.update({k: v for k, v in token_ids.items() if k in config})
     else:
         config.update(token_ids)
     config["vision_config"] = dict(config.get("vision_config", {}))

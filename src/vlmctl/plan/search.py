@@ -305,10 +305,11 @@ class Planner:
 
         def settle(max_model_len: int) -> list[Finding]:
             c.max_model_len = max_model_len
+            c.max_num_seqs = seqs
             c.max_num_batched_tokens = req.max_num_batched_tokens or min(t_default, seqs * max_model_len)
             c.utilization = util
             self.sizer.size(c)
-            return self._reserve_encoder(c, fixed_u)
+            return self._reserve_encoder(c, fixed_u) + self._state_per_sequence(c)
 
         reserve = settle(length)
         if req.max_model_len is None:
@@ -337,6 +338,34 @@ class Planner:
         return best // 1024 * 1024 if best >= 8192 else best
 
     # -- memory rules -----------------------------------------------------------------------
+    def _state_per_sequence(self, c: Candidate) -> list[Finding]:
+        """Hybrids with full CUDA graphs: every decode sequence holds one linear-attention state block, so vLLM
+        refuses max_num_seqs above the pool's blocks (config/compilation.py
+        CompilationConfig.resolve_cudagraph_mode_and_sizes, vLLM 0.26). The plan lowers max_num_seqs when the
+        user left it open."""
+        if c.eager or self.spec.linear_attention is None or not c.stages:
+            return []
+        blocks = c.blocks
+        if c.max_num_seqs <= blocks or blocks < 1:
+            return []
+        if self.req.max_num_seqs is None:
+            asked = c.max_num_seqs
+            c.max_num_seqs = blocks
+            self.sizer.size(c)
+            c.max_num_seqs = min(blocks, c.blocks)
+            return [Finding(
+                id="hybrid-max-num-seqs", severity="info",
+                message=f"each decode sequence of {self.spec.family.name} holds one linear-attention state block and "
+                        f"CUDA graphs need one per sequence: the pool has {blocks} blocks, so the plan sets "
+                        f"max_num_seqs {c.max_num_seqs} (vLLM's default {asked} would not start).",
+                fix="for more sequences: more memory per GPU (higher TP) or --enforce-eager")]
+        return [Finding(
+            id="hybrid-max-num-seqs", severity="error",
+            message=f"max_num_seqs ({c.max_num_seqs}) exceeds available Mamba cache blocks ({blocks}). Each decode "
+                    "sequence requires one Mamba cache block, so CUDA graph capture cannot proceed. Please lower "
+                    f"max_num_seqs to at most {blocks} or increase gpu_memory_utilization.",
+            fix=f"--max-num-seqs {blocks}, or --enforce-eager")]
+
     def _reserve_encoder(self, c: Candidate, fixed_u: bool) -> list[Finding]:
         """V2 runner: keep the vision encoder's run-time peak free (its start-up profile does not)."""
         peak = max((s.encoder_runtime for s in c.stages), default=0.0)

@@ -1,0 +1,57 @@
+"""Planning the Qwen3-VL and Qwen3.5 families end to end: runner, expert parallelism, hybrid sequences."""
+import pytest
+
+from vlmctl.plan import make_plan
+
+
+@pytest.mark.parametrize("model_id,runner", [("Qwen/Qwen3-VL-8B-Instruct", "v2"),
+                                             ("Qwen/Qwen3-VL-30B-A3B-Instruct", "v1"),
+                                             ("Qwen/Qwen3.5-27B", "v1"), ("Qwen/Qwen3.5-35B-A3B", "v1")])
+def test_runner_is_the_one_vllm_picks(model_id, runner):
+    r = make_plan(model_id, gpus="h200:1", max_model_len=32768, enforce_eager=True)
+    assert r.ok and r.plan.model_runner == runner
+    assert (r.plan.env.get("VLLM_USE_V2_MODEL_RUNNER") == "0") == (runner == "v1")
+    assert make_plan(model_id, gpus="h200:1", max_model_len=32768, model_runner="v2").plan.model_runner == "v2"
+
+
+def test_qwen3_vl_8b_weights_include_deepstack_buffers():
+    r = make_plan("Qwen/Qwen3-VL-8B-Instruct", gpus="h200:1", max_model_len=32768, max_num_batched_tokens=8192)
+    text = make_plan("Qwen/Qwen3-VL-8B-Instruct", gpus="h200:1", max_model_len=32768, max_num_batched_tokens=8192,
+                     limit_mm_per_prompt={"image": 0, "video": 0})
+    # vision on: + ViT (0.58 B params) + 3 × 8192 × 4096 bf16 deepstack buffers (0.19 GiB)
+    gap = r.plan.per_gpu[0].weights_gib - text.plan.per_gpu[0].weights_gib
+    assert gap == pytest.approx(576_388_336 * 2 / 2**30 + 0.1875, abs=0.02)
+    assert r.plan.media_limits.pixel_grid == 32
+
+
+def test_moe_search_tries_expert_parallel_and_emits_the_flag():
+    from vlmctl.serve.argv import vllm_argv
+
+    r = make_plan("Qwen/Qwen3-VL-30B-A3B-Instruct", gpus="h100-80gb:2", tensor_parallel_size=2,
+                  max_model_len=32768, enable_expert_parallel=True)
+    assert r.ok and r.plan.enable_expert_parallel
+    assert "--enable-expert-parallel" in vllm_argv(r.plan)
+    off = make_plan("Qwen/Qwen3-VL-30B-A3B-Instruct", gpus="h100-80gb:2", tensor_parallel_size=2,
+                    max_model_len=32768, enable_expert_parallel=False)
+    assert "--enable-expert-parallel" not in vllm_argv(off.plan)
+    # 128 experts split evenly over 2 ranks: the same bytes either way
+    assert r.plan.per_gpu[0].weights_gib == pytest.approx(off.plan.per_gpu[0].weights_gib, abs=0.01)
+    dense = make_plan("Qwen/Qwen3-VL-8B-Instruct", gpus="h100-80gb:2", tensor_parallel_size=2,
+                      enable_expert_parallel=True)
+    assert not dense.ok and any(f.id == "ep-dense-model" for f in dense.findings)
+
+
+def test_hybrid_graphs_need_a_state_block_per_sequence():
+    """Qwen3.5-27B on one H100 80GB: ~400 pool blocks, fewer than vLLM's default 1024 sequences."""
+    r = make_plan("Qwen/Qwen3.5-27B", gpus="h100-80gb:1", max_model_len=32768, enforce_eager=False)
+    assert r.ok
+    assert r.plan.max_num_seqs <= r.plan.per_gpu[0].kv_blocks < 1024
+    assert any(f.id == "hybrid-max-num-seqs" and f.severity == "info" for f in r.findings)
+    fixed = make_plan("Qwen/Qwen3.5-27B", gpus="h100-80gb:1", max_model_len=32768, enforce_eager=False,
+                      max_num_seqs=1024)
+    assert not fixed.ok
+    err = next(f for f in fixed.findings if f.id == "hybrid-max-num-seqs")
+    assert "exceeds available Mamba cache blocks" in err.message and "--max-num-seqs" in err.fix
+    eager = make_plan("Qwen/Qwen3.5-27B", gpus="h100-80gb:1", max_model_len=32768, enforce_eager=True,
+                      max_num_seqs=1024)
+    assert eager.ok and eager.plan.max_num_seqs == 1024
