@@ -25,15 +25,15 @@ def test_qwen3_vl_8b_weights_include_deepstack_buffers():
 
 
 def test_moe_search_tries_expert_parallel_and_emits_the_flag():
-    from vlmctl.serve.argv import vllm_argv
+    from vlmctl.launch.spec import vllm_settings
 
     r = make_plan("Qwen/Qwen3-VL-30B-A3B-Instruct", gpus="h100-80gb:2", tensor_parallel_size=2,
                   max_model_len=32768, enable_expert_parallel=True)
     assert r.ok and r.plan.enable_expert_parallel
-    assert "--enable-expert-parallel" in vllm_argv(r.plan)
+    assert ("enable_expert_parallel", True) in vllm_settings(r.plan)
     off = make_plan("Qwen/Qwen3-VL-30B-A3B-Instruct", gpus="h100-80gb:2", tensor_parallel_size=2,
                     max_model_len=32768, enable_expert_parallel=False)
-    assert "--enable-expert-parallel" not in vllm_argv(off.plan)
+    assert ("enable_expert_parallel", True) not in vllm_settings(off.plan)
     # 128 experts split evenly over 2 ranks: the same bytes either way
     assert r.plan.per_gpu[0].weights_gib == pytest.approx(off.plan.per_gpu[0].weights_gib, abs=0.01)
     dense = make_plan("Qwen/Qwen3-VL-8B-Instruct", gpus="h100-80gb:2", tensor_parallel_size=2,
