@@ -131,3 +131,16 @@ def test_hybrid_kv_tokens_follow_vllm_concurrency():
     assert stage.concurrency(32768) == pytest.approx(1000 / per_request)
     assert stage.kv_tokens(32768) == int(1000 / per_request * 32768)
     assert stage.need_for_len(32768) == 10 * shape["page"] * per_request
+
+
+@pytest.mark.parametrize("model_id,missing", [("Qwen/Qwen3.5-27B", "linear_num_value_heads"),
+                                              ("Qwen/Qwen3-VL-30B-A3B-Instruct", "moe_intermediate_size")])
+def test_family_fields_missing_from_a_config_are_named(model_id, missing):
+    import copy
+
+    from vlmctl.models import spec_from_config
+
+    cfg = copy.deepcopy(catalog_entry(model_id).config)
+    del cfg["text_config"][missing]
+    with pytest.raises(ConfigError, match=f"no '{missing}', which every Qwen3"):
+        spec_from_config(cfg, "./m")

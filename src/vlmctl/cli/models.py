@@ -32,7 +32,7 @@ def cli(ctx: click.Context, as_json: bool) -> None:
             "heads": s.num_attention_heads, "kv_heads": s.num_key_value_heads,
             "intermediate_size": s.intermediate_size, "vision_intermediate_size": s.vision.intermediate_size,
             "dtype": s.torch_dtype, "quantization": s.quantization.quant_method if s.quantization else None,
-            "max_model_len": s.derived_max_model_len, "note": entry.note,
+            "max_model_len": s.derived_max_model_len, "note": entry.note, "source": entry.source,
         })
     if as_json:
         emit_json(rows)

@@ -42,7 +42,7 @@ QWEN_BASE_VOCAB = 151643
 
 
 def _qwen_layout(out_dir: Path, ids: dict[str, int], first_special: int = QWEN_BASE_VOCAB) -> dict[str, int]:
-    """Move the special/added tokens to the family's own ids (``first_special``…) and give every id below them a token.
+    """Move the special/added tokens to the family's ids (``first_special``…) and give every id below them a token.
 
     Random (dummy) weights sample ids across the whole embedding; ids with no token decode to nothing,
     so a streamed answer would carry no text. The filler entries are reachable by decoding only (no

@@ -122,7 +122,8 @@ SOURCES = {
                                  "QWEN3_VL_4B_INSTRUCT_CONFIG",
     "Qwen/Qwen3-VL-8B-Instruct": f"{_VERBATIM} in a model-information report (8,767,123,696 parameters in 4 "
                                  "safetensors: equal to vlmctl's count)",
-    "Qwen/Qwen3-VL-32B-Instruct": "assembled: the 8B file with the 32B text and projector sizes (hidden 5120, 64 layers, "
+    "Qwen/Qwen3-VL-32B-Instruct": "assembled: the 8B file with the 32B text and projector sizes (hidden 5120, "
+                                  "64 layers, "
                                   "64/8 heads, intermediate 25600, vision out 5120) as two public notes read them "
                                   "from Qwen/Qwen3-VL-32B-Instruct/config.json; no verbatim copy found",
     "Qwen/Qwen3-VL-30B-A3B-Instruct": f"{_VERBATIM}: a Rust loader's hermetic test transcribed from the hub file at "

@@ -33,7 +33,8 @@ def make_plan(model: str, *, cluster: ClusterSpec | str | None = None, gpus: str
     if "model_runner" not in req.model_fields_set:
         from vlmctl.engines.vllm import profile
 
-        runner = profile(req.vllm_version).runner_for(moe=spec.moe is not None, hybrid=spec.linear_attention is not None)
+        engine = profile(req.vllm_version)
+        runner = engine.runner_for(moe=spec.moe is not None, hybrid=spec.linear_attention is not None)
         req = req.model_copy(update={"model_runner": runner})
     from vlmctl.plan.build import build_result
 

@@ -31,6 +31,7 @@ class CacheLayout:
 
 
 def _get(cfg: dict, key: str, source: str, text: dict | None = None, family: str = "Qwen-VL"):
+    """``key`` from text_config, else the top level; a ConfigError naming the key and the family when absent."""
     for d in (text or {}, cfg):
         if key in d:
             return d[key]

@@ -19,7 +19,7 @@ out_proj; full attention with an output gate doubling q_proj and q/k RMSNorm).
 from __future__ import annotations
 
 from vlmctl.findings import Finding
-from vlmctl.models.families.base import CacheLayout
+from vlmctl.models.families.base import CacheLayout, _get
 from vlmctl.models.families.qwen3_vl import Qwen3VL
 from vlmctl.models.families.qwen3_vl_moe import moe_from_text
 from vlmctl.models.spec import LinearAttentionSpec, ModelSpec
@@ -43,13 +43,13 @@ class Qwen35(Qwen3VL):
     vllm_model_files = ("qwen3_5.py", "qwen3_next.py", "qwen3_vl.py")
 
     def text_extras(self, text: dict, config: dict, source: str) -> dict:
+        def get(key: str) -> int:
+            return int(_get(config, key, source, text, self.name))
+
         lin = LinearAttentionSpec(
-            num_key_heads=int(text.get("linear_num_key_heads", 16)),
-            num_value_heads=int(text.get("linear_num_value_heads", 32)),
-            key_head_dim=int(text.get("linear_key_head_dim", 128)),
-            value_head_dim=int(text.get("linear_value_head_dim", 128)),
-            conv_kernel_dim=int(text.get("linear_conv_kernel_dim", 4)),
-            ssm_dtype=text.get("mamba_ssm_dtype"),
+            num_key_heads=get("linear_num_key_heads"), num_value_heads=get("linear_num_value_heads"),
+            key_head_dim=get("linear_key_head_dim"), value_head_dim=get("linear_value_head_dim"),
+            conv_kernel_dim=get("linear_conv_kernel_dim"), ssm_dtype=text.get("mamba_ssm_dtype"),
         )
         return {"attention_bias": bool(text.get("attention_bias", False)), "qk_norm": True,
                 "attn_output_gate": bool(text.get("attn_output_gate", True)), "layer_types": layer_types(text),
@@ -104,7 +104,7 @@ class Qwen35Moe(Qwen35):
     architectures = ("Qwen3_5MoeForConditionalGeneration",)
 
     def text_extras(self, text: dict, config: dict, source: str) -> dict:
-        return {**super().text_extras(text, config, source), "moe": moe_from_text(text)}
+        return {**super().text_extras(text, config, source), "moe": moe_from_text(text, config, source, self.name)}
 
 
 FAMILY = Qwen35()

@@ -11,14 +11,19 @@ rank holds every expert, its MLP width split by TP). Layer rule: transformers' Q
 """
 from __future__ import annotations
 
+from vlmctl.models.families.base import _get
 from vlmctl.models.families.qwen3_vl import Qwen3VL
 from vlmctl.models.spec import MoESpec
 
 
-def moe_from_text(text: dict) -> MoESpec:
+def moe_from_text(text: dict, config: dict, source: str, family: str) -> MoESpec:
+    """The expert layout from a MoE config (num_experts, num_experts_per_tok, moe_intermediate_size required)."""
+    def get(key: str) -> int:
+        return int(_get(config, key, source, text, family))
+
     return MoESpec(
-        num_experts=int(text.get("num_experts", 0)), experts_per_token=int(text.get("num_experts_per_tok", 0)),
-        moe_intermediate_size=int(text.get("moe_intermediate_size", 0)),
+        num_experts=get("num_experts"), experts_per_token=get("num_experts_per_tok"),
+        moe_intermediate_size=get("moe_intermediate_size"),
         shared_expert_intermediate_size=int(text.get("shared_expert_intermediate_size") or 0),
         decoder_sparse_step=int(text.get("decoder_sparse_step") or 1),
         mlp_only_layers=tuple(text.get("mlp_only_layers") or ()),
@@ -32,7 +37,7 @@ class Qwen3VLMoe(Qwen3VL):
     vllm_model_files = ("qwen3_vl_moe.py", "qwen3_vl.py")
 
     def text_extras(self, text: dict, config: dict, source: str) -> dict:
-        return {**super().text_extras(text, config, source), "moe": moe_from_text(text)}
+        return {**super().text_extras(text, config, source), "moe": moe_from_text(text, config, source, self.name)}
 
 
 FAMILY = Qwen3VLMoe()
