@@ -197,6 +197,9 @@ def write_compose(cluster: ClusterSpec, out_dir: str | Path, *, cluster_file: st
     readme = out / "README.md"
     readme.write_text(readme_text(cluster, image=image, plan=plan))
     written.append(readme)
+    from vlmctl.cluster.monitoring import write_monitoring
+
+    written += write_monitoring(cluster, out, state_root=CONTAINER_STATE_ROOT)
     if plan_file is not None and Path(plan_file).resolve() != (out / "plan.json").resolve():
         (out / "plan.json").write_text(Path(plan_file).read_text())
         written.append(out / "plan.json")

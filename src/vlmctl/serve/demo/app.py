@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -284,10 +284,13 @@ class DemoServer:
         self.processor = self.engine.processor
         self.created = int(time.time())
         self.counts: dict[str, int] = {"ok": 0, "client_error": 0, "server_error": 0}
-        self.prompt_tokens_total = 0
         self._chars_per_token: int | None = None
         self.stopping = False
         """Set when shutdown begins: open requests end with an error event, new ones get 503."""
+        from vlmctl.serve.demo.metrics import DemoMetrics
+
+        self.prom = DemoMetrics(opts.served_model_name, opts.max_model_len, self.engine, self.counts, opts.demo)
+        self.engine.observer = self.prom
 
     # -- preparing a request (runs in a worker thread) --------------------------------------
     def prepare(self, body: dict):
@@ -432,39 +435,9 @@ class DemoServer:
             card.update({"demo": True, "random_weights": True, "description": self.opts.notice})
         return card
 
-    def metrics(self) -> str:
-        eng = self.engine
-        name = self.opts.served_model_name
-        lines = [
-            "# HELP vllm:num_requests_running Requests generating right now.",
-            "# TYPE vllm:num_requests_running gauge",
-            f'vllm:num_requests_running{{model_name="{name}"}} {eng.num_running}',
-            "# HELP vllm:num_requests_waiting Requests queued for the engine.",
-            "# TYPE vllm:num_requests_waiting gauge",
-            f'vllm:num_requests_waiting{{model_name="{name}"}} {eng.num_waiting}',
-            "# HELP vllm:prompt_tokens_total Prompt tokens processed.",
-            "# TYPE vllm:prompt_tokens_total counter",
-            f'vllm:prompt_tokens_total{{model_name="{name}"}} {self.prompt_tokens_total}',
-            "# HELP vllm:generation_tokens_total Tokens generated.",
-            "# TYPE vllm:generation_tokens_total counter",
-            f'vllm:generation_tokens_total{{model_name="{name}"}} {eng.stats["generation_tokens"]}',
-            "# HELP vlmctl_time_to_first_token_seconds Time from queueing to first token.",
-            "# TYPE vlmctl_time_to_first_token_seconds summary",
-            f"vlmctl_time_to_first_token_seconds_sum {eng.ttft_sum:.6f}",
-            f"vlmctl_time_to_first_token_seconds_count {eng.stats['first_tokens']}",
-            "# HELP vlmctl_requests_total Chat requests by outcome.",
-            "# TYPE vlmctl_requests_total counter",
-        ]
-        lines += [f'vlmctl_requests_total{{outcome="{k}"}} {v}' for k, v in self.counts.items()]
-        lines += [
-            "# HELP vlmctl_requests_cancelled_total Requests stopped because the client went away.",
-            "# TYPE vlmctl_requests_cancelled_total counter",
-            f"vlmctl_requests_cancelled_total {eng.stats['cancelled']}",
-            "# HELP vlmctl_demo_random_weights 1 when the served model is the random-weight demo.",
-            "# TYPE vlmctl_demo_random_weights gauge",
-            f"vlmctl_demo_random_weights {int(self.opts.demo)}",
-        ]
-        return "\n".join(lines) + "\n"
+    def metrics(self) -> bytes:
+        """Prometheus text with vLLM's series (see :mod:`vlmctl.serve.demo.metrics`)."""
+        return self.prom.render()
 
 
 async def _read_body(request, cap: int) -> bytes:
@@ -621,7 +594,9 @@ def create_app(opts: ServerOptions, server: DemoServer | None = None):
 
     @app.get("/metrics")
     async def metrics():
-        return PlainTextResponse(server.metrics(), media_type="text/plain; version=0.0.4")
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(server.metrics(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/")
     async def root():
@@ -646,7 +621,6 @@ def create_app(opts: ServerOptions, server: DemoServer | None = None):
             raise RequestError(503, f"the server is busy ({opts.max_waiting} requests queued); retry later.",
                                kind="server_busy")
         prepared, stream, include_usage = await run_in_threadpool(server.prepare, body)
-        server.prompt_tokens_total += prepared.prompt_tokens
         seq = server.engine.submit(prepared, asyncio.get_running_loop())
         rid = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())

@@ -109,6 +109,8 @@ class Engine:
         self._stop = False
         self.stats = collections.Counter()
         self.ttft_sum = 0.0
+        self.observer = None
+        """Receives ``token(seq, now)`` and ``finished(seq, reason, completion_tokens)`` (the server's metrics)."""
         self._thread = threading.Thread(target=self._loop, name="vlmctl-demo-engine", daemon=True)
         self._thread.start()
 
@@ -190,6 +192,10 @@ class Engine:
         if seq in self._running:
             self._running.remove(seq)
         seq.cache = None
+        if self.observer is not None:
+            reason = "abort" if event is None else event.finish_reason if event.kind == "done" else None
+            tokens = len(seq.token_ids) if event is None else event.completion_tokens
+            self.observer.finished(seq, reason, tokens)
         if event is not None:
             seq._emit(event)
 
@@ -298,6 +304,8 @@ class Engine:
             self.ttft_sum += seq.first_token_at - seq.submitted
             self.stats["first_tokens"] += 1
         self.stats["generation_tokens"] += 1
+        if self.observer is not None:
+            self.observer.token(seq, time.monotonic())
         if tid in self.eos_ids:
             self._finish(seq, Event("done", finish_reason="stop", completion_tokens=len(seq.token_ids) + 1))
             return
