@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gpus": ("gpus", "List the built-in GPU catalog."),
     "cluster": ("cluster", "Bring Ray up across nodes with the right per-node environment."),
     "compose": ("compose", "Write one docker-compose file per node."),
+    "k8s": ("k8s", "Write KubeRay manifests: a worker group per GPU type."),
     "serve": ("serve", "Launch the planned engine behind an OpenAI-compatible API."),
     "ui": ("ui", "Run the multimodal chat page against any OpenAI-compatible endpoint."),
     "bench": ("bench", "Measure a deployment under multimodal load."),
