@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shlex
 import subprocess
 from functools import lru_cache
@@ -12,7 +13,8 @@ import pytest
 import yaml
 
 from vlmctl.cli.main import main
-from vlmctl.cluster.kuberay import API_KEY_SECRET, raycluster, serve_script, shm_limit_gib
+from vlmctl.cluster.kuberay import API_KEY_SECRET, CONFIG_MAP, launch_for, raycluster, serve_script, shm_limit_gib
+from vlmctl.launch import NON_CARRY_OVER
 from vlmctl.clusterspec import ClusterSpec
 from vlmctl.plan import make_plan
 
@@ -56,8 +58,10 @@ def test_the_written_manifest_validates_against_the_kuberay_crd(planned):
     out = folder / "out"
     assert main(["k8s", "--plan", str(plan_file), "--cluster", str(cluster), "-o", str(out)]) == 0
     text = (out / "raycluster.yaml").read_text()
-    manifest = yaml.safe_load(text)
+    config, manifest = yaml.safe_load_all(text)
     _validate(manifest)
+    assert config["kind"] == "ConfigMap" and config["metadata"]["name"] == CONFIG_MAP
+    assert set(json.loads(config["data"]["ray_non_carry_over_env_vars.json"])) >= set(NON_CARRY_OVER)
     assert manifest["apiVersion"] == "ray.io/v1" and manifest["kind"] == "RayCluster"
     assert manifest["metadata"]["name"] == "lab-one"  # a DNS-1123 name from the cluster name
     assert "# nodeSelector:" in text and "#   nvidia.com/gpu.product: SET-ME" in text  # placeholders, commented
@@ -81,13 +85,17 @@ def test_head_and_one_worker_group_per_gpu_type_with_the_plans_gpus(planned):
     for g in groups.values():
         assert g["minReplicas"] == g["maxReplicas"] == g["replicas"]
         pod = g["template"]["spec"]
+        limit = pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]
         env = {e["name"]: e for e in pod["containers"][0]["env"]}
         assert env["VLLM_HOST_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+        assert env["VLMCTL_NODE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
         assert env["NCCL_SOCKET_IFNAME"]["value"] == "=eth0" and env["GLOO_SOCKET_IFNAME"]["value"] == "eth0"
+        assert env["CUDA_VISIBLE_DEVICES"]["value"] == ",".join(str(i) for i in range(limit))
         for key, value in plan.env.items():
             assert env[key]["value"] == value  # the plan's vLLM environment on every Ray process
+        config_root = env["VLLM_CONFIG_ROOT"]["value"]
+        assert {"name": "vllm-config", "mountPath": config_root, "readOnly": True} in pod["containers"][0]["volumeMounts"]
         shm = next(v for v in pod["volumes"] if v["name"] == "dshm")
-        limit = pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]
         assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": f"{shm_limit_gib(limit)}Gi"}
         model = next(v for v in pod["volumes"] if v["name"] == "model")
         assert model["hostPath"]["path"] == plan.model_path
@@ -98,7 +106,8 @@ def test_head_starts_vllm_serve_with_the_plans_argv_after_rays_gpus_appear(plann
     plan, spec, _, _ = planned
     head = raycluster(plan, spec)["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     (script,) = head["args"]
-    assert script == serve_script(plan, spec.ports.api)
+    assert script == serve_script(launch_for(plan, spec))
+    assert 'export RAY_ADDRESS="$VLLM_HOST_IP:6379"' in script  # the driver joins this pod's Ray, not a new one
     assert "ray start" not in script  # else KubeRay would not append its own `ray start --block`
     # KubeRay runs `/bin/bash -c -- " <args>  && ulimit -n …; ray start … --block"` (pod.go): valid shell
     composed = f" {script}  && ulimit -n ${{RAY_START_ULIMIT_OPEN_FILES:-65536}}; ray start --head --block"
