@@ -19,6 +19,11 @@ def _common(fn):
     return fn
 
 
+def _plan_option(fn):
+    return click.option("--plan", "plan_file", metavar="FILE",
+                        help="A plan from `vlmctl plan -o`: this node's GPUs and variables come from it.")(fn)
+
+
 def _devices_option(fn):
     return click.option("--cuda-visible-devices", metavar="IDS",
                         help="Override CUDA_VISIBLE_DEVICES (containers renumber their GPUs from 0).")(fn)
@@ -135,19 +140,21 @@ def _non_carry_over() -> list[str]:
 @_common
 @click.option("--dashboard-host", metavar="HOST", help="Bind Ray's dashboard here (default: this node's address, not 0.0.0.0).")
 @click.option("--no-dashboard", is_flag=True, help="Do not start Ray's dashboard.")
+@_plan_option
 @_devices_option
 @click.option("--block", is_flag=True, help="Keep Ray in the foreground (containers).")
-def up_cmd(cluster_file, node_name, dashboard_host, no_dashboard, cuda_visible_devices, block) -> None:
+def up_cmd(cluster_file, node_name, dashboard_host, no_dashboard, plan_file, cuda_visible_devices, block) -> None:
     """Start the Ray head on this node with its per-node environment.
 
     \b
     Examples:
       vlmctl cluster up --cluster cluster.yaml
       vlmctl cluster up --cluster cluster.yaml --node gpu-a --dashboard-host 127.0.0.1
+      vlmctl cluster up --cluster cluster.yaml --plan plan.json   # only the plan's GPUs of this node
     """
     from vlmctl.cluster import ray_node
 
-    _, ne = _load(cluster_file, node_name, devices=cuda_visible_devices)
+    _, ne = _load(cluster_file, node_name, plan=plan_file, devices=cuda_visible_devices)
     err, progress = _progress()
     with _spinner(err, f"starting Ray head on {ne.address}…", block):
         started = ray_node.up(ne, dashboard_host=dashboard_host, dashboard=not no_dashboard, block=block, progress=progress)
@@ -164,9 +171,10 @@ def up_cmd(cluster_file, node_name, dashboard_host, no_dashboard, cuda_visible_d
 @cli.command("join")
 @click.argument("head", required=False, metavar="HEAD[:PORT]")
 @_common
+@_plan_option
 @_devices_option
 @click.option("--block", is_flag=True, help="Keep Ray in the foreground (containers).")
-def join_cmd(head, cluster_file, node_name, cuda_visible_devices, block) -> None:
+def join_cmd(head, cluster_file, node_name, plan_file, cuda_visible_devices, block) -> None:
     """Join this worker to the head; gives up within 20 s with what to check.
 
     \b
@@ -176,7 +184,7 @@ def join_cmd(head, cluster_file, node_name, cuda_visible_devices, block) -> None
     """
     from vlmctl.cluster import ray_node
 
-    _, ne = _load(cluster_file, node_name, head=head, devices=cuda_visible_devices)
+    _, ne = _load(cluster_file, node_name, head=head, plan=plan_file, devices=cuda_visible_devices)
     err, progress = _progress()
     with _spinner(err, f"joining {ne.head}…", block):
         joined = ray_node.join(ne, block=block, progress=progress)
