@@ -6,6 +6,8 @@ Qwen3-VL-30B-A3B-Instruct 31,070,754,032 (model-information reports of the check
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vlmctl.errors import ConfigError
 from vlmctl.models import CATALOG, catalog_entry, family_for
@@ -144,3 +146,19 @@ def test_family_fields_missing_from_a_config_are_named(model_id, missing):
     del cfg["text_config"][missing]
     with pytest.raises(ConfigError, match=f"no '{missing}', which every Qwen3"):
         spec_from_config(cfg, "./m")
+
+
+_Q3 = catalog_entry("Qwen/Qwen3-VL-8B-Instruct").spec()
+_Q25 = catalog_entry("Qwen/Qwen2.5-VL-7B-Instruct").spec()
+
+
+@settings(max_examples=60, deadline=None)
+@given(max_pixels=st.integers(min_value=1024, max_value=16777216), frames=st.integers(min_value=1, max_value=768))
+def test_geometry_stays_within_the_pixel_budgets(max_pixels, frames):
+    for s in (_Q3, _Q25):
+        fam = s.family
+        img = fam.image_tokens(s, max_pixels)
+        assert 1 <= img and img * fam.pixels_per_token(s) <= max(max_pixels, fam.pixels_per_token(s))
+    # a Qwen3-VL clip never holds more than its pixel budget allows: 25,165,824 px / (32² px × 2 frames)
+    vid = _Q3.family.video_tokens(_Q3, max_pixels, frames)
+    assert 1 <= vid <= max(12288, math.ceil(frames / 2))

@@ -237,7 +237,7 @@ class Planner:
     def __init__(self, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest) -> None:
         self.spec, self.cluster, self.req = spec, cluster, req
         self.engine = profile(req.vllm_version)
-        self.cal = self.engine.calibration(req.model_runner)
+        self.cal = self.engine.calibration(req.model_runner, spec.family.name)
         self.sizer = _Sizer(spec, req, self.cal)
 
     # -- candidates -------------------------------------------------------------------------

@@ -185,6 +185,8 @@ class VllmProfile:
     memory_lines: MemoryLines
     wordings: dict[str, str] = field(default_factory=dict)
     """vLLM's own error messages, as format strings (rules quote them)."""
+    family_calibrations: dict[tuple[str, str], Calibration] = field(default_factory=dict)
+    """(runner, model family name) -> constants measured for that family, where they differ from the runner's."""
     v1_runner_for: tuple[str, ...] = ()
     """Model kinds ('moe', 'hybrid') for which this release falls back to the V1 runner by itself."""
 
@@ -193,9 +195,12 @@ class VllmProfile:
         kinds = {k for k, on in (("moe", moe), ("hybrid", hybrid)) if on}
         return "v1" if kinds & set(self.v1_runner_for) else self.default_runner
 
-    def calibration(self, runner: str | None = None) -> Calibration:
-        """The calibration constants for ``runner`` (default: this version's default runner)."""
+    def calibration(self, runner: str | None = None, family: str | None = None) -> Calibration:
+        """The calibration constants for ``runner`` (default: this version's default runner), and for the model
+        ``family`` when it was measured on its own."""
         name = runner or self.default_runner
+        if family and (name, family) in self.family_calibrations:
+            return self.family_calibrations[(name, family)]
         if name not in self.calibrations:
             from vlmctl.errors import ConfigError
 
