@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vlmctl.doctor.explain import explain, normalise_line
-from vlmctl.doctor.signatures import BY_ID, CATALOG
+from vlmctl.failures import BY_ID, CATALOG
 from vlmctl.plan.schema import GpuMemory, MediaLimits, NodePlacement, Plan, PlanResult
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*.log"))

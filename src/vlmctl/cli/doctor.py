@@ -47,13 +47,35 @@ def cli(ctx: click.Context, head: str | None, as_json: bool) -> None:
                "vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus <gpu>:<n>")
 
 
+_MAX_BYTES = 4_000_000
+"""Per file, the tail that is read: a failure is at the end of a log; this keeps huge logs fast."""
+
+
+def _tail(path: Path) -> str:
+    with path.open("rb") as fh:
+        size = path.stat().st_size
+        if size > _MAX_BYTES:
+            fh.seek(size - _MAX_BYTES)
+        return fh.read().decode("utf-8", errors="replace")
+
+
 def _read_log(logfile: str) -> str:
+    """A file, '-' (stdin: `docker logs … 2>&1 |`, `ray logs … |`, `journalctl … |`) or a log folder
+    (a Ray session's logs/, a folder of `docker logs` dumps): every *.log / *.out / *.err in it."""
     if logfile == "-":
         return sys.stdin.read()
     path = Path(logfile)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".log", ".out", ".err"))
+        if not files:
+            raise ConfigError(f"log folder '{logfile}' has no *.log, *.out or *.err files.",
+                              fix="give a log file, a Ray session's logs folder, or '-' for stdin")
+        return "\n".join(f"==> {p.relative_to(path)} <==\n{_tail(p)}" for p in files)
     if not path.is_file():
-        raise ConfigError(f"log file '{logfile}' does not exist.", fix="give a path to a log file, or '-' for stdin")
-    return path.read_text(errors="replace")
+        raise ConfigError(f"log file '{logfile}' does not exist.",
+                          fix="give a path to a log file or folder, or '-' for stdin (e.g. docker logs NAME 2>&1 | "
+                              "vlmctl doctor explain -)")
+    return _tail(path)
 
 
 def _read_plan(plan_file: str | None):
@@ -63,17 +85,22 @@ def _read_plan(plan_file: str | None):
 
 
 @cli.command("explain")
-@click.argument("logfile", metavar="LOGFILE|-")
+@click.argument("logfile", metavar="LOGFILE|DIR|-")
 @click.option("--plan", "plan_file", metavar="plan.json", help="The plan that was launched: show the concrete change.")
-@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the explanation as JSON (schema in docs/doctor.md; schema_version says which).")
 def explain_cmd(logfile: str, plan_file: str | None, as_json: bool) -> None:
-    """Explain a vLLM / Ray / NCCL failure log: cause, fix and the plan change.
+    """Explain a vLLM / Ray / NCCL failure log: cause, fix and the plan change, or a triage.
+
+    LOGFILE may be a file, a folder of logs (a Ray session's logs/) or '-' for stdin.
 
     \b
     Examples:
       vlmctl doctor explain engine.log
       vlmctl doctor explain engine.log --plan plan.json --json
       docker logs vllm 2>&1 | vlmctl doctor explain -
+      ray logs worker-*.err --node-id NODE | vlmctl doctor explain -
+      vlmctl doctor explain /tmp/ray/session_latest/logs
     """
     from vlmctl.doctor.explain import explain
 
@@ -84,30 +111,33 @@ def explain_cmd(logfile: str, plan_file: str | None, as_json: bool) -> None:
         emit_json(result)
         return
     con = console()
-    if not result.known:
-        con.print("[yellow]No known cause.[/] The lines that look most like the failure:")
-        for line in result.suspicious_lines or ["(no error-like lines found)"]:
-            con.print(f"  {line}", markup=False)
-        next_steps(con, "vlmctl doctor   # check the node itself")
-        return
-    for m in result.matches:
+    if result.context:
+        con.print("log says: " + ", ".join(f"{k}={v}" for k, v in result.context.items()), markup=False)
+    for m in sorted(result.matches, key=lambda m: m.id != result.primary):
         f = m.finding
-        con.print(f"[bold {_STYLE[f.severity]}]{f.severity}[/] [bold]{m.id}[/]: {m.title}  (log line {m.line})")
+        tag = " (primary)" if m.id == result.primary and len(result.matches) > 1 else ""
+        con.print(f"[bold {_STYLE[f.severity]}]{f.severity}[/] [bold]{m.id}[/]{tag}: {m.title}  "
+                  f"[dim]({m.subsystem}, log line {m.line})[/]")
         con.print(f"  evidence: {m.evidence}", markup=False)
         if m.values:
             con.print("  values:   " + ", ".join(f"{k}={v}" for k, v in m.values.items()), markup=False)
-        con.print(f"  cause:    {_cause(m.id)}", markup=False)
-        con.print(f"  fix:      {f.fix}", markup=False)
-        con.print(f"  seen in:  {', '.join(m.sources)}", markup=False)
+        con.print(f"  cause:    {m.cause}", markup=False)
+        con.print(f"  fix:      {m.fix}", markup=False)
+        con.print(f"  vLLM:     {m.versions}; seen in: {', '.join(m.sources)}", markup=False)
     if result.plan_change:
         con.print("\n[bold]Plan change:[/]")
         for key, change in result.plan_change.items():
             before = f"{change['from']} -> " if "from" in change else ""
             con.print(f"  {key}: {before}{change['to']}   ({change['because']})", markup=False)
+    if result.triage is not None:
+        t = result.triage
+        head = "No specific cause recognised." if not result.known else "Only a generic symptom was recognised."
+        con.print(f"\n[yellow]{head}[/] Triage: most likely the [bold]{t.subsystem}[/] subsystem.")
+        for line in t.evidence or result.suspicious_lines[:3] or ["(no error-like lines found)"]:
+            con.print(f"  evidence: {line}", markup=False)
+        con.print("[bold]Check:[/]")
+        for item in t.checklist:
+            con.print(f"  - {item}", markup=False)
+        next_steps(con, *t.commands)
+        return
     next_steps(con, "vlmctl plan ... --json > plan.json   # re-plan with the change", "vlmctl serve --plan plan.json")
-
-
-def _cause(signature_id: str) -> str:
-    from vlmctl.doctor.signatures import BY_ID
-
-    return BY_ID[signature_id].cause

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vlmctl.doctor.signatures import CATALOG
+from vlmctl.failures import CATALOG
 
 START, END = "<!-- signatures:start -->", "<!-- signatures:end -->"
 

@@ -2,8 +2,8 @@
 
 The child gets its own session (process group) and its own log file. Progress is read from the log
 (loading → profiling → graph capture → ready); readiness is ``/health`` answering 200 and
-``/v1/models`` listing the model. If the child dies, its log goes through the doctor's failure
-catalog (:func:`vlmctl.doctor.explain.explain`) and :class:`~vlmctl.errors.ServeError` carries the
+``/v1/models`` listing the model. If the child dies, its log goes through the failure
+catalogue (:func:`vlmctl.failures.explain`) and :class:`~vlmctl.errors.ServeError` carries the
 cause, the fix and the plan change. :meth:`Supervisor.stop` ends the whole process group (children included).
 """
 from __future__ import annotations
@@ -188,8 +188,7 @@ class Supervisor:
 
     def stall_error(self, text: str) -> ServeError | None:
         """A ServeError when the log ``text`` shows a failure vLLM waits on forever (no placement group)."""
-        from vlmctl.doctor.explain import explain
-        from vlmctl.doctor.signatures import BY_ID
+        from vlmctl.failures import BY_ID, explain
 
         result = explain(text, self.plan)
         stuck = [m for m in result.matches if BY_ID[m.id].stalls]
@@ -201,7 +200,7 @@ class Supervisor:
 
     def death_error(self) -> ServeError:
         """A ServeError explaining why the child exited: cause, fix and plan change from its log."""
-        from vlmctl.doctor.explain import explain
+        from vlmctl.failures import explain
 
         code = self.proc.returncode if self.proc else None
         self._drain()

@@ -1,0 +1,99 @@
+"""Accuracy of `vlmctl doctor explain` on the real-log corpus (tests/failures/corpus), fit and held-out parts.
+
+A log counts as correct when the explanation's primary cause is the cause its thread confirmed (the corpus
+label); for a log whose thread only establishes the subsystem (label ``triage:<subsystem>``) when the primary
+match or the triage names that subsystem; for a log that is not a failure (label ``none``) when nothing matched.
+
+    python benchmarks/doctor_accuracy.py            # table by category and part
+    python benchmarks/doctor_accuracy.py --json out.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "tests" / "failures" / "corpus"
+
+
+def judge(label: str, result) -> tuple[bool, str]:
+    """(correct, predicted label) for one explanation against the corpus label."""
+    from vlmctl.doctor.explain import predicted_label
+    from vlmctl.failures import BY_ID
+
+    predicted = predicted_label(result)
+    if label == "none":
+        return not result.known, predicted
+    if label.startswith("triage:"):
+        subsystem = label.split(":", 1)[1]
+        via_match = result.primary is not None and BY_ID[result.primary].subsystem == subsystem
+        via_triage = result.triage is not None and result.triage.subsystem == subsystem
+        return via_match or via_triage, predicted
+    return predicted == label, predicted
+
+
+def evaluate(corpus_dir: Path = CORPUS) -> dict:
+    """Per-log outcomes and accuracy by part and category."""
+    from vlmctl.doctor.explain import explain
+    from vlmctl.failures.corpus import load_corpus, load_split
+
+    split = load_split(corpus_dir)
+    rows = []
+    for log in load_corpus(corpus_dir):
+        ok, predicted = judge(log.label, explain(log.text))
+        rows.append({"file": log.file, "url": log.url, "part": split[log.file], "category": log.category,
+                     "label": log.label, "predicted": predicted, "correct": ok})
+    summary: dict = {}
+    for part in ("fit", "held-out"):
+        mine = [r for r in rows if r["part"] == part]
+        by_cat: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for r in mine:
+            by_cat[r["category"]][0] += r["correct"]
+            by_cat[r["category"]][1] += 1
+        summary[part] = {
+            "correct": sum(r["correct"] for r in mine), "total": len(mine),
+            "accuracy": round(sum(r["correct"] for r in mine) / len(mine), 3) if mine else None,
+            "by_category": {c: {"correct": v[0], "total": v[1]} for c, v in sorted(by_cat.items())},
+        }
+    return {"summary": summary, "logs": rows}
+
+
+def table(report: dict, parts: tuple[str, ...] = ("fit", "held-out")) -> str:
+    """The Markdown table docs/doctor.md carries (correct/total per category and part)."""
+    cats = sorted({c for p in parts for c in report["summary"][p]["by_category"]})
+    lines = ["| category | " + " | ".join(parts) + " |", "|---" * (len(parts) + 1) + "|"]
+    for c in cats:
+        cells = []
+        for part in parts:
+            v = report["summary"][part]["by_category"].get(c)
+            cells.append(f"{v['correct']}/{v['total']}" if v else "—")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    tot = [report["summary"][p] for p in parts]
+    lines.append("| **all** | " + " | ".join(f"**{t['correct']}/{t['total']} ({t['accuracy']:.0%})**" for t in tot)
+                 + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", metavar="FILE", help="also write the per-log outcomes as JSON")
+    parser.add_argument("--misses", action="store_true", help="list the logs that were not explained correctly")
+    parser.add_argument("--part", choices=("fit", "held-out"), help="show only one part")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT / "src"))
+    report = evaluate()
+    print(table(report, (args.part,) if args.part else ("fit", "held-out")))
+    if args.misses:
+        for r in report["logs"]:
+            if not r["correct"] and (args.part is None or r["part"] == args.part):
+                print(f"  miss [{r['part']}] {r['file']}: expected {r['label']}, got {r['predicted']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""Triage for logs no signature pins down: the subsystem from the strongest evidence lines, its checklist and the
+command that gathers the missing evidence."""
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, Field
+
+from vlmctl.failures.match import normalise_line
+
+#: subsystem -> (weight, regex) pairs scored on each log line.
+_KEYWORDS: dict[str, tuple[tuple[float, str], ...]] = {
+    "network": ((3, r"\bNCCL\b|nccl|\bGloo\b|gloo"), (2, r"socket|Connection refused|No route to host|"
+                r"timed out.{0,40}connect|TCPStore|DistNetworkError|DistBackendError|rendezvous|bootstrap|"
+                r"NCCL_SOCKET_IFNAME|ProcessGroup|all_reduce|allreduce|c10d"), (1, r"/distributed/")),
+    "ray": ((3, r"placement group|raylet|\bGCS\b|RayTaskError|ActorDiedError|ray start|ray status"),
+            (1, r"\bray\b|Ray\b|RayWorker|actor")),
+    "cuda-memory": ((4, r"out of memory|OutOfMemoryError"), (3, r"KV cache|cache blocks|gpu_memory_utilization|"
+                    r"memory profiling|Tried to allocate"), (1, r"profile_run|determine_available_memory|GiB")),
+    "host-memory": ((4, r"(?-i:Killed)\b|oom-kill|Cannot allocate memory|bad_alloc|mmap|low on memory|SIGKILL"),
+                    (2, r"\bRAM\b|swap|object store|/dev/shm")),
+    "quantization": ((3, r"quantiz|\bAWQ\b|awq|GPTQ|gptq|[Mm]arlin|\bfp8\b|compressed.tensors|bitsandbytes"),),
+    "model-loading": ((3, r"config\.json|safetensors|HFValidationError|repo_id|Repo id|huggingface|from_pretrained|"
+                      r"snapshot_download|tokenizer|No such file or directory"), (1, r"model_loader|load_weights")),
+    "versions": ((3, r"ImportError|ModuleNotFoundError|undefined symbol|not supported for now|does not recognize|"
+                  r"Version mismatch|version"), (2, r"AttributeError|transformers|upgrade")),
+    "multimodal": ((3, r"multi.?modal|limit.mm.per.prompt|placeholder|pixel_values|mm_processor|image_grid_thw"),
+                   (1, r"\bimage|\bvideo|vision|visual|processor")),
+    "gpu-arch": ((4, r"compute capability|kernel image|\bsm_\d+|FlashAttention|flash_attn|illegal memory access|"
+                  r"CUBLAS_STATUS|cuBLAS|Triton|triton"), (2, r"xformers|attention backend|CUDA error")),
+    "parallelism": ((3, r"tensor.parallel|pipeline.parallel|divisible|world_size|World size"),),
+    "process": ((3, r"forked|spawn|multiprocessing|CUDA_VISIBLE_DEVICES|Address already in use|Segmentation fault|"
+                 r"core dumped|SIGSEGV|SIGABRT"), (1, r"signal|exit code|exited")),
+}
+_COMPILED = {k: tuple((w, re.compile(p, re.I)) for w, p in v) for k, v in _KEYWORDS.items()}
+
+#: subsystem -> (what to check, commands that gather the missing evidence).
+PLAYBOOK: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "network": (
+        ("/dev/shm in every container: --ipc=host or --shm-size (Docker gives 64 MB)",
+         "NCCL_SOCKET_IFNAME and GLOO_SOCKET_IFNAME on every node = the NIC that routes to the other nodes",
+         "firewall / security group open between the nodes (NCCL picks random ports)",
+         "the same NCCL, torch and vLLM on every node",
+         "isolate the transport: --disable-custom-all-reduce, NCCL_P2P_DISABLE=1, NCCL_IB_DISABLE=1"),
+        ("NCCL_DEBUG=INFO NCCL_DEBUG_SUBSYS=INIT,NET <the same launch command>   # the WARN lines name the call",
+         "vlmctl cluster verify --cluster cluster.yaml", "vlmctl doctor --head HEAD_IP   # on each node"),
+    ),
+    "ray": (
+        ("`ray status` lists every node and all their GPUs before vLLM starts",
+         "RAY_ADDRESS set for the driver (vLLM otherwise starts its own one-node Ray)",
+         "each node's Ray IP (--node-ip-address) equals its VLLM_HOST_IP",
+         "the same Ray and Python on every node"),
+        ("ray status", "vlmctl cluster status --cluster cluster.yaml",
+         "ray logs raylet.out --node-id NODE_ID | vlmctl doctor explain -"),
+    ),
+    "cuda-memory": (
+        ("other processes on the GPU (`nvidia-smi`): gpu_memory_utilization is a share of TOTAL memory",
+         "start-up (profile) or request time? Start-up: max_model_len, limit_mm_per_prompt, max_pixels; "
+         "request time: headroom below gpu_memory_utilization, max_num_seqs",
+         "the planner's per-GPU weights / activation / KV for the same model and GPUs"),
+        ("nvidia-smi", "vlmctl plan MODEL --gpus TYPE:N   # memory per GPU and the settings that fit"),
+    ),
+    "host-memory": (
+        ("the kernel's OOM killer (`dmesg`) on the node whose process died",
+         "the container's / WSL's / Docker Desktop's memory limit and swap", "--swap-space and ranks per node"),
+        ("dmesg -T | grep -i -E 'oom|killed process'   # on that node", "vlmctl doctor   # RAM and /dev/shm"),
+    ),
+    "quantization": (
+        ("the checkpoint's quantization_config (method, bits, group size) and intermediate_size",
+         "the GPU's compute capability against the kernel's minimum", "TP divides the quantized shapes"),
+        ("vlmctl plan ./model-folder --gpus TYPE:N   # reads config.json: alignment and kernel",),
+    ),
+    "model-loading": (
+        ("the model path exists with the same content on every node (and is mounted into every container)",
+         "config.json / tokenizer files present", "Hub access: token for gated repos, or offline with a local path"),
+        ("vlmctl cluster verify --cluster cluster.yaml   # path and fingerprint per node", "ls -l MODEL_PATH"),
+    ),
+    "versions": (
+        ("vLLM supports the model's architecture; transformers knows its model type",
+         "vLLM, torch, transformers, Ray and Python identical on every node"),
+        ("vlmctl doctor   # on each node: installed versions", "vlmctl cluster verify --cluster cluster.yaml"),
+    ),
+    "multimodal": (
+        ("images/videos per request (all turns) against --limit-mm-per-prompt",
+         "image size and frames against max_pixels / num_frames", "prompts built by the model's chat template"),
+        ("vlmctl plan MODEL --gpus TYPE:N --limit-mm-per-prompt '{\"image\":2}'   # what the limits cost",),
+    ),
+    "gpu-arch": (
+        ("compute capability against dtype (bf16 needs 8.0) and attention backend (FlashAttention needs 8.0)",
+         "the installed torch/vLLM arch list includes this GPU's sm_XY"),
+        ("vlmctl doctor   # CC, torch arch list and the backends vLLM picks",),
+    ),
+    "parallelism": (
+        ("TP divides the attention, KV and vision-encoder heads", "TP x PP equals the GPUs the cluster offers"),
+        ("vlmctl plan MODEL --gpus TYPE:N   # the TP/PP layouts that pass every check",),
+    ),
+    "process": (
+        ("VLLM_WORKER_MULTIPROC_METHOD=spawn", "containers started with --gpus; CUDA_VISIBLE_DEVICES",
+         "ports 8000 / 6379 free"),
+        ("vlmctl doctor",),
+    ),
+    "unknown": (
+        ("the first error in the log (later ones are often consequences)", "every node's log, not only the head's"),
+        ("vlmctl doctor   # on each node", "ray logs --follow | vlmctl doctor explain -"),
+    ),
+}
+
+
+class Triage(BaseModel):
+    """The subsystem a log most likely failed in, and what to do next."""
+
+    subsystem: str
+    scores: dict[str, float] = Field(default_factory=dict)
+    evidence: list[str] = Field(default_factory=list)
+    """The log lines that weighed most for the subsystem."""
+    checklist: list[str] = Field(default_factory=list)
+    commands: list[str] = Field(default_factory=list)
+    """Commands that gather the evidence still missing."""
+
+
+def _line_weight(line: str) -> float:
+    if line.startswith('File "') or line.startswith("File \\"):
+        return 0.3
+    if re.match(r"^[\w.]+(?:Error|Exception)\b|\bNCCL WARN\b|^(?:RuntimeError|ValueError|AssertionError)", line):
+        return 3.0
+    if re.search(r"error|failed|fatal|killed|refused|timed out|cannot|unable", line, re.I):
+        return 2.0
+    if re.match(r"^(?:INFO|DEBUG)\b", line) or re.search(r"\bNCCL INFO\b", line):
+        return 0.3
+    return 1.0
+
+
+def triage(text: str) -> Triage:
+    """Classify ``text`` by subsystem from its strongest evidence lines."""
+    scores = {k: 0.0 for k in _COMPILED}
+    per_line: dict[str, list[tuple[float, int, str]]] = {k: [] for k in _COMPILED}
+    for index, raw in enumerate(text.splitlines()):
+        line = normalise_line(raw).strip()
+        if not line or line.startswith("# source:") or line.startswith("# expect:"):
+            continue
+        weight = _line_weight(line)
+        for subsystem, patterns in _COMPILED.items():
+            hit = sum(w for w, p in patterns if p.search(line))
+            if hit:
+                scores[subsystem] += hit * weight
+                per_line[subsystem].append((hit * weight, index, line[:300]))
+    best = max(scores, key=lambda k: scores[k])
+    subsystem = best if scores[best] > 0 else "unknown"
+    evidence = [line for _, _, line in sorted(per_line.get(subsystem, []), key=lambda t: (-t[0], t[1]))[:3]]
+    checklist, commands = PLAYBOOK[subsystem]
+    return Triage(subsystem=subsystem, scores={k: round(v, 1) for k, v in scores.items() if v},
+                  evidence=evidence, checklist=list(checklist), commands=list(commands))

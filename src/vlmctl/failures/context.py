@@ -1,0 +1,118 @@
+"""What a log says about the launch: model, GPU type and count, TP/PP, vLLM version, engine.
+
+These are read so that a fix naming a number (TP, PP, max_model_len, utilization, max_num_seqs) can be computed by
+the planner for the model and GPUs in the log, instead of being a rule of thumb.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+#: GPU names as vLLM, torch and nvidia-smi print them -> vlmctl GPU catalogue id (first match wins).
+_GPU_NAMES: tuple[tuple[str, str], ...] = (
+    (r"H200", "h200"),
+    (r"H100", "h100-80gb"),
+    (r"A100[- ]?(?:SXM4[- ]|PCIE[- ])?40\s?GB|A100-40", "a100-40gb"),
+    (r"A100", "a100-80gb"),
+    (r"L40S", "l40s"),
+    (r"A10G\b", "a10g"),
+    (r"\bA10\b", "a10"),
+    (r"\bL4\b", "l4"),
+    (r"(?:RTX )?4090", "rtx-4090"),
+    (r"(?:RTX )?4060", "rtx-4060"),
+    (r"(?:RTX )?3090", "rtx-3090"),
+    (r"2080 ?Ti", "rtx-2080-ti"),
+    (r"TITAN RTX", "titan-rtx"),
+    (r"V100[- ](?:SXM2[- ]|PCIE[- ])?32\s?GB", "v100-32gb"),
+    (r"V100", "v100-16gb"),
+    (r"Tesla T4|\bT4\b", "t4"),
+)
+_MODEL = re.compile(r"Qwen2\.5-VL-(3|7|32|72)B(?:-Instruct)?(-AWQ)?", re.I)
+_VERSION = (
+    r"vLLM API server version v?(\d+\.\d+(?:\.\d+)?(?:\.post\d+)?)",
+    r"Initializing an? (?:V[01] )?LLM engine \(v(\d+\.\d+(?:\.\d+)?(?:\.post\d+)?)",
+    r"vLLM Version\s*:\s*(\d+\.\d+(?:\.\d+)?)",
+    r"\bvllm(?:==|\s+|: )v?(\d+\.\d+\.\d+(?:\.post\d+)?)\b",
+    r"vLLM version:? v?(\d+\.\d+(?:\.\d+)?)",
+    r"vLLM (\d+\.\d+\.\d+)",
+)
+
+
+@dataclass
+class LogContext:
+    """Facts read from the log (None when the log does not say)."""
+
+    model: str | None = None
+    """A vlmctl catalogue id when the model is one the planner knows."""
+    gpu: str | None = None
+    """A vlmctl GPU catalogue id."""
+    gpu_total_gib: float | None = None
+    tensor_parallel_size: int | None = None
+    pipeline_parallel_size: int | None = None
+    max_model_len: int | None = None
+    vllm_version: str | None = None
+    engine: str | None = None
+    """"v0" or "v1" (vLLM's engine generation) when the log shows it."""
+
+    @property
+    def gpu_count(self) -> int | None:
+        """GPUs the launch used: TP x PP when the log shows TP."""
+        if not self.tensor_parallel_size:
+            return None
+        return self.tensor_parallel_size * (self.pipeline_parallel_size or 1)
+
+    def as_dict(self) -> dict:
+        """Only the facts that were found."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _int(pattern: str, text: str) -> int | None:
+    m = re.search(pattern, text, re.I)
+    return int(m.group(1)) if m else None
+
+
+def _gpu_by_memory(total: float) -> str | None:
+    from vlmctl.hardware.gpus import _index
+
+    best = min({g.id: g for g in _index().values()}.values(), key=lambda g: abs(g.total_gib - total))
+    return best.id if abs(best.total_gib - total) <= 0.02 * total else None
+
+
+def _total_of(gpu: str) -> float:
+    from vlmctl.hardware.gpus import gpu_type
+
+    return gpu_type(gpu).total_gib
+
+
+def read_context(text: str) -> LogContext:
+    """Read model, GPU, layout, vLLM version and engine from a (normalised or raw) log."""
+    ctx = LogContext()
+    m = _MODEL.search(text)
+    if m and not re.search(r"GPTQ|Int[48]\b|bnb|bitsandbytes", text[m.start():m.end() + 40], re.I):
+        ctx.model = f"Qwen/Qwen2.5-VL-{m.group(1)}B-Instruct" + ("-AWQ" if m.group(2) else "")
+    for pattern, gpu in _GPU_NAMES:
+        if re.search(pattern, text, re.I if not pattern.startswith(r"\bA10") else 0):
+            ctx.gpu = gpu
+            break
+    total = re.search(r"total capacity of ([\d.]+) GiB|total_gpu_memory[= (]+([\d.]+) ?GiB", text)
+    if total:
+        ctx.gpu_total_gib = float(total.group(1) or total.group(2))
+        if ctx.gpu is None or abs(_total_of(ctx.gpu) - ctx.gpu_total_gib) > 0.05 * ctx.gpu_total_gib:
+            ctx.gpu = _gpu_by_memory(ctx.gpu_total_gib) or ctx.gpu
+    ctx.tensor_parallel_size = (_int(r"tensor_parallel_size[=:'\" ]+(\d+)", text)
+                                or _int(r"(?:--tensor-parallel-size|-tp|--tp)[= ](\d+)", text))
+    ctx.pipeline_parallel_size = (_int(r"pipeline_parallel_size[=:'\" ]+(\d+)", text)
+                                  or _int(r"(?:--pipeline-parallel-size|-pp)[= ](\d+)", text))
+    ctx.max_model_len = (_int(r"max_seq_len=(\d+)", text) or _int(r"--max[-_]model[-_]len[= ](\d+)", text)
+                         or _int(r"max_model_len[=:'\" ]+(\d+)", text))
+    for pattern in _VERSION:
+        m = re.search(pattern, text, re.I)
+        if m:
+            ctx.vllm_version = m.group(1)
+            break
+    if re.search(r"V1 LLM engine|EngineCore|VllmWorker rank=|v1/engine|on V1 engine", text):
+        ctx.engine = "v1"
+    elif re.search(r"V0 LLM engine|VllmWorkerProcess|RayWorkerVllm|llm_engine\.py.*Initializing|"
+                   r"vllm/worker/worker\.py|async_llm_engine", text):
+        ctx.engine = "v0"
+    return ctx

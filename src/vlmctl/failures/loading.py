@@ -1,0 +1,144 @@
+"""Model and config loading failures, and versions (vLLM / transformers too old or too new for the model)."""
+from __future__ import annotations
+
+from vlmctl.failures import plan_changes as pc
+from vlmctl.failures.signature import Signature
+
+SIGNATURES: tuple[Signature, ...] = (
+    Signature(
+        id="model-path-missing",
+        title="Model path missing on a node (treated as a Hub repo id)",
+        subsystem="model-loading",
+        patterns=(r"Repo id must be in the form 'repo_name' or 'namespace/repo_name': '(?P<path>[/.~][^']*)'",
+                  r"Incorrect path_or_model_id: '(?P<path2>[^']*)'\. Please provide either the path to a local "
+                  r"folder or the repo_id of a model on the Hub",
+                  r"(?P<path3>/\S+) does not appear to have a file named config\.json",
+                  r"Invalid repository ID or local directory specified: '(?P<path4>[^']*)'"),
+        unless=(r"Error retrieving file list: .{0,300}retrying \d+ of \d+",),
+        cause="the local model folder does not exist (or is empty) on the node that raised this: vLLM / "
+              "transformers then took the path for a Hugging Face repo id (huggingface_hub's HFValidationError, "
+              "or 'Incorrect path_or_model_id' in older transformers).",
+        fix="put the model at the SAME path on every node (or a shared filesystem) and mount it into every "
+            "container; `vlmctl cluster verify` checks path and fingerprint on each node.",
+        sources=("gpustack/gpustack#1268", "vllm-project/vllm#13707", "runpod-workers/worker-vllm#75"),
+        specificity=3,
+    ),
+    Signature(
+        id="hf-gated",
+        title="The Hub refused the download (gated repo or missing token)",
+        subsystem="model-loading",
+        patterns=(r"Cannot access gated repo", r"401 Client Error", r"GatedRepoError",
+                  r"Access to model \S+ is restricted"),
+        cause="the model is gated on the Hugging Face Hub and the node has no (or an unauthorised) token.",
+        fix="accept the licence on the model page and provide HF_TOKEN through the environment (never on the "
+            "command line), or download once and serve from a local path on every node.",
+        sources=("huggingface/huggingface_hub docs: gated repos",),
+        specificity=3,
+    ),
+    Signature(
+        id="hf-offline",
+        title="The node cannot reach the Hub and the model is not cached",
+        subsystem="model-loading",
+        patterns=(r"We couldn't connect to 'https://huggingface\.co'", r"LocalEntryNotFoundError",
+                  r"Cannot find the requested files in the disk cache and outgoing traffic has been disabled",
+                  r"(?:Max retries exceeded|ConnectTimeout|Connection reset).{0,200}huggingface\.co"),
+        cause="the node has no route to huggingface.co (air-gapped or proxy) and the files are not in its cache.",
+        fix="download the model once and serve it from a local path present on every node (HF_HUB_OFFLINE=1), "
+            "or set the proxy / HF_ENDPOINT mirror.",
+        sources=("huggingface/huggingface_hub docs: offline mode",),
+        specificity=3,
+    ),
+    Signature(
+        id="vllm-arch-unsupported",
+        title="This vLLM does not implement the model's architecture (vLLM too old, or too new for a removed one)",
+        subsystem="versions",
+        patterns=(r"Model architectures \[(?P<arch>[^\]]*)\] are not supported for now",
+                  r"Model architectures \[(?P<arch2>[^\]]*)\] failed to be inspected",
+                  r"(?P<arch3>\w+) has no vLLM implementation and the Transformers implementation is not "
+                  r"compatible with vLLM",
+                  r"Cannot find model module '(?P<arch4>\w+)'"),
+        cause="the installed vLLM has no implementation of this architecture: the model is newer than the "
+              "release (Qwen2-VL needs 0.6.1, Qwen2.5-VL 0.7.2, Qwen3-VL 0.11), the wheel's import of the model "
+              "module failed (see the lines above), or the architecture was removed from newer releases.",
+        fix="install a vLLM release that supports the model (check its supported-models list) with the torch it "
+            "pins, on every node; `vlmctl doctor` prints the installed versions.",
+        sources=("vllm-project/vllm#3463", "vllm-project/vllm#12502"),
+        specificity=3,
+    ),
+    Signature(
+        id="transformers-too-old",
+        title="transformers is too old for the model type",
+        subsystem="versions",
+        patterns=(r"model type `(?P<model_type>\w+)` but Transformers does not recognize this architecture",
+                  r"KeyError: '(?P<model_type2>qwen\w*_vl\w*)'",
+                  r"cannot import name '(?P<cls>Qwen\w*VL\w*)' from 'transformers'",
+                  r"Unrecognized configuration class .{0,80}(?:Qwen\w*VL|qwen\w*_vl)"),
+        cause="the installed transformers release predates this model type (qwen2_vl: 4.45, qwen2_5_vl: 4.49, "
+              "qwen3_vl: 4.57), so its config cannot be parsed.",
+        fix="upgrade transformers to a release that knows the model type (the version vLLM pins for it), on every "
+            "node; `vlmctl doctor` prints the installed version.",
+        sources=("xorbitsai/inference#2833", "hiyouga/LlamaFactory#5495", "QwenLM/Qwen3-VL#62"),
+        specificity=3,
+    ),
+    Signature(
+        id="max-len-exceeds-derived",
+        title="max_model_len above what the model's config allows",
+        subsystem="model-loading",
+        patterns=(r"User-specified max_model_len \((?P<requested>\d+)\) is greater than (?:the derived "
+                  r"max_model_len|max_model_len derived from the model's config) \((?:\w+=)?(?P<derived>\d+)",),
+        cause="--max-model-len exceeds max_position_embeddings (or the rope-scaled length) in config.json.",
+        fix="use --max-model-len <= the derived value, or enable the model's documented rope scaling "
+            "(--hf-overrides) rather than VLLM_ALLOW_LONG_MAX_MODEL_LEN.",
+        sources=("vllm-project/vllm#3676", "vllm-project/vllm#7080"),
+        plan_change=pc.max_len_derived,
+        plan_change_doc="`max_model_len` ← the derived maximum",
+        specificity=3,
+    ),
+    Signature(
+        id="pp-unsupported",
+        title="Pipeline parallelism not supported for this architecture (old vLLM)",
+        subsystem="versions",
+        patterns=(r"Pipeline parallelism is (?:only supported for the following\s+architectures|not supported "
+                  r"for this model)",),
+        cause="this vLLM release does not implement SupportsPP for the model (Qwen2-VL era).",
+        fix="upgrade vLLM (Qwen2.5-VL supports PP in current releases) or use TP only on one node.",
+        sources=("QwenLM/Qwen3-VL#261", "vllm-project/vllm#7684", "vllm-project/vllm#9015"),
+        versions=(None, "0.7"),
+        specificity=3,
+    ),
+    Signature(
+        id="torch-abi-mismatch",
+        title="vLLM's compiled extension does not match the installed torch",
+        subsystem="versions",
+        patterns=(r"_C\S*\.so: undefined symbol", r"undefined symbol: _ZN\w*c10\w*",
+                  r"vllm\._C.{0,80}(?:ImportError|undefined symbol)"),
+        cause="vLLM wheels are built against one torch version; a different torch (pip upgraded it, or a "
+              "source build against another) leaves unresolved symbols.",
+        fix="reinstall vLLM with the torch it pins (a fresh venv or the official image), identical on every node.",
+        sources=("vllm-project/vllm docs: installation",),
+        specificity=3,
+    ),
+    Signature(
+        id="cuda-driver-too-old",
+        title="The NVIDIA driver is too old for this CUDA build",
+        subsystem="versions",
+        patterns=(r"The NVIDIA driver on your system is too old", r"CUDA driver version is insufficient for CUDA "
+                  r"runtime version", r"forward compatibility was attempted on non supported HW"),
+        cause="torch/vLLM were built for a newer CUDA than the installed driver supports.",
+        fix="upgrade the driver (or use wheels / an image built for the driver's CUDA version); `vlmctl doctor` "
+            "prints the driver.",
+        sources=("pytorch/pytorch docs: CUDA compatibility",),
+        specificity=3,
+    ),
+    Signature(
+        id="trust-remote-code",
+        title="The model needs --trust-remote-code",
+        subsystem="model-loading",
+        patterns=(r"requires you to execute the (?:configuration|modeling) file in that repo on your local machine",
+                  r"Please pass the argument `trust_remote_code=True`"),
+        cause="the checkpoint ships custom Python (auto_map) that transformers only runs when allowed.",
+        fix="add --trust-remote-code after checking the repository's code.",
+        sources=("huggingface/transformers docs: trust_remote_code",),
+        specificity=3,
+    ),
+)

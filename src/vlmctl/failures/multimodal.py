@@ -1,0 +1,62 @@
+"""Multimodal input failures: per-request media limits, placeholder mismatches, the profile's worst case."""
+from __future__ import annotations
+
+from vlmctl.failures import plan_changes as pc
+from vlmctl.failures.signature import Signature
+
+SIGNATURES: tuple[Signature, ...] = (
+    Signature(
+        id="mm-limit-exceeded",
+        title="More images/videos in one request than --limit-mm-per-prompt allows",
+        subsystem="multimodal",
+        patterns=(r"At most (?P<limit>\d+) (?P<modality>image|video|audio)\(s\) may be provided in one "
+                  r"(?:request|prompt)",
+                  r"You set (?:'?)(?P<modality2>image|video)(?:'?)=(?P<limit2>\d+) \(or defaulted to 1\) in "
+                  r"`--limit-mm-per-prompt`, but passed (?P<passed>\d+) input",
+                  r"(?P<modality3>image|video) count per prompt .{0,20}exceeds the limit \((?P<limit3>\d+)\)"),
+        cause="the server admits at most N images/videos per request (--limit-mm-per-prompt; 1 by default in "
+              "older vLLM) and the request, counting every turn of the conversation, carried more.",
+        fix="raise --limit-mm-per-prompt (e.g. '{\"image\":4}') on the server, within what memory allows "
+            "(`vlmctl plan --limit-mm-per-prompt ...` shows the cost), or send fewer images per request (drop "
+            "old turns' images).",
+        sources=("Visual-Agent/DeepEyes#109", "anomalyco/opencode#47930"),
+        plan_change=pc.mm_limit,
+        plan_change_doc="`limit_mm_per_prompt.<modality>` ← the count the request carried (and the planner's "
+                        "`max_model_len` for it when the model and GPUs are in the log)",
+        specificity=3,
+    ),
+    Signature(
+        id="mm-placeholder-mismatch",
+        title="Image placeholders in the prompt do not match the image tokens",
+        subsystem="multimodal",
+        patterns=(r"Attempted to assign (?P<expr>[\d +x=]+?) = (?P<tokens>\d+) multimodal tokens to "
+                  r"(?P<placeholders>\d+) placeholders",
+                  r"Attempted to assign (?P<tokens2>\d+) = \d+ multimodal tokens to (?P<placeholders2>\d+) "
+                  r"placeholders"),
+        cause="the prompt's image placeholder tokens do not match what the processor produced for the images: a "
+              "hand-built prompt (extra/missing <|image_pad|>), a prompt truncated through an image, or a "
+              "transformers processor version that counts tokens differently from vLLM's.",
+        fix="build prompts with the model's chat template (the OpenAI chat API does), do not truncate through "
+            "images, and keep transformers at the version vLLM pins.",
+        sources=("studio-dots-ai/dots.ocr#126", "studio-dots-ai/dots.ocr#210", "vllm-project/vllm#7996"),
+        specificity=3,
+    ),
+    Signature(
+        id="mm-profile-too-short",
+        title="Profiling sequence too short for the worst-case image/video",
+        subsystem="multimodal",
+        severity="warning",
+        patterns=(r"(?:The sequence length used for profiling \(max_num_batched_tokens / max_num_seqs = "
+                  r"(?P<profile_len>\d+)\)|The context length \((?P<context_len>\d+)\) of the model) is too "
+                  r"short to hold the multi-modal embeddings in the worst case \((?P<mm_worst_case_tokens>\d+) "
+                  r"tokens in total",),
+        cause="the largest admitted image/video needs more tokens than one profiling sequence holds, so the "
+              "start-up profile under-reserves memory and a large request can fail (or OOM) later.",
+        fix="cap the media: --limit-mm-per-prompt '{\"image\":1,\"video\":0}' and mm_processor_kwargs "
+            "max_pixels; or raise --max-num-batched-tokens / lower --max-num-seqs.",
+        sources=("vllm-project/vllm#15802", "QwenLM/Qwen3-VL#738", "vllm-project/vllm#20123"),
+        plan_change=pc.mm_profile,
+        plan_change_doc="`max_num_batched_tokens` ← worst-case multimodal tokens",
+        specificity=3,
+    ),
+)
