@@ -77,10 +77,28 @@ def table(report: dict, parts: tuple[str, ...] = ("fit", "held-out")) -> str:
     return "\n".join(lines)
 
 
+DOC = ROOT / "docs" / "doctor.md"
+START, END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
+
+
+def doc_table(doc: Path = DOC) -> str:
+    """The table currently between the accuracy markers of docs/doctor.md."""
+    return doc.read_text().split(START, 1)[1].split(END, 1)[0].strip()
+
+
+def write_doc(report: dict, doc: Path = DOC) -> None:
+    """Put this run's table between the accuracy markers of docs/doctor.md."""
+    text = doc.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    doc.write_text(f"{head}{START}\n{table(report)}\n{END}{tail}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="FILE", help="also write the per-log outcomes as JSON")
     parser.add_argument("--misses", action="store_true", help="list the logs that were not explained correctly")
+    parser.add_argument("--write-doc", action="store_true", help="update the table in docs/doctor.md")
     parser.add_argument("--part", choices=("fit", "held-out"), help="show only one part")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
@@ -90,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         for r in report["logs"]:
             if not r["correct"] and (args.part is None or r["part"] == args.part):
                 print(f"  miss [{r['part']}] {r['file']}: expected {r['label']}, got {r['predicted']}")
+    if args.write_doc:
+        write_doc(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -153,7 +153,8 @@ def test_docs_table_is_the_rendered_catalog():
 
     doc = (ROOT / "docs" / "doctor.md").read_text()
     table = doc.split(START, 1)[1].split(END, 1)[0].strip()
-    assert table == render_table(Path(__file__).parent / "fixtures").strip(), (
+    corpus = ROOT / "tests" / "failures" / "corpus"
+    assert table == render_table(Path(__file__).parent / "fixtures", corpus).strip(), (
         "docs/doctor.md is stale: python -c 'from vlmctl.doctor.catalog_doc import update; ...'")
     for signature in CATALOG:
         assert f"`{signature.id}`" in table

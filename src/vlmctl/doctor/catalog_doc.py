@@ -1,4 +1,4 @@
-"""Render the signature catalog as the Markdown table in docs/doctor.md (kept in sync by a test)."""
+"""Render the failure catalogue as the Markdown table in docs/doctor.md (kept in sync by a test)."""
 from __future__ import annotations
 
 import re
@@ -9,40 +9,48 @@ from vlmctl.failures import CATALOG
 START, END = "<!-- signatures:start -->", "<!-- signatures:end -->"
 
 
-def _link(source: str) -> str:
-    m = re.match(r"https://github\.com/([^/]+/[^/]+)/(issues|pull)/(\d+)", source)
-    return f"[{m.group(1)}#{m.group(3)}]({source})" if m else source
-
-
-def fixtures_by_signature(fixtures_dir: Path) -> dict[str, list[tuple[str, str]]]:
-    """signature id -> [(fixture file name, its source line)]."""
-    out: dict[str, list[tuple[str, str]]] = {}
+def fixtures_by_signature(fixtures_dir: Path) -> dict[str, list[str]]:
+    """signature id -> fixture file names that expect it (tests/doctor/fixtures)."""
+    out: dict[str, list[str]] = {}
     for path in sorted(fixtures_dir.glob("*.log")):
-        text = path.read_text()
-        source = text.splitlines()[0].removeprefix("# source: ")
-        expect = re.search(r"^# expect: (\S+)", text, re.M).group(1)
-        if expect not in ("none", "unknown"):
-            out.setdefault(expect, []).append((path.name, source))
+        expect = re.search(r"^# expect: (\S+)", path.read_text(), re.M).group(1)
+        out.setdefault(expect, []).append(path.name)
     return out
 
 
-def render_table(fixtures_dir: Path) -> str:
-    """The table (between the START/END markers) listing every signature with its fixtures and sources."""
+def corpus_by_signature(corpus_dir: Path) -> dict[str, dict[str, int]]:
+    """signature id -> {"fit": n, "held-out": m} corpus logs labelled with it."""
+    from vlmctl.failures.corpus import load_corpus, load_split
+
+    split = load_split(corpus_dir)
+    out: dict[str, dict[str, int]] = {}
+    for log in load_corpus(corpus_dir):
+        counts = out.setdefault(log.label, {"fit": 0, "held-out": 0})
+        counts[split[log.file]] += 1
+    return out
+
+
+def render_table(fixtures_dir: Path, corpus_dir: Path) -> str:
+    """The table (between the START/END markers): every signature, its subsystem, versions, plan change, logs."""
     fixtures = fixtures_by_signature(fixtures_dir)
-    rows = ["| id | failure | plan change | real-log fixtures (source) | also seen in |", "|---|---|---|---|---|"]
+    corpus = corpus_by_signature(corpus_dir)
+    rows = ["| id | subsystem | failure | vLLM | plan change | real logs: fixtures / corpus fit / held-out | "
+            "seen in |", "|---|---|---|---|---|---|---|"]
     for s in CATALOG:
-        cells = "<br>".join(f"`{name}` ({_link(src)})" for name, src in fixtures.get(s.id, []))
-        rows.append(f"| `{s.id}` | {s.title} | {s.plan_change_doc or '—'} | "
-                    f"{cells or '— (no fixture yet: pattern from the message text)'} | "
-                    f"{', '.join(s.sources) or '—'} |")
-    covered = sum(1 for s in CATALOG if s.id in fixtures)
-    rows += ["", f"{len(CATALOG)} signatures; {covered} matched on real fixtures by `tests/doctor/test_explain.py`."]
+        c = corpus.get(s.id, {"fit": 0, "held-out": 0})
+        logs = f"{len(fixtures.get(s.id, []))} / {c['fit']} / {c['held-out']}"
+        rows.append(f"| `{s.id}` | {s.subsystem} | {s.title} | {s.versions_doc} | {s.plan_change_doc or '—'} | "
+                    f"{logs} | {', '.join(s.sources) or '—'} |")
+    with_logs = sum(1 for s in CATALOG if fixtures.get(s.id) or sum(corpus.get(s.id, {}).values()))
+    rows += ["", f"{len(CATALOG)} signatures in {len({s.subsystem for s in CATALOG})} subsystems; {with_logs} "
+                 "have at least one real log (fixture or corpus); the others are written from the message text "
+                 "of the release that prints it."]
     return "\n".join(rows)
 
 
-def update(doc: Path, fixtures_dir: Path) -> None:
+def update(doc: Path, fixtures_dir: Path, corpus_dir: Path) -> None:
     """Rewrite the table between the markers of ``doc``."""
     text = doc.read_text()
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{START}\n{render_table(fixtures_dir)}\n{END}{tail}")
+    doc.write_text(f"{head}{START}\n{render_table(fixtures_dir, corpus_dir)}\n{END}{tail}")

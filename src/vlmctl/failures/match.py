@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 #: Prefixes that vLLM, Ray, torch.distributed, docker, kubectl and CI put in front of the real message.
 _PREFIXES = [
+    r"\s+",                                                     # indentation (kept lines are collapsed anyway)
     r"\x1b\[[0-9;]*m",                                          # ANSI colour
     r"\[\d{1,2}m",                                              # colour codes whose ESC was lost ("[36m")
     r"\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?\s+",         # docker logs --timestamps / kubectl
@@ -186,6 +187,8 @@ def explain(text: str, plan: PlanResult | Plan | None = None) -> Explanation:
             entry: dict[str, Any] = {"to": new, "because": m.id}
             if plan is not None:
                 entry["from"] = _current(plan, key)
+            elif getattr(ctx, key, None) is not None:
+                entry["from"] = getattr(ctx, key)
             change[key] = entry
     return Explanation(
         known=bool(matches),

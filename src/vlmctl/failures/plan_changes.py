@@ -28,6 +28,8 @@ def planned(ctx: Any, values: Values, gpus: int | None = None, **settings: Any) 
     from vlmctl.plan import make_plan
 
     count = gpus or ctx.gpu_count or 1
+    if ctx.vllm_version:
+        settings.setdefault("vllm_version", ctx.vllm_version)
     try:
         result = make_plan(ctx.model, gpus=f"{ctx.gpu}:{count}", **settings)
     except (VlmctlError, ValueError):

@@ -1,0 +1,56 @@
+"""The failure catalogue: complete entries, valid cross-references, version ranges, and serve reads it directly."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from vlmctl.engines.vllm import PROFILES, parse_version
+from vlmctl.failures import BY_ID, CATALOG, SUBSYSTEMS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_at_least_60_signatures_with_every_field():
+    assert len(CATALOG) >= 60
+    assert len(BY_ID) == len(CATALOG)
+    for s in CATALOG:
+        assert re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", s.id), s.id
+        assert s.subsystem in SUBSYSTEMS, s.id
+        assert s.title and s.cause and s.fix and s.patterns and s.sources, s.id
+        assert (s.plan_change is None) == (not s.plan_change_doc), s.id
+        for other in s.supersedes:
+            assert other in BY_ID and other != s.id, (s.id, other)
+        for bound in s.versions:
+            assert bound is None or parse_version(bound), (s.id, bound)
+        assert s.specificity in (1, 2, 3)
+
+
+def test_every_subsystem_the_triage_knows_has_signatures():
+    assert {s.subsystem for s in CATALOG} == set(SUBSYSTEMS)
+
+
+def test_version_ranges_select_profiles():
+    old_only = BY_ID["kv-max-seq-len-v0"]
+    assert old_only.applies_to("0.6.3") and not old_only.applies_to("0.26.0")
+    assert BY_ID["kv-max-seq-len-v1"].applies_to("0.26.0")
+    assert BY_ID["gloo-loopback"].applies_to(None) and BY_ID["gloo-loopback"].applies_to("not a version")
+    assert BY_ID["kv-max-seq-len-v1"].profiles() == [v for v in PROFILES]
+    assert BY_ID["pp-unsupported"].profiles() == []
+
+
+@pytest.mark.parametrize("signature", CATALOG, ids=lambda s: s.id)
+def test_no_pattern_matches_a_healthy_startup(signature):
+    healthy = (ROOT / "tests" / "doctor" / "fixtures" / "healthy_startup_h100.log").read_text()
+    from vlmctl.failures.match import normalise
+
+    assert signature.search(normalise(healthy)[0]) is None
+
+
+def test_serve_reads_the_catalogue_not_doctor():
+    for path in (ROOT / "src" / "vlmctl" / "serve").glob("*.py"):
+        assert "vlmctl.doctor" not in path.read_text(), path.name
+    for path in (ROOT / "src" / "vlmctl" / "failures").glob("*.py"):
+        text = path.read_text()
+        assert "vlmctl.doctor" not in text and "vlmctl.cli" not in text and "vlmctl.serve" not in text, path.name
