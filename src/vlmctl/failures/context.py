@@ -27,7 +27,6 @@ _GPU_NAMES: tuple[tuple[str, str], ...] = (
     (r"V100", "v100-16gb"),
     (r"Tesla T4|\bT4\b", "t4"),
 )
-_MODEL = re.compile(r"Qwen2\.5-VL-(3|7|32|72)B(?:-Instruct)?(-AWQ)?", re.I)
 _VERSION = (
     r"vLLM API server version v?(\d+\.\d+(?:\.\d+)?(?:\.post\d+)?)",
     r"Initializing an? (?:V[01] )?LLM engine \(v(\d+\.\d+(?:\.\d+)?(?:\.post\d+)?)",
@@ -78,6 +77,28 @@ def _gpu_by_memory(total: float) -> str | None:
     return best.id if abs(best.total_gib - total) <= 0.02 * total else None
 
 
+def _model_patterns() -> list[tuple[re.Pattern, str]]:
+    """(regex, catalogue id) for every model the planner knows, longest name first (-AWQ before the base)."""
+    from vlmctl.models.catalog import CATALOG
+
+    out = []
+    for model_id in CATALOG:
+        if "@" in model_id:
+            continue
+        name = model_id.split("/", 1)[1]
+        body = re.escape(name).replace(re.escape("-Instruct"), "(?:-Instruct)?")
+        out.append((re.compile(r"(?<![\w.])" + body + r"(?![\w.])", re.I), model_id))
+    return sorted(out, key=lambda t: -len(t[1]))
+
+
+def _model(text: str) -> str | None:
+    for pattern, model_id in _model_patterns():
+        m = pattern.search(text)
+        if m and not re.search(r"GPTQ|Int[48]\b|bnb|bitsandbytes|FP8", text[m.start():m.end() + 40], re.I):
+            return model_id
+    return None
+
+
 def _total_of(gpu: str) -> float:
     from vlmctl.hardware.gpus import gpu_type
 
@@ -87,9 +108,7 @@ def _total_of(gpu: str) -> float:
 def read_context(text: str) -> LogContext:
     """Read model, GPU, layout, vLLM version and engine from a (normalised or raw) log."""
     ctx = LogContext()
-    m = _MODEL.search(text)
-    if m and not re.search(r"GPTQ|Int[48]\b|bnb|bitsandbytes", text[m.start():m.end() + 40], re.I):
-        ctx.model = f"Qwen/Qwen2.5-VL-{m.group(1)}B-Instruct" + ("-AWQ" if m.group(2) else "")
+    ctx.model = _model(text)
     for pattern, gpu in _GPU_NAMES:
         if re.search(pattern, text, re.I if not pattern.startswith(r"\bA10") else 0):
             ctx.gpu = gpu
