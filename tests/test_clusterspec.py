@@ -66,3 +66,56 @@ def test_gpus_spec():
                        ("h1000:2", "unknown GPU type")]:
         with pytest.raises(ConfigError, match=match):
             cluster_from_gpus(bad)
+
+
+NODE = "nodes:\n  - name: a\n    address: 10.0.0.1\n    gpu: t4\n"
+
+
+@pytest.mark.parametrize("text, match", [
+    ("name: lab\nname: other\n" + NODE, "key 'name' appears twice in one mapping (lines 1 and 2)"),
+    ("nodes:\n  - name: a\n    gpu: t4\n    gpu: a100-80gb\n", "key 'gpu' appears twice"),
+    ("ports: {ray: 8265}\n" + NODE, "ports.ray and ports.dashboard are both 8265"),
+    ("ports: {api: 6379}\n" + NODE, "ports.ray and ports.api are both 6379"),
+    ("ports: {ray: 70000}\n" + NODE, "ports.ray"),
+    ("nodes:\n  - name: a\n    gpu: t4\n    gpu_ids: [99]\n", "at most 64 GPUs"),
+    ("name: ../../x\n" + NODE, "cluster name '../../x' becomes a folder name"),
+    ("name: ..\n" + NODE, "becomes a folder name"),
+    ("name: a/b\n" + NODE, "becomes a folder name"),
+    ("nodes:\n  - name: ../a\n    gpu: t4\n", "node name '../a'"),
+    ("nodes:\n  - name: a\n    gpu: t4\n    reserved_gib: .inf\n", "reserved_gib"),
+    ("nodes:\n  - name: a\n    gpu: t4\n    total_gib: .nan\n", "total_gib"),
+])
+def test_strict_parsing(tmp_path, text, match):
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, text)
+    assert match in info.value.message and "\n" not in info.value.message
+
+
+def test_invalid_utf8_and_a_folder_are_one_line(tmp_path):
+    p = tmp_path / "cluster.yaml"
+    p.write_bytes(b"name: lab\n# caf\xe9\n" + NODE.encode())
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xe9 on line 2\)"):
+        load_cluster(p)
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_cluster(tmp_path)
+
+
+hypothesis = pytest.importorskip("hypothesis", reason="needs the test extra")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=st.text(max_size=20), ray=st.integers(-5, 70000), dashboard=st.integers(-5, 70000))
+def test_any_name_and_ports_load_safely_or_fail_with_one_line(tmp_path_factory, name, ray, dashboard):
+    import json
+
+    text = f"name: {json.dumps(name)}\nports: {{ray: {ray}, dashboard: {dashboard}}}\n" + NODE
+    p = tmp_path_factory.mktemp("c") / "cluster.yaml"
+    p.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        spec = load_cluster(p)
+    except ConfigError as exc:
+        assert "\n" not in exc.message
+        return
+    assert "/" not in spec.name and spec.name not in (".", "..") and spec.ports.ray != spec.ports.dashboard

@@ -45,6 +45,12 @@ from vlmctl.validation import parse
 RAY_REWRITTEN_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 
 
+#: Names that become file and folder names (state under VLMCTL_STATE_ROOT, generated files): no '/', no '..'.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+#: GPUs one node can have (gpu_count's bound, and the ids below it).
+MAX_GPUS_PER_NODE = 64
+
+
 class Ports(BaseModel):
     """Ports the cluster uses (Ray defaults)."""
 
@@ -56,6 +62,17 @@ class Ports(BaseModel):
     """Ray dashboard port."""
     api: int = Field(8000, ge=1, le=65535)
     """OpenAI-compatible API port of `vlmctl serve`."""
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "Ports":
+        used: dict[int, str] = {}
+        for name in ("ray", "dashboard", "api"):
+            port = getattr(self, name)
+            if port in used:
+                raise ValueError(f"ports.{used[port]} and ports.{name} are both {port}; the head listens on each, "
+                                 "so they must differ")
+            used[port] = name
+        return self
 
 
 class NodeSpec(BaseModel):
@@ -77,21 +94,22 @@ class NodeSpec(BaseModel):
     """Network interface for NCCL/Gloo; default: the one that routes to the head."""
     model_path: str | None = None
     """Model folder on this node; defaults to the cluster's model_path."""
-    total_gib: float | None = Field(None, gt=0, le=4096)
+    total_gib: float | None = Field(None, gt=0, le=4096, allow_inf_nan=False)
     """Per-GPU memory as torch.cuda.mem_get_info reports it as total; overrides the catalog's. With
     compute_capability it declares a GPU the catalog does not list."""
     compute_capability: str | None = Field(None, pattern=r"^\d{1,2}\.\d$")
     """CUDA compute capability, e.g. "8.6" (nvidia-smi --query-gpu=compute_cap); overrides the catalog's."""
-    bandwidth_gbs: float | None = Field(None, gt=0, le=100000)
+    bandwidth_gbs: float | None = Field(None, gt=0, le=100000, allow_inf_nan=False)
     """Memory bandwidth in GB/s (10^9 bytes/s); overrides the catalog's. Used for the batch-1 decode bound."""
-    reserved_gib: float = Field(0.0, ge=0)
+    reserved_gib: float = Field(0.0, ge=0, le=4096, allow_inf_nan=False)
     """Memory per GPU already used by other processes before vLLM starts."""
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", v):
-            raise ValueError("node names use letters, digits, '.', '_' and '-' (at most 63)")
+        if not SAFE_NAME.fullmatch(v):
+            raise ValueError(f"node name {v[:40]!r}: use letters, digits, '.', '_' and '-' (at most 63, starting "
+                             "with a letter or digit)")
         return v
 
     @field_validator("gpu_ids")
@@ -106,6 +124,11 @@ class NodeSpec(BaseModel):
 
     @model_validator(mode="after")
     def _count_vs_ids(self) -> "NodeSpec":
+        if self.gpu_ids is not None and max(self.gpu_ids) >= MAX_GPUS_PER_NODE:
+            raise ValueError(
+                f"gpu_ids {self.gpu_ids}: GPU ids count from 0 and a node has at most {MAX_GPUS_PER_NODE} GPUs; "
+                "list ids as nvidia-smi shows them (nvidia-smi -L)"
+            )
         if self.gpu_ids is not None and self.gpu_count is not None and self.gpu_count != len(self.gpu_ids):
             raise ValueError(
                 f"gpu_count ({self.gpu_count}) and gpu_ids ({self.gpu_ids}, {len(self.gpu_ids)} GPUs) disagree; "
@@ -138,13 +161,21 @@ class ClusterSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "vlmctl"
-    """Cluster name (Ray temp dir and generated files are named after it)."""
+    """Cluster name (Ray temp dir and generated files are named after it): letters, digits, '.', '_', '-'."""
     head: str | None = None
     """Name of the head node; default: the first node."""
     model_path: str | None = None
     """Model folder, the same path on every node (vLLM's workers open the path the driver gives them)."""
     ports: Ports = Ports()
     nodes: list[NodeSpec] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _cluster_name(cls, v: str) -> str:
+        if not SAFE_NAME.fullmatch(v) or v in (".", ".."):
+            raise ValueError(f"cluster name {v[:40]!r} becomes a folder name: use letters, digits, '.', '_' and '-' "
+                             "(at most 63, starting with a letter or digit; no '/')")
+        return v
 
     @model_validator(mode="after")
     def _unique(self) -> "ClusterSpec":
@@ -217,15 +248,47 @@ def json_schema() -> dict:
     return schema
 
 
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe subset, refusing a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise _DuplicateKey(f"line {key_node.start_mark.line + 1}: a key must be a plain value") from None
+            if key in seen:
+                raise _DuplicateKey(f"key '{key}' appears twice in one mapping (lines {seen[key]} and "
+                                    f"{key_node.start_mark.line + 1})")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_cluster(path: str | Path) -> ClusterSpec:
     """Read and validate a cluster YAML file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        if p.is_dir():
+            raise ConfigError(f"cluster file '{p}' is a directory.", fix="pass the YAML file: --cluster cluster.yaml")
+        text = p.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read cluster file '{p}' ({exc.strerror}).", fix="check the --cluster path") from None
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"cluster file '{p}' is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} on line {line}).",
+                          fix="save the file as UTF-8") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader that also refuses duplicate keys
+    except _DuplicateKey as exc:
+        raise ConfigError(f"cluster file '{p}': {exc}.", fix="keep one of them") from None
+    except RecursionError:
+        raise ConfigError(f"cluster file '{p}' is nested too deeply.", fix=_FIX) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

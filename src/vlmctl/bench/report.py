@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from vlmctl.errors import ConfigError
@@ -49,19 +50,35 @@ def load(path: str) -> dict:
     from vlmctl.bench import vllm_format
 
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise ConfigError(f"'{path}' does not exist.", fix="write one with `vlmctl bench --out run.json`")
+    if not p.is_file():
+        raise ConfigError(f"'{path}' is not a regular file.", fix="pass a file written by `vlmctl bench --out`")
     try:
-        objects = vllm_format.read_objects(p.read_text())
+        objects = vllm_format.read_objects(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"'{path}' is not JSON ({exc.msg}).", fix="pass a file written by `vlmctl bench --out`") from exc
-    if objects and all(vllm_format.is_vllm_result(o) for o in objects):
-        return vllm_format.to_result(objects)
+        raise ConfigError(f"'{path}' is not JSON ({exc.msg}).", fix="pass a file written by `vlmctl bench --out`") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"'{path}' is not UTF-8 text.", fix="pass a file written by `vlmctl bench --out`") from None
+    except (OSError, RecursionError, ValueError) as exc:
+        raise ConfigError(f"'{path}' cannot be read ({type(exc).__name__}).",
+                          fix="pass a file written by `vlmctl bench --out`") from None
+    fix = "pass a file written by `vlmctl bench --out` or `vllm bench serve --save-result`"
+    if objects and all(isinstance(o, dict) and vllm_format.is_vllm_result(o) for o in objects):
+        try:
+            return vllm_format.to_result(objects)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            raise ConfigError(f"'{path}' looks like a `vllm bench serve` result but a field is missing or not a "
+                              f"number ({type(exc).__name__}: {str(exc)[:80]}).", fix=fix) from None
     data = objects[0] if len(objects) == 1 else None
     if not isinstance(data, dict) or not str(data.get("schema", "")).startswith("vlmctl-bench/"):
         raise ConfigError(f"'{path}' is not a vlmctl bench result (no schema 'vlmctl-bench/…') nor a "
-                          "`vllm bench serve` result (no 'completed', 'request_throughput').",
-                          fix="pass a file written by `vlmctl bench --out` or `vllm bench serve --save-result`")
+                          "`vllm bench serve` result (no 'completed', 'request_throughput').", fix=fix)
+    levels = data.get("levels")
+    if not isinstance(levels, list) or not all(
+            isinstance(lv, dict) and isinstance(lv.get("summary"), dict) for lv in levels):
+        raise ConfigError(f"'{path}' has the vlmctl bench schema but no list of levels with a 'summary' each "
+                          "(truncated or edited?).", fix=fix)
     return data
 
 
@@ -82,11 +99,14 @@ COMPARED = (
 
 
 def _get(summary: dict, path: tuple[str, ...]):
+    """The finite number at ``path`` in ``summary``, else None (missing, or not a number in an edited file)."""
     value = summary
     for key in path:
-        if value is None:
+        if not isinstance(value, dict):
             return None
         value = value.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
     return value
 
 

@@ -46,13 +46,33 @@ def parse_mix(items: list[str] | tuple[str, ...]) -> list[MixEntry]:
                                   fix="e.g. image@512x512 or video@448x448x8")
             if kind == "text" and m["w"]:
                 raise ConfigError(f"--mix '{part}': text takes no size.", fix="write text or text=WEIGHT")
-            entries.append(MixEntry(kind, int(m["w"] or 0), int(m["h"] or 0), int(m["f"] or 0),
-                                    int(m["weight"] or 1)))
+            entry = MixEntry(kind, int(m["w"] or 0), int(m["h"] or 0), int(m["f"] or 0), int(m["weight"] or 1))
+            _check_entry(entry, part)
+            entries.append(entry)
     if not entries:
         entries = [MixEntry("text")]
     if sum(e.weight for e in entries) == 0:
         raise ConfigError("--mix weights sum to 0.", fix="give at least one entry a weight >= 1")
     return entries
+
+
+#: Largest media the load generator makes: a side, the pixels of one image or frame, frames of one video.
+MAX_SIDE, MAX_PIXELS, MAX_FRAMES, MAX_WEIGHT = 16384, 50_000_000, 1024, 1_000_000
+
+
+def _check_entry(entry: MixEntry, part: str) -> None:
+    if entry.kind != "text":
+        if not (1 <= entry.width <= MAX_SIDE and 1 <= entry.height <= MAX_SIDE):
+            raise ConfigError(f"--mix '{part}': width and height must be between 1 and {MAX_SIDE} pixels.",
+                              fix="e.g. image@1024x768")
+        if entry.width * entry.height > MAX_PIXELS:
+            raise ConfigError(f"--mix '{part}' is {entry.width * entry.height:,} pixels; at most {MAX_PIXELS:,}.",
+                              fix="e.g. image@4096x4096")
+    if entry.kind == "video" and not 1 <= entry.frames <= MAX_FRAMES:
+        raise ConfigError(f"--mix '{part}': a video has between 1 and {MAX_FRAMES} frames.",
+                          fix="e.g. video@448x448x8")
+    if entry.weight > MAX_WEIGHT:
+        raise ConfigError(f"--mix '{part}': weight {entry.weight} is above {MAX_WEIGHT}.", fix="e.g. image@512x512=2")
 
 
 class Workload:

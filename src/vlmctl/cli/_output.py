@@ -27,3 +27,20 @@ def next_steps(con: Console, *commands: str) -> None:
         con.print("\n[bold]Next:[/bold]")
         for cmd in commands:
             con.print(f"  {cmd}", markup=False, highlight=False)
+
+
+def check_writable(path: str | os.PathLike, flag: str) -> None:
+    """Refuse an output path that cannot be written, before any work is done (ConfigError naming it)."""
+    from pathlib import Path
+
+    from vlmctl.errors import ConfigError
+
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{flag} {path} is a directory.", fix=f"{flag} {target / 'result.json'}")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"{flag} {path}: the folder {folder} does not exist.",
+                          fix=f"mkdir -p {folder}, or write somewhere else")
+    if not os.access(folder, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ConfigError(f"{flag} {path} is not writable by this user.", fix=f"{flag} ./{target.name}")

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import click
 
-from vlmctl.cli._output import console, emit_json, next_steps
+from vlmctl.cli._output import check_writable, console, emit_json, next_steps
 from vlmctl.errors import ConfigError
 
 
@@ -16,8 +17,9 @@ def _int_list(value: str, flag: str) -> list[int]:
         out = [int(x) for x in value.split(",") if x.strip()]
     except ValueError:
         out = []
-    if not out or any(x < 1 for x in out):
-        raise ConfigError(f"{flag} '{value}' is not a comma list of integers >= 1.", fix=f"e.g. {flag} 1,2,4,8")
+    if not out or any(not 1 <= x <= 100_000 for x in out):
+        raise ConfigError(f"{flag} '{value}' is not a comma list of integers from 1 to 100000.",
+                          fix=f"e.g. {flag} 1,2,4,8")
     return out
 
 
@@ -135,8 +137,14 @@ def cli(ctx: click.Context, base_url: str | None, host: str, port: int, api_key:
 
     if num_requests is not None and duration is not None:
         raise ConfigError("--num-prompts and --duration both given.", fix="use one: a count or seconds per level")
-    if num_requests is not None and num_requests < 1 or duration is not None and duration <= 0:
-        raise ConfigError("--num-prompts must be >= 1 and --duration > 0.", fix="e.g. --num-prompts 32 or --duration 60")
+    if num_requests is not None and not 1 <= num_requests <= 10_000_000:
+        raise ConfigError(f"--num-prompts {num_requests} must be between 1 and 10000000.", fix="e.g. --num-prompts 32")
+    if duration is not None and not (math.isfinite(duration) and 0 < duration <= 7 * 86400):
+        raise ConfigError(f"--duration {duration} must be a number of seconds > 0 (at most a week).",
+                          fix="e.g. --duration 60")
+    if not (math.isfinite(timeout_s) and 0 < timeout_s <= 86400):
+        raise ConfigError(f"--timeout {timeout_s} must be a number of seconds > 0 (at most a day).",
+                          fix="e.g. --timeout 600")
     if warmup < 0 or max_tokens < 1:
         raise ConfigError("--num-warmups must be >= 0 and --random-output-len >= 1.",
                           fix="e.g. --num-warmups 2 --random-output-len 128")
@@ -202,6 +210,10 @@ def cli(ctx: click.Context, base_url: str | None, host: str, port: int, api_key:
     out = Path(out_path or f"bench-{stamp}.json")
     if result_dir:
         out = Path(result_dir) / out
+        Path(result_dir).mkdir(parents=True, exist_ok=True) if Path(result_dir).parent.is_dir() else None
+    check_writable(out, "--out")
+    if plot_path:
+        check_writable(plot_path, "--plot")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -223,15 +235,15 @@ def cli(ctx: click.Context, base_url: str | None, host: str, port: int, api_key:
         result = run_sweep(api_base, api_key, model, entries, levels, max_tokens,
                            prompt=PromptMaker(length, tok), ignore_eos=ignore_eos, timeout_s=timeout_s,
                            on_done=on_done, on_level=on_level, goodput_ms=slos or None, tokenizer_id=tok_id)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if result_format == "vllm":
         from vlmctl.bench.vllm_format import level_result
 
         date = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out.write_text("".join(json.dumps(level_result(lv, result["meta"], percentiles, slos or None, date)) + "\n"
-                               for lv in result["levels"]))
+        text = "".join(json.dumps(level_result(lv, result["meta"], percentiles, slos or None, date)) + "\n"
+                       for lv in result["levels"])
     else:
-        out.write_text(json.dumps(result, indent=1))
+        text = json.dumps(result, indent=1)
+    out = _write_result(out, text, err)
     plot_file = Path(plot_path) if plot_path else (out.with_suffix(".png") if len(levels) > 1 else None)
     if plot_file and any(lv["summary"]["completed"] for lv in result["levels"]):
         from vlmctl.bench.plot import plot
@@ -254,6 +266,21 @@ def cli(ctx: click.Context, base_url: str | None, host: str, port: int, api_key:
     _fail_on_empty_levels(result, out)
     if not as_json:
         next_steps(con, f"vlmctl bench compare {out} <other.json>")
+
+
+def _write_result(out: Path, text: str, err) -> Path:
+    """Write the results; if ``out`` became unwritable during the run, keep them in a temporary file instead."""
+    try:
+        out.write_text(text)
+        return out
+    except OSError as exc:
+        import tempfile
+
+        fd, spare = tempfile.mkstemp(prefix="vlmctl-bench-", suffix=".json")
+        with open(fd, "w") as fh:
+            fh.write(text)
+        err.print(f"warning: {out} cannot be written ({exc.strerror}); the results are in {spare}", markup=False)
+        return Path(spare)
 
 
 def _host_given(ctx: click.Context) -> bool:
@@ -304,7 +331,11 @@ def compare_cmd(a_json: str, b_json: str, as_json: bool) -> None:
     from vlmctl.bench.report import compare, compare_table, load
 
     a, b = load(a_json), load(b_json)
-    rows = compare(a, b)
+    try:
+        rows = compare(a, b)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise ConfigError(f"'{a_json}' or '{b_json}' has a level that is not a bench level ({type(exc).__name__}: "
+                          f"{str(exc)[:80]}).", fix="pass files written by `vlmctl bench --out`") from None
     if not rows:
         raise ConfigError(f"'{a_json}' and '{b_json}' share no load level.",
                           fix="run both with the same --concurrency / --rate values")

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from vlmctl.cli._output import console, emit_json, next_steps
+from vlmctl.cli._output import check_writable, console, emit_json, next_steps
 from vlmctl.errors import ConfigError, PlanInfeasibleError
 
 EXAMPLES = """
@@ -95,10 +95,16 @@ def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size,
         "mm_encoder_tp_mode": mm_encoder_tp_mode, "enforce_eager": enforce_eager, "model_runner": model_runner,
         "enable_expert_parallel": enable_expert_parallel, "concurrency": concurrency, "prefer": prefer,
     }
+    if output:
+        check_writable(output, "--output")
     result = make_plan(model, cluster=cluster_file, gpus=gpus, **{k: v for k, v in settings.items() if v is not None})
     if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(result.model_dump_json(indent=2) + "\n")
+        try:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(result.model_dump_json(indent=2) + "\n")
+        except OSError as exc:
+            raise ConfigError(f"--output {output} cannot be written ({exc.strerror}).",
+                              fix="--output ./plan.json") from None
     if as_json:
         emit_json(result)
     elif emit:

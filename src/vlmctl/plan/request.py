@@ -5,7 +5,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from vlmctl.plan.rules import MIN_CC
+
 MM_MODALITIES = ("image", "video")
+#: Quantization methods the planner has rules for, as vLLM names them.
+QUANTIZATIONS = tuple(MIN_CC)
 
 
 class PlanRequest(BaseModel):
@@ -17,11 +21,12 @@ class PlanRequest(BaseModel):
     pipeline_parallel_size: int | None = Field(None, ge=1, le=64)
     dtype: Literal["auto", "float16", "bfloat16", "float32", "half"] = "auto"
     quantization: str | None = None
+    """A vLLM quantization method the planner knows (QUANTIZATIONS); None = from the checkpoint."""
     kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2", "bfloat16", "float16"] = "auto"
-    max_model_len: int | None = Field(None, ge=16)
-    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
-    max_num_seqs: int | None = Field(None, ge=1)
-    max_num_batched_tokens: int | None = Field(None, ge=1)
+    max_model_len: int | None = Field(None, ge=16, le=2**24)
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    max_num_seqs: int | None = Field(None, ge=1, le=2**16)
+    max_num_batched_tokens: int | None = Field(None, ge=1, le=2**24)
     limit_mm_per_prompt: dict[str, int] | None = None
     mm_processor_kwargs: dict[str, int] | None = None
     mm_encoder_tp_mode: Literal["weights", "data"] | None = None
@@ -31,7 +36,7 @@ class PlanRequest(BaseModel):
     model_runner: Literal["v1", "v2"] = "v2"
     """vLLM model runner to plan for (0.26 default: v2)."""
     vllm_version: str = "0.26.0"
-    concurrency: int | None = Field(None, ge=1)
+    concurrency: int | None = Field(None, ge=1, le=2**20)
     """Requests of max_model_len that must fit in the KV cache at once."""
     prefer: Literal["throughput", "context"] = "throughput"
 
@@ -39,18 +44,24 @@ class PlanRequest(BaseModel):
     def _check(self) -> "PlanRequest":
         if self.dtype == "half":
             self.dtype = "float16"
+        if self.quantization is not None and self.quantization not in QUANTIZATIONS:
+            from vlmctl.errors import did_you_mean
+
+            hint = did_you_mean(self.quantization, QUANTIZATIONS).strip()
+            raise ValueError(f"--quantization '{self.quantization}' is not a method the planner knows "
+                             f"({hint + ' ' if hint else ''}known: {', '.join(QUANTIZATIONS)})")
         for key, val in (self.limit_mm_per_prompt or {}).items():
             if key not in MM_MODALITIES:
                 raise ValueError(f"--limit-mm-per-prompt key '{key}' is not a modality of Qwen2.5-VL "
                                  f"(use {', '.join(MM_MODALITIES)})")
-            if val < 0:
-                raise ValueError(f"--limit-mm-per-prompt {key}={val} must be ≥ 0")
+            if not 0 <= val <= 1024:
+                raise ValueError(f"--limit-mm-per-prompt {key}={val} must be between 0 and 1024")
         for key, val in (self.mm_processor_kwargs or {}).items():
             if key not in ("max_pixels", "min_pixels", "num_frames"):
                 raise ValueError(f"--mm-processor-kwargs key '{key}' is not one the planner understands "
                                  "(use max_pixels, min_pixels)")
-            if val <= 0:
-                raise ValueError(f"--mm-processor-kwargs {key}={val} must be positive")
+            if not 0 < val <= 2**31:
+                raise ValueError(f"--mm-processor-kwargs {key}={val} must be between 1 and {2**31}")
         if (self.max_num_batched_tokens and self.max_model_len
                 and self.max_num_batched_tokens < 16):
             raise ValueError("--max-num-batched-tokens must be at least 16")
