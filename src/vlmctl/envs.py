@@ -16,6 +16,8 @@ READS = {
     "OPENAI_API_KEY": "Key `vlmctl ui`/`bench` send when neither --api-key nor VLMCTL_API_KEY is set.",
     "NO_COLOR": "Any value turns colour off in terminal output.",
     "VLMCTL_STATE_ROOT": "Folder for per-node cluster state: Ray --temp-dir and vLLM config root (default /tmp/vlmctl).",
+    "VLMCTL_CALIBRATION_DIR": "Folder of per-user calibration files (vllm-MAJOR.MINOR.json) that `vlmctl calibrate` "
+                              "writes and `vlmctl plan` reads (default: the user config dir / vlmctl/calibration).",
     "VLMCTL_UI_UPDATE_MS": "Fixed gap between chat-page updates while streaming, in ms (default: adapts to answer length).",
 }
 
@@ -88,3 +90,13 @@ def ui_update_ms() -> float | None:
         return float(value) if value else None
     except ValueError:
         return None
+
+
+def calibration_dir() -> str:
+    """Where `vlmctl calibrate` writes and `vlmctl plan` looks for calibration files (VLMCTL_CALIBRATION_DIR, else
+    XDG config / vlmctl / calibration)."""
+    explicit = os.environ.get("VLMCTL_CALIBRATION_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "vlmctl", "calibration")

@@ -79,6 +79,7 @@ def test_every_profile_is_complete(version):
 def test_batch_defaults_follow_the_gpu():
     rules = PROFILES["0.26.0"].batch_defaults
     assert rules.for_gpu("h100-80gb", 79.2) == (8192, 1024)
+    assert rules.for_gpu("b200", 178.4, (10, 0)) == (8192, 1024)
     assert rules.for_gpu("a100-80gb", 79.2) == (2048, 256)
     assert rules.for_gpu("rtx-2080-ti", 10.7) == (2048, 256)
 

@@ -184,7 +184,7 @@ def test_free_memory_rule():
     r = make_plan("Qwen/Qwen2.5-VL-3B-Instruct", gpus="a100-80gb:1", gpu_memory_utilization=0.999)
     assert not r.ok
     f = next(f for f in r.findings if f.id == "free-memory")
-    assert f.message.startswith("Free memory on device (")
+    assert f.message.startswith("Free memory on device cuda:0 (")  # vLLM 0.26 v1/worker/utils.py request_memory
 
 
 def test_derived_max_model_len():

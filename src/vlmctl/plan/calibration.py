@@ -1,15 +1,187 @@
-"""The calibration constants the planner uses: a vLLM version profile's, for one model runner.
+"""The calibration constants a plan uses: a vLLM version profile's, or a calibration file's.
 
 Everything else in vlmctl.plan is vLLM's own arithmetic (source lines in docs/planner.md). The constants are the
-terms vLLM *measures* at start-up and we can only estimate; each version's live in ``vlmctl.engines.vllm``.
+terms vLLM *measures* at start-up and we can only estimate. Each supported vLLM version carries its own
+(``vlmctl.engines.vllm``); ``vlmctl calibrate`` fits them on the user's GPU and writes a calibration file, which a plan
+reads from ``--calibration FILE`` or from the per-user folder (``vlmctl.envs.calibration_dir``).
 """
 from __future__ import annotations
 
-from vlmctl.engines.vllm import GIB, Calibration, profile
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-__all__ = ["GIB", "Calibration", "calibration"]
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vlmctl.engines.vllm import GIB, Calibration, VllmProfile, parse_version, resolve
+from vlmctl.engines.vllm.profile import CONSTANTS
+from vlmctl.errors import ConfigError, did_you_mean
+from vlmctl.findings import Finding
+
+__all__ = ["GIB", "Calibration", "CalibrationFile", "Chosen", "RunnerConstants", "calibration", "choose",
+           "default_calibration_path", "read_calibration_file"]
+
+FORMAT = 1
+
+
+class RunnerConstants(BaseModel):
+    """Fitted constants for one model runner."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    constants: dict[str, float]
+    """Constant name (see ``vlmctl.engines.vllm.profile.Calibration``) → value."""
+    fitted: list[str] = Field(default_factory=list)
+    """The constants the fit measured; the others were carried over from the profile."""
+
+    @field_validator("constants", "fitted")
+    @classmethod
+    def _known(cls, value):
+        for name in value:
+            if name not in CONSTANTS:
+                raise ValueError(f"'{name}' is not a calibration constant.{did_you_mean(name, CONSTANTS)} "
+                                 f"Known: {', '.join(CONSTANTS)}")
+        return value
+
+
+class CalibrationFile(BaseModel):
+    """What `vlmctl calibrate` writes and `vlmctl plan` reads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: int = FORMAT
+    vllm_version: str
+    """The vLLM release the engines ran (``vllm.__version__``)."""
+    gpu: str
+    """The GPU they ran on (name as CUDA reports it)."""
+    measured_at: str
+    """UTC time of the calibration run."""
+    engines: list[str]
+    """Names of the engine start-ups the constants were fitted on."""
+    runners: dict[str, RunnerConstants]
+    """Per model runner ('v1', 'v2')."""
+    table: list[dict] = Field(default_factory=list)
+    """Predicted vs measured, before and after the fit, one row per engine."""
+
+    @field_validator("vllm_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if parse_version(value) is None:
+            raise ValueError(f"'{value}' is not a vLLM version")
+        return value
+
+    @field_validator("runners")
+    @classmethod
+    def _runners(cls, value):
+        for name in value:
+            if name not in ("v1", "v2"):
+                raise ValueError(f"model runner '{name}' is not one of v1, v2")
+        return value
+
+
+def default_calibration_path(vllm_version: str) -> Path:
+    """The per-user calibration file for a vLLM release series: <calibration dir>/vllm-MAJOR.MINOR.json."""
+    from vlmctl.envs import calibration_dir
+
+    major, minor, _ = parse_version(vllm_version) or (0, 0, 0)
+    return Path(calibration_dir()) / f"vllm-{major}.{minor}.json"
+
+
+def read_calibration_file(path: str | os.PathLike) -> CalibrationFile:
+    """Read and validate a calibration file (one-line ConfigError on any problem)."""
+    from vlmctl.validation import parse
+
+    fix = "re-run `vlmctl calibrate`, or drop --calibration to use the built-in constants"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--calibration {path}: cannot read it ({exc.strerror}).", fix=fix) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--calibration {path} is not JSON ({exc}).", fix=fix) from None
+    return parse(CalibrationFile, data, f"calibration file {path}", fix)
 
 
 def calibration(vllm_version: str | None, model_runner: str | None = None) -> Calibration:
-    """The constants for a vLLM version (or the nearest supported one) and model runner."""
-    return profile(vllm_version).calibration(model_runner)
+    """The built-in constants for a vLLM version (or the nearest supported one) and model runner."""
+    return resolve(vllm_version).profile.calibration(model_runner)
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The engine profile, runner and constants one plan uses, and what the user should know about them."""
+
+    engine: VllmProfile
+    vllm_version: str
+    """The release the plan is for (as asked, or the newest supported)."""
+    runner: str
+    cal: Calibration
+    calibration_file: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _short(version: str) -> str:
+    major, minor, _ = parse_version(version) or (0, 0, 0)
+    return f"{major}.{minor}"
+
+
+def choose(vllm_version: str | None, model_runner: str | None, calibration_file: str | None = None, *,
+           is_moe: bool = False, is_hybrid: bool = False, architectures: tuple[str, ...] = ()) -> Chosen:
+    """Resolve the profile (nearest when unknown), the runner vLLM would pick, and the constants (file over profile)."""
+    resolved = resolve(vllm_version)
+    engine = resolved.profile
+    version = resolved.requested
+    findings: list[Finding] = []
+    if not resolved.exact:
+        findings.append(Finding(
+            id="vllm-version-unknown", severity="warning",
+            message=f"vLLM {version} has no profile in vlmctl: the plan uses the nearest supported one, vLLM "
+                    f"{engine.version} (its flags, defaults and memory constants); {version} may differ.",
+            fix=f"run `vlmctl calibrate` on a GPU node with vLLM {version}, or plan with --vllm-version "
+                f"{engine.version}"))
+    runner = model_runner or engine.runner_choice.for_model(is_moe=is_moe, is_hybrid=is_hybrid,
+                                                            architectures=architectures)
+    cal = engine.calibration(runner)
+    path = calibration_file
+    explicit = path is not None
+    if path is None:
+        candidate = default_calibration_path(version)
+        path = str(candidate) if candidate.is_file() else None
+    if path is not None:
+        data = read_calibration_file(path)
+        if _short(data.vllm_version) != _short(version):
+            if explicit:
+                raise ConfigError(
+                    f"--calibration {path} was measured with vLLM {data.vllm_version}, but the plan is for vLLM "
+                    f"{version}: the constants of one release do not carry over to another.",
+                    fix=f"--vllm-version {data.vllm_version}, or run `vlmctl calibrate` with vLLM {version}")
+            path = None
+        elif runner in data.runners:
+            fitted = data.runners[runner]
+            cal = replace(cal, **fitted.constants,
+                          source=f"{path}: fitted {data.measured_at} on {data.gpu}, vLLM {data.vllm_version}, "
+                                 f"{len(data.engines)} engines ({', '.join(data.engines)})",
+                          unmeasured=tuple(c for c in cal.unmeasured if c not in fitted.fitted))
+            findings.append(Finding(
+                id="calibration-file", severity="info",
+                message=f"memory constants for the {runner} runner from {path} (fitted on {data.gpu} with vLLM "
+                        f"{data.vllm_version}, {data.measured_at}).", fix=""))
+        else:
+            findings.append(Finding(
+                id="calibration-file-runner", severity="warning",
+                message=f"{path} has constants for the {', '.join(sorted(data.runners))} runner(s), not {runner}: "
+                        f"the plan uses vLLM {engine.version}'s built-in ones.",
+                fix=f"run `vlmctl calibrate --model-runner {runner}`"))
+    if set(cal.unmeasured) >= set(_PLAN_CONSTANTS):
+        findings.append(Finding(
+            id="calibration-unmeasured", severity="warning",
+            message=f"not measured for {_short(version)}: run `vlmctl calibrate`. The memory constants of vLLM "
+                    f"{engine.version}'s {runner} runner were never fitted on a GPU; this plan uses {cal.source}.",
+            fix="vlmctl calibrate MODEL (on a GPU node with this vLLM), then plan again"))
+    return Chosen(engine, version, runner, cal, path, findings)
+
+
+#: The constants every single-GPU plan depends on (what "measured" means for a profile).
+_PLAN_CONSTANTS = ("weight_overhead_gib", "non_torch_gib", "cuda_context_gib", "lm_activation_factor", "vit_factor")

@@ -117,11 +117,10 @@ def _pick_slots(slots: list[Slot], pp: int) -> list[Slot]:
 
 
 def _default_batch(slots: list[Slot], engine: VllmProfile) -> tuple[int, int]:
-    """vLLM serve's (max_num_batched_tokens, max_num_seqs) when unset: the big-GPU defaults only when every GPU of
-    the plan gets them (the head's GPU decides, and the smallest bounds what fits)."""
+    """vLLM serve's (max_num_batched_tokens, max_num_seqs) when unset: the smallest any GPU of the plan gets (the
+    head's GPU decides in vLLM; the smallest keeps the plan valid whichever node is the head)."""
     rules = engine.batch_defaults
-    picks = {rules.for_gpu(s.gpu.id, s.total_gib) for s in slots}
-    return rules.big if picks == {rules.big} else rules.small
+    return min(rules.for_gpu(s.gpu.id, s.total_gib, s.gpu.compute_capability) for s in slots)
 
 
 def _quant_kernel(spec: ModelSpec, req: PlanRequest, gpus: tuple[GpuType, ...]) -> str | None:
@@ -409,14 +408,15 @@ class Planner:
             out.append(Finding(
                 id="max-model-len-derived", severity="error",
                 message=self.engine.wording("max-model-len-derived", max_model_len=L,
-                                            max_position_embeddings=self.spec.max_position_embeddings),
+                                            max_len_key="max_position_embeddings",
+                                            derived=self.spec.max_position_embeddings, model_max_length=None),
                 fix=f"--max-model-len {derived} or less"))
         if c.utilization > u_max + 1e-9:
             worst = min(c.slots, key=lambda s: _max_utilization(s, c.tp * c.pp, self.cal))
             free = worst.total_gib * u_max
             out.append(Finding(
                 id="free-memory", severity="error",
-                message=self.engine.wording("free-memory", free=free, total=worst.total_gib,
+                message=self.engine.wording("free-memory", device="cuda:0", free=free, total=worst.total_gib,
                                             utilization=c.utilization, wanted=worst.total_gib * c.utilization),
                 fix=f"--gpu-memory-utilization {u_max} or lower ({worst.node.name}: CUDA context"
                     f"{', NCCL' if c.tp * c.pp > 1 else ''} and other processes use the rest)"))

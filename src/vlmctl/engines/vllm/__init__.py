@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from vlmctl.engines.vllm import v0_26
+from vlmctl.engines.vllm import v0_26, v0_33
 from vlmctl.engines.vllm.profile import GIB, Calibration, VllmProfile
 
-_MODULES = (v0_26,)
+_MODULES = (v0_26, v0_33)
 
 #: Supported profiles by version, oldest first.
 PROFILES: dict[str, VllmProfile] = {m.PROFILE.version: m.PROFILE for m in _MODULES}

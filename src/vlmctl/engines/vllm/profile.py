@@ -56,24 +56,63 @@ CONSTANTS = tuple(f.name for f in fields(Calibration)
 
 
 @dataclass(frozen=True)
+class BatchTier:
+    """GPUs with at least ``min_gib`` (and not excluded) get these serve defaults."""
+
+    min_gib: float
+    tokens: int
+    """max_num_batched_tokens for the OpenAI API server."""
+    seqs: int
+    """max_num_seqs for the OpenAI API server."""
+    excluded_names: tuple[str, ...] = ()
+    """GPU names (catalog id prefixes) that stay on a lower tier whatever their memory."""
+    excluded_cc: tuple[tuple[int, int], ...] = ()
+    """Compute capabilities that stay on a lower tier whatever their memory."""
+
+
+@dataclass(frozen=True)
 class BatchDefaults:
     """``vllm serve``'s max_num_batched_tokens / max_num_seqs when unset, chosen by the GPU of the process
     that parses the arguments (on a mixed rack: the head's GPU)."""
 
-    big_min_gib: float
-    """GPUs with at least this much memory get the ``big`` defaults…"""
-    big_excluded: tuple[str, ...]
-    """…unless their name contains one of these (catalog ids are matched by prefix)."""
-    big: tuple[int, int]
-    """(max_num_batched_tokens, max_num_seqs) on big GPUs."""
-    small: tuple[int, int]
-    """(max_num_batched_tokens, max_num_seqs) on the others."""
+    tiers: tuple[BatchTier, ...]
+    """Tried in order; the first that matches wins."""
+    fallback: tuple[int, int]
+    """(max_num_batched_tokens, max_num_seqs) on every other GPU."""
     source: str
 
-    def for_gpu(self, gpu_id: str, total_gib: float) -> tuple[int, int]:
+    def for_gpu(self, gpu_id: str, total_gib: float, compute_capability: tuple[int, int] | None = None
+                ) -> tuple[int, int]:
         """(tokens, seqs) for one GPU."""
-        big = total_gib >= self.big_min_gib and not any(gpu_id.startswith(x) for x in self.big_excluded)
-        return self.big if big else self.small
+        for tier in self.tiers:
+            if (total_gib >= tier.min_gib and not any(gpu_id.startswith(x) for x in tier.excluded_names)
+                    and compute_capability not in tier.excluded_cc):
+                return tier.tokens, tier.seqs
+        return self.fallback
+
+
+@dataclass(frozen=True)
+class RunnerChoice:
+    """Which model runner vLLM picks for a model when VLLM_USE_V2_MODEL_RUNNER is unset."""
+
+    default: str
+    """The runner for a dense, attention-only generative model."""
+    hybrid: str
+    """The runner for hybrid models (linear-attention or Mamba layers beside attention)."""
+    moe: str
+    """The runner for mixture-of-experts models…"""
+    moe_architectures_on_default: tuple[str, ...] = ()
+    """…except these architectures, which get ``default``."""
+    source: str = ""
+
+    def for_model(self, *, is_moe: bool = False, is_hybrid: bool = False, architectures: tuple[str, ...] = ()
+                  ) -> str:
+        """The runner vLLM would pick for a model with these traits."""
+        if is_hybrid:
+            return self.hybrid
+        if is_moe and not set(architectures) & set(self.moe_architectures_on_default):
+            return self.moe
+        return self.default
 
 
 @dataclass(frozen=True)
@@ -164,8 +203,8 @@ class VllmProfile:
     """How this profile was read (wheel, source tree, commit)."""
     measured: str
     """What was measured with this release (GPU, date, runs), or 'not measured'."""
-    default_runner: str
-    """The model runner vLLM uses for Qwen-VL models when nothing selects one."""
+    runner_choice: RunnerChoice
+    """Which runner vLLM picks for which model."""
     runners: dict[str, Runner]
     calibrations: dict[str, Calibration]
     """Calibration constants per runner."""
@@ -187,13 +226,20 @@ class VllmProfile:
     """vLLM's own error messages, as format strings (rules quote them)."""
     family_calibrations: dict[tuple[str, str], Calibration] = field(default_factory=dict)
     """(runner, model family name) -> constants measured for that family, where they differ from the runner's."""
-    v1_runner_for: tuple[str, ...] = ()
-    """Model kinds ('moe', 'hybrid') for which this release falls back to the V1 runner by itself."""
 
-    def runner_for(self, *, moe: bool, hybrid: bool) -> str:
+    def runner_for(self, *, moe: bool, hybrid: bool, architectures: tuple[str, ...] = ()) -> str:
         """The runner vLLM picks for a model when VLLM_USE_V2_MODEL_RUNNER is unset."""
-        kinds = {k for k, on in (("moe", moe), ("hybrid", hybrid)) if on}
-        return "v1" if kinds & set(self.v1_runner_for) else self.default_runner
+        return self.runner_choice.for_model(is_moe=moe, is_hybrid=hybrid, architectures=architectures)
+
+    @property
+    def default_runner(self) -> str:
+        """The runner for a dense Qwen-VL model."""
+        return self.runner_choice.default
+
+    @property
+    def measured_any(self) -> bool:
+        """True when some constant of this profile was measured with this release."""
+        return any(set(c.unmeasured) != set(CONSTANTS) for c in self.calibrations.values())
 
     def calibration(self, runner: str | None = None, family: str | None = None) -> Calibration:
         """The calibration constants for ``runner`` (default: this version's default runner), and for the model

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from vlmctl.engines.vllm.profile import (BatchDefaults, Calibration, EnvNames, Flags, MemoryLines, Runner,
-                                          VllmProfile)
+from vlmctl.engines.vllm.profile import (BatchDefaults, BatchTier, Calibration, EnvNames, Flags, MemoryLines,
+                                          Runner, RunnerChoice, VllmProfile)
 
 VERSION = "0.26.0"
 
@@ -44,15 +44,40 @@ V1 = replace(V2, model_runner="v1", encoder_in_profile=True, sampler_bytes_per_l
 
 _WHEEL = "vLLM 0.26.0 wheel"
 
+#: vLLM's own messages (v1/worker/utils.py request_memory, v1/core/kv_cache_utils.py _check_enough_kv_cache_memory,
+#: config/model.py _get_and_verify_max_len); the same text in 0.33 (kv_cache_planning.py).
+WORDINGS = {
+    "free-memory": "Free memory on device {device} ({free:.2f}/{total:.2f} GiB) on startup is less than desired GPU "
+                   "memory utilization ({utilization}, {wanted:.2f} GiB). Decrease GPU memory utilization or reduce "
+                   "GPU memory used by other processes.",
+    "kv-no-memory": "No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
+                    "initializing the engine (this flag also controls CPU memory reservation on the CPU backend, "
+                    "despite its name). See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more "
+                    "details.",
+    "kv-max-model-len": "To serve at least one request with the model's max seq len ({max_model_len}), "
+                        "({needed_gib:.2f} GiB KV cache is needed, which is larger than the available KV cache "
+                        "memory ({available_gib:.2f} GiB). {estimate}Try increasing `gpu_memory_utilization` (which "
+                        "also controls CPU memory on the CPU backend) or decreasing `max_model_len` when initializing "
+                        "the engine. See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more "
+                        "details.",
+    "kv-max-model-len-estimate": "Based on the available memory, the estimated maximum model length is {estimate}. ",
+    "max-model-len-derived": "User-specified max_model_len ({max_model_len}) is greater than the derived "
+                             "max_model_len ({max_len_key}={derived} or model_max_length={model_max_length} in "
+                             "model's config.json).",
+}
+
 PROFILE = VllmProfile(
     version=VERSION,
     source=f"{_WHEEL}: vllm/engine/arg_utils.py, vllm/envs.py, vllm/v1/worker/gpu_worker.py, "
            "vllm/v1/worker/gpu/model_runner.py, vllm/v1/worker/gpu_model_runner.py",
     measured="H100 80GB HBM3 (20 engines, 2026-11-24) and H200 (5 held-out engines): docs/validation.md",
-    default_runner="v2",
-    # config/vllm.py VllmConfig._is_default_v2_model_runner_model: hybrid models and MoE models (outside a short
-    # architecture list without any Qwen-VL) use the V1 runner unless VLLM_USE_V2_MODEL_RUNNER is set.
-    v1_runner_for=("moe", "hybrid"),
+    runner_choice=RunnerChoice(
+        default="v2", hybrid="v1", moe="v1",
+        moe_architectures_on_default=("DeepseekV2ForCausalLM", "GraniteMoeForCausalLM", "InklingForCausalLM",
+                                      "InklingForConditionalGeneration", "LongcatFlashNgramForCausalLM",
+                                      "Qwen2MoeForCausalLM"),
+        source="vllm/config/vllm.py VllmConfig.use_v2_model_runner / _is_default_v2_model_runner_model "
+               "(DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES)"),
     runners={
         "v2": Runner("v2", {}, profiles_encoder=False, profiles_sampler=False, estimates_cudagraphs=False,
                      source="v1/worker/gpu/model_runner.py profile_run (LM dummy only); "
@@ -66,19 +91,22 @@ PROFILE = VllmProfile(
     default_utilization=0.92,
     utilization_source="vllm/config/cache.py CacheConfig.gpu_memory_utilization (0.92 since 0.21, PR #38284)",
     batch_defaults=BatchDefaults(
-        big_min_gib=70, big_excluded=("a100",), big=(8192, 1024), small=(2048, 256),
+        tiers=(BatchTier(70, 8192, 1024, excluded_names=("a100",)),), fallback=(2048, 256),
         source="vllm/engine/arg_utils.py EngineArgs.get_batch_defaults (OpenAI API server usage context)"),
     default_mm_limit=999,
     encoder_budget="max(batched, item)",
-    flags=Flags(source=f"{_WHEEL}: vllm/engine/arg_utils.py EngineArgs.add_cli_args, "
-                       "vllm/entrypoints/openai/cli_args.py FrontendArgs"),
+    flags=Flags(limit_mm_item_options=True, max_model_len_auto=True,
+                source=f"{_WHEEL}: vllm/engine/arg_utils.py EngineArgs.add_cli_args, "
+                       "vllm/entrypoints/openai/cli_args.py FrontendArgs, vllm/config/multimodal.py "
+                       "MultiModalConfig._validate_limit_per_prompt (count or {count, num_frames, width, height}), "
+                       "vllm/config/model.py ModelConfig.max_model_len (-1 or 'auto')"),
     env=EnvNames(source=f"{_WHEEL}: vllm/envs.py"),
     log_phases=(
         ("loading", r"Starting to load model|Loading safetensors checkpoint shards|Loading weights took"
                     r"|Model loading took"),
         ("profiling", r"Memory profiling takes|profiling|Available KV cache memory|GPU KV cache size|# GPU blocks"),
         ("graph capture", r"Capturing CUDA graph|Capturing cudagraphs|Graph capturing finished"),
-        ("ready", r"Application startup complete|Uvicorn running on|Starting vLLM API server"),
+        ("ready", r"Application startup complete|Uvicorn running on|Starting vLLM (?:API )?server"),
     ),
     kv_tokens_line=r"GPU KV cache size: ([\d,]+) tokens",
     memory_lines=MemoryLines(
@@ -111,20 +139,5 @@ PROFILE = VllmProfile(
         ),
         encoder_profile=r"profiled with (\d+) (\w+) items of the maximum feature size",
     ),
-    wordings={
-        "free-memory": "Free memory on device ({free:.2f}/{total:.2f} GiB) on startup is less than desired GPU memory "
-                       "utilization ({utilization}, {wanted:.2f} GiB). Decrease GPU memory utilization or reduce GPU "
-                       "memory used by other processes.",
-        "kv-no-memory": "No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
-                        "initializing the engine.",
-        "kv-max-model-len": "To serve at least one request with the model's max seq len ({max_model_len}), "
-                            "({needed_gib:.2f} GiB KV cache is needed, which is larger than the available KV cache "
-                            "memory ({available_gib:.2f} GiB).{estimate} Try increasing `gpu_memory_utilization` or "
-                            "decreasing `max_model_len` when initializing the engine.",
-        "kv-max-model-len-estimate": " Based on the available memory, the estimated maximum model length is "
-                                     "{estimate}.",
-        "max-model-len-derived": "User-specified max_model_len ({max_model_len}) is greater than the derived "
-                                 "max_model_len (max_position_embeddings={max_position_embeddings} or "
-                                 "model_max_length in the model's config.json).",
-    },
+    wordings=WORDINGS,
 )
