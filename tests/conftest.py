@@ -12,6 +12,7 @@ def _clean_env(monkeypatch, tmp_path):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.setenv("VLMCTL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("VLMCTL_CALIBRATION_DIR", str(tmp_path / "calibration"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("NO_COLOR", "1")
 

@@ -46,7 +46,8 @@ def plan_kwargs(cfg: dict) -> dict:
     kw = {"dtype": eng.get("dtype", "auto"), "gpu_memory_utilization": eng.get("gpu_memory_utilization", 0.92),
           "enforce_eager": bool(eng.get("enforce_eager", False)), "model_runner": cfg.get("runner", "v2"),
           "max_num_batched_tokens": eng.get("max_num_batched_tokens", 8192),
-          "max_num_seqs": eng.get("max_num_seqs", 1024), "tensor_parallel_size": 1, "pipeline_parallel_size": 1}
+          "max_num_seqs": eng.get("max_num_seqs", 1024), "tensor_parallel_size": 1, "pipeline_parallel_size": 1,
+          "vllm_version": cfg.get("vllm_version", "0.26.0")}
     kw["max_model_len"] = eng.get("max_model_len", 128000)  # vLLM derives 128000 when unset
     if "quantization" in eng:
         kw["quantization"] = eng["quantization"]

@@ -70,6 +70,10 @@ def parse_run(log: Path) -> dict:
     return run
 
 
+#: The release these runs used (docs/validation.md § 7).
+MEASURED_VLLM = "0.26.0"
+
+
 def predict(run: dict, model: str = "Qwen/Qwen2.5-VL-7B-Instruct", gpu: str = "h100-80gb") -> list[dict]:
     """The planner's per-GPU figures for the run's layout (one node of TP×PP GPUs: the memory per GPU is the same)."""
     from vlmctl.plan import make_plan
@@ -77,7 +81,7 @@ def predict(run: dict, model: str = "Qwen/Qwen2.5-VL-7B-Instruct", gpu: str = "h
     tp, pp = run["tp"], run["pp"]
     res = make_plan(model, gpus=f"{gpu}:{tp * pp}", tensor_parallel_size=tp, pipeline_parallel_size=pp,
                     gpu_memory_utilization=run["gpu_memory_utilization"] or 0.9, enforce_eager=run["eager"],
-                    max_model_len=run["max_model_len"])
+                    max_model_len=run["max_model_len"], vllm_version=run.get("vllm_version") or MEASURED_VLLM)
     if res.plan is None:
         raise SystemExit(f"{run['tag']}: the planner gives no plan: {[f.message for f in res.findings]}")
     return [{"stage": g.stage, "tp_rank": g.tp_rank, "weights_gib": g.weights_gib, "activation_gib": g.activation_gib}

@@ -32,6 +32,10 @@ SCENARIOS = {
 }
 
 
+#: The snapshots were checked against vLLM 0.26 runs (the release the GPU machine measures).
+SNAPSHOT_VLLM = "0.26.0"
+
+
 def _check_snapshot(name: str, text: str) -> None:
     path = SNAPSHOTS / f"{name}.txt"
     if os.environ.get("UPDATE_SNAPSHOT") == "1" or not path.exists():
@@ -44,7 +48,7 @@ def _check_snapshot(name: str, text: str) -> None:
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_planner_scenarios_snapshot(name):
     model, gpus = SCENARIOS[name]
-    result = make_plan(model, gpus=gpus)
+    result = make_plan(model, gpus=gpus, vllm_version=SNAPSHOT_VLLM)
     assert result.ok and result.plan is not None, result.findings
     spec = build_launch(result.plan)
     env = spec.driver_env(api_key="s3cr3t-k")
@@ -54,7 +58,7 @@ def test_planner_scenarios_snapshot(name):
 
 
 def test_two_node_plans_use_ray_and_every_flag_matches_the_plan():
-    plan = make_plan(*SCENARIOS["3b-awq-2x2"][:1], gpus=SCENARIOS["3b-awq-2x2"][1]).plan
+    plan = make_plan(*SCENARIOS["3b-awq-2x2"][:1], gpus=SCENARIOS["3b-awq-2x2"][1], vllm_version=SNAPSHOT_VLLM).plan
     argv = vllm_argv(plan)
     flags = _flags(argv)
     assert flags["--distributed-executor-backend"] == "ray"

@@ -100,7 +100,7 @@ def test_max_model_len_too_large_predicts_vllm_failure():
 
 
 def test_field_report_72b_fp16_on_16_2080ti():
-    r = make_plan("Qwen/Qwen2.5-VL-72B-Instruct", gpus="rtx-2080-ti:8,rtx-2080-ti:8")
+    r = make_plan("Qwen/Qwen2.5-VL-72B-Instruct", gpus="rtx-2080-ti:8,rtx-2080-ti:8", vllm_version="0.26.0")
     assert r.ok, ids(r)
     p = r.plan
     assert (p.tensor_parallel_size, p.pipeline_parallel_size) == (8, 2)
@@ -125,7 +125,7 @@ def test_field_report_72b_awq_fits_with_room():
 
 
 def test_3b_awq_two_nodes_of_two():
-    r = make_plan("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", gpus="rtx-2080-ti:2,rtx-2080-ti:2")
+    r = make_plan("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", gpus="rtx-2080-ti:2,rtx-2080-ti:2", vllm_version="0.26.0")
     assert r.ok
     assert (r.plan.tensor_parallel_size, r.plan.pipeline_parallel_size) == (2, 2)
     assert r.plan.dtype == "float16"
@@ -151,8 +151,8 @@ def test_json_round_trip():
 
 
 def test_v2_runner_reserves_encoder_peak_and_v1_profiles_it():
-    v2 = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="h100-80gb:1")
-    v1 = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="h100-80gb:1", model_runner="v1")
+    v2 = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="h100-80gb:1", vllm_version="0.26.0")
+    v1 = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="h100-80gb:1", model_runner="v1", vllm_version="0.26.0")
     assert v2.ok and v1.ok
     g2, g1 = v2.plan.per_gpu[0], v1.plan.per_gpu[0]
     assert g2.encoder_runtime_gib > 1 and g1.encoder_runtime_gib == 0
@@ -164,11 +164,12 @@ def test_v2_runner_reserves_encoder_peak_and_v1_profiles_it():
 
 def test_fixed_utilization_exposed_to_encoder_oom_warns():
     r = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="h100-80gb:1", gpu_memory_utilization=0.92,
-                  max_model_len=128000, limit_mm_per_prompt={"image": 8, "video": 1})
+                  max_model_len=128000, limit_mm_per_prompt={"image": 8, "video": 1}, vllm_version="0.26.0")
     assert r.ok
     assert "encoder-runtime-oom" in ids(r, "warning")
     capped = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="h100-80gb:1", gpu_memory_utilization=0.92,
-                       limit_mm_per_prompt={"image": 2, "video": 0}, mm_processor_kwargs={"max_pixels": 1003520})
+                       limit_mm_per_prompt={"image": 2, "video": 0}, mm_processor_kwargs={"max_pixels": 1003520},
+                       vllm_version="0.26.0")
     assert "encoder-runtime-oom" not in ids(capped, "warning")
 
 

@@ -8,7 +8,11 @@ import sys
 import click
 
 from vlmctl.cli._output import check_writable, console, emit_json, next_steps
+from vlmctl.engines.vllm import NEWEST as _NEWEST
+from vlmctl.engines.vllm import PROFILES
 from vlmctl.errors import ConfigError, PlanInfeasibleError
+
+_SUPPORTED = ", ".join(PROFILES)
 
 EXAMPLES = """
 \b
@@ -20,6 +24,8 @@ Examples:
   vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus l40s:2 --limit-mm-per-prompt '{"image":4,"video":0}'
   vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus a10g:4 --emit commands
   vlmctl plan Qwen/Qwen2.5-VL-3B-Instruct-AWQ --cluster cluster.yaml --emit vllm-config
+  vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus h200:1 --vllm-version 0.26.0
+  vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus h200:1 --calibration ~/vllm-0.33-h200.json
 
 \b
 Exit codes: 0 a configuration starts; 3 none starts (the findings say why); 2 bad input.
@@ -59,9 +65,15 @@ def _json_option(value: str | None, flag: str) -> dict | None:
 @click.option("--mm-processor-kwargs", help='JSON, e.g. \'{"max_pixels":1003520}\' (else searched).')
 @click.option("--mm-encoder-tp-mode", type=click.Choice(["weights", "data"]), help="Vision encoder TP mode.")
 @click.option("--enforce-eager/--cuda-graphs", "enforce_eager", default=None, help="Fix eager vs CUDA graphs.")
-@click.option("--model-runner", type=click.Choice(["v2", "v1"]), default=None,
-              help="vLLM 0.26 model runner (v1 = VLLM_USE_V2_MODEL_RUNNER=0, reserves the vision encoder); "
-                   "default: the one vLLM picks for the model (v2; v1 for MoE and hybrid models).")
+@click.option("--model-runner", type=click.Choice(["v2", "v1"]),
+              help="vLLM model runner (default: the one that release picks for the model; v1 = "
+                   "VLLM_USE_V2_MODEL_RUNNER=0).")
+@click.option("--vllm-version", metavar="X.Y[.Z]",
+              help=f"vLLM release the nodes run (default: the newest supported, {_NEWEST}; supported: "
+                   f"{_SUPPORTED}). Another release plans with the nearest profile and a warning.")
+@click.option("--calibration", "calibration_file", type=click.Path(dir_okay=False),
+              help="Calibration file from `vlmctl calibrate` (default: the per-user one for that release, "
+                   "$VLMCTL_CALIBRATION_DIR/vllm-X.Y.json, when it exists).")
 @click.option("--enable-expert-parallel/--no-expert-parallel", "enable_expert_parallel", default=None,
               help="MoE models: deal whole experts over the TP ranks (else searched).")
 @click.option("--concurrency", type=int, help="Requests of max_model_len that must fit at once.")
@@ -72,8 +84,8 @@ def _json_option(value: str | None, flag: str) -> dict | None:
               help="Print each node's environment, each node's launch lines, or vLLM's --config YAML + env file.")
 def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size, dtype, quantization, kv_cache_dtype,
         max_model_len, gpu_memory_utilization, max_num_seqs, max_num_batched_tokens, limit_mm_per_prompt,
-        mm_processor_kwargs, mm_encoder_tp_mode, enforce_eager, model_runner, enable_expert_parallel, concurrency,
-        prefer, as_json, output, emit) -> None:
+        mm_processor_kwargs, mm_encoder_tp_mode, enforce_eager, model_runner, enable_expert_parallel, vllm_version,
+        calibration_file, concurrency, prefer, as_json, output, emit) -> None:
     """Plan a deployment: will it start, with what context and concurrency (no GPU needed).
 
     MODEL is a catalog id (`vlmctl models`) or a local model folder. Options keep vLLM's names;
@@ -93,7 +105,8 @@ def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size,
         "limit_mm_per_prompt": _json_option(limit_mm_per_prompt, "--limit-mm-per-prompt"),
         "mm_processor_kwargs": _json_option(mm_processor_kwargs, "--mm-processor-kwargs"),
         "mm_encoder_tp_mode": mm_encoder_tp_mode, "enforce_eager": enforce_eager, "model_runner": model_runner,
-        "enable_expert_parallel": enable_expert_parallel, "concurrency": concurrency, "prefer": prefer,
+        "enable_expert_parallel": enable_expert_parallel, "vllm_version": vllm_version, "calibration": calibration_file,
+        "concurrency": concurrency, "prefer": prefer,
     }
     if output:
         check_writable(output, "--output")

@@ -30,12 +30,6 @@ def make_plan(model: str, *, cluster: ClusterSpec | str | None = None, gpus: str
     spec_cluster = cluster if cluster is not None else cluster_from_gpus(gpus or "")
     req = parse(PlanRequest, settings, "plan options", "see `vlmctl plan --help`")
     spec = load_model_spec(model)
-    if "model_runner" not in req.model_fields_set:
-        from vlmctl.engines.vllm import profile
-
-        engine = profile(req.vllm_version)
-        runner = engine.runner_for(moe=spec.moe is not None, hybrid=spec.linear_attention is not None)
-        req = req.model_copy(update={"model_runner": runner})
     from vlmctl.plan.build import build_result
 
     return build_result(model, spec, spec_cluster, req)

@@ -7,6 +7,7 @@ from vlmctl.clusterspec import RAY_REWRITTEN_ADDRESSES, ClusterSpec
 from vlmctl.findings import Finding, errors
 from vlmctl.models.spec import ModelSpec
 from vlmctl.plan import memory as mem
+from vlmctl.plan.calibration import Chosen, choose
 from vlmctl.plan.request import PlanRequest
 from vlmctl.plan.schema import Alternative, GpuMemory, MediaLimits, NodePlacement, Plan, PlanResult
 from vlmctl.plan.search import Candidate, Planner, _slots, score
@@ -24,15 +25,16 @@ def _placement(cluster: ClusterSpec, c: Candidate) -> list[NodePlacement]:
     return out
 
 
-def to_plan(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest, c: Candidate) -> Plan:
+def to_plan(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest, c: Candidate,
+            chosen: Chosen | None = None) -> Plan:
     """The Plan for a sized candidate (vLLM-named settings + predictions)."""
+    chosen = chosen or choose(req.vllm_version, req.model_runner, req.calibration)
     nodes = _placement(cluster, c)
     default_part = mem.pp_partition(spec.num_hidden_layers, c.pp)
     env = {"VLLM_WORKER_MULTIPROC_METHOD": "spawn"}
     if c.partition != default_part:
         env["VLLM_PP_LAYER_PARTITION"] = ",".join(map(str, c.partition))
-    if req.model_runner == "v1":
-        env["VLLM_USE_V2_MODEL_RUNNER"] = "0"
+    env.update(chosen.engine.runners[chosen.runner].env)
     world = c.tp * c.pp
     backend = "ray" if len(nodes) > 1 else ("mp" if world > 1 else "uni")
     per_gpu = []
@@ -54,7 +56,9 @@ def to_plan(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest,
         model_path = str(Path(model).expanduser().resolve())
     return Plan(
         model=model, model_path=model_path, served_model_name=Path(model.rstrip("/")).name or model,
-        vllm_version=req.vllm_version, model_runner=req.model_runner,
+        vllm_version=chosen.vllm_version, model_runner=chosen.runner,
+        vllm_profile=None if chosen.engine.version == chosen.vllm_version else chosen.engine.version,
+        calibration_file=chosen.calibration_file,
         tensor_parallel_size=c.tp, pipeline_parallel_size=c.pp,
         pp_layer_partition=c.partition if c.partition != default_part else None,
         dtype=c.dtype, quantization=c.quantization, kv_cache_dtype=req.kv_cache_dtype,
@@ -242,13 +246,14 @@ def build_result(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanReq
                                             f"divisibility rules) {verdict}.",
                                     fix="" if left else
                                     f"vlmctl plan {model} --tensor-parallel-size {win.tp} --mm-encoder-tp-mode data"))
-    plan = to_plan(model, spec, cluster, req, win) if win.stages else None
+    plan = to_plan(model, spec, cluster, req, win, planner.chosen) if win.stages else None
     ok = win.ok
     if plan is not None:
         findings += _context_findings(spec, cluster, req, win)
         mismatch = _model_path_findings(model, spec, cluster, [n.name for n in plan.nodes])
         findings = mismatch + findings
         ok = ok and not mismatch
+    findings += planner.chosen.findings
     alts, seen = [], {(win.tp, win.pp)}
     for c in ranked[1:]:
         if (c.tp, c.pp) in seen:

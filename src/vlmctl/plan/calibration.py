@@ -128,7 +128,8 @@ def _short(version: str) -> str:
 
 
 def choose(vllm_version: str | None, model_runner: str | None, calibration_file: str | None = None, *,
-           is_moe: bool = False, is_hybrid: bool = False, architectures: tuple[str, ...] = ()) -> Chosen:
+           is_moe: bool = False, is_hybrid: bool = False, architectures: tuple[str, ...] = (),
+           family: str | None = None) -> Chosen:
     """Resolve the profile (nearest when unknown), the runner vLLM would pick, and the constants (file over profile)."""
     resolved = resolve(vllm_version)
     engine = resolved.profile
@@ -143,7 +144,7 @@ def choose(vllm_version: str | None, model_runner: str | None, calibration_file:
                 f"{engine.version}"))
     runner = model_runner or engine.runner_choice.for_model(is_moe=is_moe, is_hybrid=is_hybrid,
                                                             architectures=architectures)
-    cal = engine.calibration(runner)
+    cal = engine.calibration(runner, family)
     path = calibration_file
     explicit = path is not None
     if path is None:
@@ -174,12 +175,15 @@ def choose(vllm_version: str | None, model_runner: str | None, calibration_file:
                 message=f"{path} has constants for the {', '.join(sorted(data.runners))} runner(s), not {runner}: "
                         f"the plan uses vLLM {engine.version}'s built-in ones.",
                 fix=f"run `vlmctl calibrate --model-runner {runner}`"))
-    if set(cal.unmeasured) >= set(_PLAN_CONSTANTS):
+    missing = [c for c in _PLAN_CONSTANTS if c in cal.unmeasured]
+    if missing:
+        built_in = engine.calibration(runner, family).source
         findings.append(Finding(
             id="calibration-unmeasured", severity="warning",
-            message=f"not measured for {_short(version)}: run `vlmctl calibrate`. The memory constants of vLLM "
-                    f"{engine.version}'s {runner} runner were never fitted on a GPU; this plan uses {cal.source}.",
-            fix="vlmctl calibrate MODEL (on a GPU node with this vLLM), then plan again"))
+            message=f"not measured for {_short(version)}: run `vlmctl calibrate`. vLLM {engine.version}'s {runner} "
+                    f"runner uses {built_in} for {', '.join(missing)}; predicted KV tokens may be off.",
+            fix=f"on a GPU node with vLLM {version}: vlmctl calibrate (it writes "
+                f"{default_calibration_path(version)}, which plan reads), then plan again"))
     return Chosen(engine, version, runner, cal, path, findings)
 
 

@@ -33,9 +33,12 @@ class PlanRequest(BaseModel):
     enforce_eager: bool | None = None
     enable_expert_parallel: bool | None = None
     """MoE models: deal whole experts over the TP ranks (--enable-expert-parallel); None = let the search try both."""
-    model_runner: Literal["v1", "v2"] = "v2"
-    """vLLM model runner to plan for (0.26 default: v2)."""
-    vllm_version: str = "0.26.0"
+    model_runner: Literal["v1", "v2"] | None = None
+    """vLLM model runner to plan for (None = the one that vLLM release picks for the model)."""
+    vllm_version: str | None = Field(None, max_length=64)
+    """vLLM release to plan for (None = the newest supported; an unknown one plans with the nearest profile)."""
+    calibration: str | None = Field(None, max_length=4096)
+    """Calibration file from `vlmctl calibrate` (None = the per-user one for that release, if any)."""
     concurrency: int | None = Field(None, ge=1, le=2**20)
     """Requests of max_model_len that must fit in the KV cache at once."""
     prefer: Literal["throughput", "context"] = "throughput"

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vlmctl.engines.vllm import LEGACY
 from vlmctl.findings import Finding
 
 
@@ -123,10 +124,14 @@ class Plan(_Strict):
     model_path: str | None = None
     """Path to serve from on every node (cluster file or local folder); None = the model id (hub)."""
     served_model_name: str
-    vllm_version: str = "0.26.0"
-    """vLLM release the memory model was computed for."""
+    vllm_version: str = LEGACY
+    """vLLM release the plan was made for (`vlmctl serve` refuses another one unless --force)."""
+    vllm_profile: str | None = None
+    """The supported profile the plan used when ``vllm_version`` has none of its own (None = its own)."""
     model_runner: Literal["v1", "v2"] = "v2"
-    """vLLM model runner: 0.26 uses V2 for Qwen2.5-VL unless VLLM_USE_V2_MODEL_RUNNER=0."""
+    """vLLM model runner (VLLM_USE_V2_MODEL_RUNNER=0 selects v1)."""
+    calibration_file: str | None = None
+    """Calibration file whose constants the plan used (None = the profile's built-in ones)."""
 
     tensor_parallel_size: int = Field(ge=1)
     pipeline_parallel_size: int = Field(ge=1)

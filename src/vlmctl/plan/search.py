@@ -12,8 +12,8 @@ from vlmctl.findings import Finding, errors
 from vlmctl.hardware.gpus import GpuType
 from vlmctl.models.spec import ModelSpec
 from vlmctl.plan import memory as mem
-from vlmctl.engines.vllm import VllmProfile, profile
-from vlmctl.plan.calibration import GIB, Calibration
+from vlmctl.engines.vllm import VllmProfile
+from vlmctl.plan.calibration import GIB, Calibration, choose
 from vlmctl.plan.media import MediaProfile, profiles_for
 from vlmctl.plan.request import PlanRequest
 from vlmctl.plan.rules import RuleInput, check
@@ -235,8 +235,10 @@ class Planner:
 
     def __init__(self, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest) -> None:
         self.spec, self.cluster, self.req = spec, cluster, req
-        self.engine = profile(req.vllm_version)
-        self.cal = self.engine.calibration(req.model_runner, spec.family.name)
+        self.chosen = choose(req.vllm_version, req.model_runner, req.calibration, is_moe=spec.moe is not None,
+                             is_hybrid=spec.linear_attention is not None,
+                             architectures=tuple(spec.family.architectures), family=spec.family.name)
+        self.engine, self.cal = self.chosen.engine, self.chosen.cal
         self.sizer = _Sizer(spec, req, self.cal)
 
     # -- candidates -------------------------------------------------------------------------
@@ -383,7 +385,8 @@ class Planner:
         if fixed_u:
             return [Finding(
                 id="encoder-runtime-oom", severity="warning",
-                message=f"vLLM {cal.vllm_version}'s V2 model runner does not reserve the vision encoder at start-up: "
+                message=f"vLLM {self.chosen.vllm_version}'s {self.chosen.runner.upper()} model runner does not reserve the "
+                        "vision encoder at start-up: "
                         f"{what}, more than gpu_memory_utilization {c.utilization} leaves free, so such a request "
                         "would fail with torch.OutOfMemoryError inside the vision encoder.",
                 fix="drop --gpu-memory-utilization (the plan lowers it for you), lower max_pixels/frames or the video "
@@ -396,7 +399,8 @@ class Planner:
         c.reserve_note = f"u lowered to {new_u} to keep {peak_gib} GiB for the vision encoder"
         return [Finding(
             id="encoder-runtime-reserve", severity="info",
-            message=f"vLLM {cal.vllm_version}'s V2 model runner does not reserve the vision encoder at start-up and "
+            message=f"vLLM {self.chosen.vllm_version}'s {self.chosen.runner.upper()} model runner does not reserve the "
+                    "vision encoder at start-up and "
                     f"{what}: the plan lowers gpu_memory_utilization to {new_u} to keep it free "
                     f"(costs {cost:,} KV tokens).",
             fix="to keep those KV tokens instead, lower max_pixels/frames or disable video (--limit-mm-per-prompt)")]

@@ -16,8 +16,10 @@ _MODULES = (v0_26, v0_33)
 PROFILES: dict[str, VllmProfile] = {m.PROFILE.version: m.PROFILE for m in _MODULES}
 #: The newest supported version (what `vlmctl plan` plans for unless told otherwise).
 NEWEST: str = list(PROFILES)[-1]
+#: The release plan files without a ``vllm_version`` were made for (vlmctl planned for it alone until versions).
+LEGACY: str = v0_26.VERSION
 
-__all__ = ["GIB", "NEWEST", "PROFILES", "Calibration", "Resolved", "VllmProfile", "parse_version", "profile",
+__all__ = ["GIB", "LEGACY", "NEWEST", "PROFILES", "Calibration", "Resolved", "VllmProfile", "parse_version", "profile",
            "resolve"]
 
 

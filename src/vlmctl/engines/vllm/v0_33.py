@@ -14,8 +14,8 @@ from vlmctl.engines.vllm.profile import CONSTANTS, BatchDefaults, BatchTier, Mem
 
 VERSION = "0.33.0"
 _WHEEL = "vLLM 0.33.0 wheel"
-_NOT_MEASURED = ("not measured with 0.33.0: 0.26.0's constants (fitted 2026-11-24 on an H100 80GB HBM3, vLLM 0.26.0, "
-                 "docs/validation.md); run `vlmctl calibrate` on your GPU")
+_NOT_MEASURED = ("0.26.0's constants (fitted 2026-11-24 on an H100 80GB HBM3, docs/validation.md), not measured with "
+                 "0.33.0")
 
 # V2 model runner, the default for every Qwen-VL model in 0.33. Its start-up profile now runs the vision encoder on the
 # worst-case items (v1/worker/gpu/model_runner.py GPUModelRunner.profile_run -> MultiModalBudget.
