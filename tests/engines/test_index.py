@@ -89,3 +89,27 @@ def test_kv_tokens_line_takes_the_smallest_worker():
     log = "(Worker pid=1) INFO GPU KV cache size: 1,234,560 tokens\n(Worker pid=2) INFO GPU KV cache size: 99,984 tokens"
     assert p.kv_tokens_in(log) == 99984
     assert p.kv_tokens_in("nothing here") is None
+
+
+def test_033_graph_capture_phase_waits_for_the_kv_budget():
+    from vlmctl.serve.supervise import phase_patterns, phases_in
+
+    profiling = ("INFO [v1/worker/gpu/model_runner.py:429] Model loading took 15.67 GiB memory and 0.7 seconds\n"
+                 "INFO [v1/worker/gpu/model_runner.py:1164] Graph capturing finished in 9 secs, took 0.91 GiB\n")
+    after = "INFO [v1/worker/gpu_worker.py:773] Available KV cache memory: 42.00 GiB\nCapturing CUDA graphs: 100%\n"
+    new, old = phase_patterns("0.33.0"), phase_patterns("0.26.0")
+    assert "graph capture" not in phases_in(profiling, new) and "graph capture" in phases_in(profiling, old)
+    assert phases_in(profiling + after, new) == ["loading", "profiling", "graph capture"]
+
+
+def test_033_differs_from_026_where_the_source_says():
+    old, new = PROFILES["0.26.0"], PROFILES["0.33.0"]
+    assert not old.runners["v2"].profiles_encoder and new.runners["v2"].profiles_encoder
+    assert new.runners["v2"].estimates_cudagraphs and not old.runners["v2"].estimates_cudagraphs
+    assert new.batch_defaults.for_gpu("b200", 178.4, (10, 0)) == (16384, 1024)
+    assert new.batch_defaults.for_gpu("gb10", 119.7, (12, 1)) == (2048, 256)
+    assert old.runner_choice.for_model(is_hybrid=True) == "v1" and new.runner_choice.for_model(is_hybrid=True) == "v2"
+    assert old.runner_choice.for_model(is_moe=True, architectures=("Qwen2MoeForCausalLM",)) == "v2"
+    assert "non_torch_gib" in old.memory_lines.patterns and "total_consumed_gib" in new.memory_lines.patterns
+    assert old.wordings == new.wordings  # vLLM kept its error texts
+    assert not new.measured_any and old.measured_any

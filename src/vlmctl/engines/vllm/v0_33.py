@@ -81,11 +81,13 @@ PROFILE = replace(
                          "MultiModalConfig._validate_limit_per_prompt, vllm/config/model.py ModelConfig.max_model_len"),
     env=replace(v0_26.PROFILE.env, source=f"{_WHEEL}: vllm/envs.py"),
     # The V2 runner captures graphs once while profiling (profile_cudagraph_memory -> capture_model(profile_only=True)
-    # logs "Graph capturing finished"), so graph capture counts only after the KV cache is sized.
+    # logs "Graph capturing finished" before "Available KV cache memory"), so graph capture counts only after the KV
+    # budget is logged.
     log_phases=(
         v0_26.PROFILE.log_phases[0],
         v0_26.PROFILE.log_phases[1],
-        ("graph capture", r"GPU KV cache size[\s\S]*(?:Capturing CUDA graph|Graph capturing finished)"),
+        ("graph capture", r"(?:Available KV cache memory|GPU KV cache size)[\s\S]*"
+                          r"(?:Capturing CUDA graph|Graph capturing finished)"),
         v0_26.PROFILE.log_phases[3],
     ),
     # v1/core/kv_cache_utils.py update_kv_cache_capacity: one line "GPU KV cache size: N tokens, Maximum concurrency
