@@ -16,6 +16,8 @@ from vlmctl.launch import NON_CARRY_OVER
 from vlmctl.plan import make_plan
 
 HEAD_IP, WORKER_IP = "10.9.0.1", "10.9.0.2"
+#: The scenarios' layouts (the field report spans both nodes) are vLLM 0.26's plans.
+PLAN_VLLM = ("--vllm-version", "0.26.0")
 #: name -> (model, cluster file or --gpus, {node: (interface, address) on that machine})
 SCENARIOS = {
     "7b-1xh100-gpus": ("Qwen/Qwen2.5-VL-7B-Instruct", "h100-80gb:1", {"node0": ("eth0", HEAD_IP)}),
@@ -105,7 +107,7 @@ def test_every_output_renders_the_same_launch(name, tmp_path, capsys, monkeypatc
     model, _, machines = SCENARIOS[name]
     hw = _cluster_arg(tmp_path, name)
     plan_path = tmp_path / "plan.json"
-    _cli(capsys, "plan", model, *hw, "-o", str(plan_path))
+    _cli(capsys, "plan", model, *hw, *PLAN_VLLM, "-o", str(plan_path))
     plan = json.loads(plan_path.read_text())["plan"]
     placed = {n["name"]: n["gpu_ids"] for n in plan["nodes"]}
     multi = len(placed) > 1
@@ -114,7 +116,7 @@ def test_every_output_renders_the_same_launch(name, tmp_path, capsys, monkeypatc
     state.mkdir()
 
     # 1. The shell of `plan --emit commands`, run node by node.
-    blocks = _blocks(_cli(capsys, "plan", model, *hw, "--emit", "commands"))
+    blocks = _blocks(_cli(capsys, "plan", model, *hw, *PLAN_VLLM, "--emit", "commands"))
     assert list(blocks) == list(placed)
     ray_env, driver = {}, None
     for node, block in blocks.items():
@@ -144,7 +146,7 @@ def test_every_output_renders_the_same_launch(name, tmp_path, capsys, monkeypatc
 
     # 2. `plan --emit env` gives each node what its `ray start` saw.
     if multi:
-        for node, block in _blocks(_cli(capsys, "plan", model, *hw, "--emit", "env")).items():
+        for node, block in _blocks(_cli(capsys, "plan", model, *hw, *PLAN_VLLM, "--emit", "env")).items():
             nic, ip = machines[node]
             shown = _env(_run_shell(block + "record env\n", nic, ip, state)[0])
             assert shown == ray_env[node]
@@ -167,7 +169,7 @@ def test_every_output_renders_the_same_launch(name, tmp_path, capsys, monkeypatc
         assert {k: v.replace("$HEAD_IP", HEAD_IP) for k, v in dry["env"].items()} == driver_env
 
     # 4. `plan --emit vllm-config`: the YAML and env file start the same engine.
-    config = _cli(capsys, "plan", model, *hw, "--emit", "vllm-config")
+    config = _cli(capsys, "plan", model, *hw, *PLAN_VLLM, "--emit", "vllm-config")
     rec = _run_shell(config, head_nic, head_ip, state)[-1]
     written = yaml.safe_load((state / "vllm.yaml").read_text())
     assert rec["argv"][:3] == driver["argv"][:2] + ["--config"]
