@@ -47,7 +47,7 @@ def _spec(tmp_path):
 def _plan(spec):
     from vlmctl.plan import make_plan
 
-    result = make_plan(MODEL, cluster=spec)
+    result = make_plan(MODEL, cluster=spec, vllm_version="0.26.0")  # the snapshots are vLLM 0.26 plans
     assert result.ok, result.findings
     return result.plan
 
