@@ -41,7 +41,8 @@ def plan_kwargs(cfg: dict) -> dict:
           "max_num_seqs": eng.get("max_num_seqs", 1024), "tensor_parallel_size": 1, "pipeline_parallel_size": 1,
           "max_model_len": eng.get("max_model_len", 262144),
           "limit_mm_per_prompt": {"image": 999, "video": 999} | eng.get("limit_mm_per_prompt", {}),
-          "mm_processor_kwargs": eng.get("mm_processor_kwargs", {"max_pixels": 16777216})}
+          "mm_processor_kwargs": eng.get("mm_processor_kwargs", {"max_pixels": 16777216}),
+          "vllm_version": cfg.get("vllm_version", "0.26.0")}  # the release the GPU machine measures
     if cfg.get("runner") in ("v1", "v2"):
         kw["model_runner"] = cfg["runner"]
     if "enable_expert_parallel" in eng:
