@@ -8,10 +8,14 @@ from vlmctl.plan import make_plan
                                              ("Qwen/Qwen3-VL-30B-A3B-Instruct", "v1"),
                                              ("Qwen/Qwen3.5-27B", "v1"), ("Qwen/Qwen3.5-35B-A3B", "v1")])
 def test_runner_is_the_one_vllm_picks(model_id, runner):
-    r = make_plan(model_id, gpus="h200:1", max_model_len=32768, enforce_eager=True)
+    # vLLM 0.26: V1 for MoE and hybrid models (config/vllm.py _is_default_v2_model_runner_model); 0.33: V2 for all
+    r = make_plan(model_id, gpus="h200:1", max_model_len=32768, enforce_eager=True, vllm_version="0.26.0")
     assert r.ok and r.plan.model_runner == runner
     assert (r.plan.env.get("VLLM_USE_V2_MODEL_RUNNER") == "0") == (runner == "v1")
-    assert make_plan(model_id, gpus="h200:1", max_model_len=32768, model_runner="v2").plan.model_runner == "v2"
+    assert make_plan(model_id, gpus="h200:1", max_model_len=32768, model_runner="v2",
+                     vllm_version="0.26.0").plan.model_runner == "v2"
+    new = make_plan(model_id, gpus="h200:1", max_model_len=32768, enforce_eager=True, vllm_version="0.33.0")
+    assert new.plan.model_runner == "v2" and "VLLM_USE_V2_MODEL_RUNNER" not in new.plan.env
 
 
 def test_qwen3_vl_8b_weights_include_deepstack_buffers():
