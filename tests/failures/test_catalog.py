@@ -54,3 +54,31 @@ def test_serve_reads_the_catalogue_not_doctor():
     for path in (ROOT / "src" / "vlmctl" / "failures").glob("*.py"):
         text = path.read_text()
         assert "vlmctl.doctor" not in text and "vlmctl.cli" not in text and "vlmctl.serve" not in text, path.name
+
+
+def test_the_wordings_of_every_vllm_profile_are_recognised():
+    from vlmctl.failures import explain
+
+    expected = {"free-memory": "free-memory-startup", "kv-no-memory": "kv-no-blocks",
+                "kv-max-model-len": "kv-max-seq-len-v1", "max-model-len-derived": "max-len-exceeds-derived"}
+    samples = dict(free=10.5, total=79.2, utilization=0.9, wanted=71.3, max_model_len=128000, needed_gib=7.03,
+                   available_gib=2.1, estimate=" Based on the available memory, the estimated maximum model length "
+                   "is 38208.", max_position_embeddings=128000)
+    for version, profile in PROFILES.items():
+        for key, signature_id in expected.items():
+            text = profile.wording(key, **samples)
+            result = explain(f"vLLM API server version {version}\nValueError: {text}\n")
+            assert result.primary == signature_id, (version, key, text)
+            assert BY_ID[signature_id].applies_to(version)
+    derived = explain(profile.wording("max-model-len-derived", **samples))
+    assert derived.plan_change["max_model_len"]["to"] == 128000
+
+
+def test_an_oom_after_the_server_started_is_a_request_time_oom():
+    from vlmctl.failures import explain
+
+    text = ("INFO:     Application startup complete.\n"
+            "INFO 10-15 12:00:00 [loggers.py:1] Engine 000: Avg prompt throughput: 0.0 tokens/s, Running: 1 reqs\n"
+            "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 232.00 MiB.\n")
+    assert explain(text).primary == "oom-runtime"
+    assert explain(text.split("\n", 2)[2]).primary == "oom-startup"

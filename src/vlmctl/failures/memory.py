@@ -12,6 +12,9 @@ _VISION_MODEL_FILES = "(?:" + "|".join(sorted({re.escape(f.removesuffix(".py")) 
                                                for f in fam.vllm_model_files})) + r")\.py"
 
 _OOM = r"(?:OutOfMemoryError|CUDA out of memory|CUDA error: out of memory|Cuda failure 'out of memory'|(?<![A-Za-z])OOM(?![A-Za-z]))"
+#: Lines only a server that finished starting prints: an OOM after one of them happened at request time.
+_SERVING = (r"(?:Application startup complete|Uvicorn running on|Avg prompt throughput|\"POST /v1/\S+ HTTP|"
+            r"Running: \d+ reqs|Received request)")
 _STARTUP = (r"profile_run", r"determine_available_memory", r"determine_num_available_blocks", r"_initialize_kv_caches",
             r"EngineCore failed to start", r"llm = LLM\(", r"Engine process failed to start", r"_dummy_run",
             r"load_model", r"capture_model")
@@ -168,7 +171,8 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="cuda-memory",
         patterns=(r"\bexecute_model\b.{0,3000}?" + _OOM,
                   r"(?:Engine background task failed|AsyncEngineDeadError|EngineDeadError|Model actor is out of "
-                  r"memory).{0,3000}?" + _OOM),
+                  r"memory).{0,3000}?" + _OOM,
+                  _SERVING + r".*?" + _OOM),
         unless=_STARTUP,
         cause="a batch at request time needed more than the memory left beside the KV cache (sampler, "
               "logits of a large batch, images, CUDA-graph pools): gpu_memory_utilization leaves too little "
