@@ -1,5 +1,8 @@
 """Accuracy of `vlmctl doctor explain` on the real-log corpus (tests/failures/corpus), fit and held-out parts.
 
+Parts: fit (signatures were written from it), held-out (split off by a hash of the URL before any signature was
+written) and fresh (collected after the catalogue was frozen).
+
 A log counts as correct when the explanation's primary cause is the cause its thread confirmed (the corpus
 label); for a log whose thread only establishes the subsystem (label ``triage:<subsystem>``) when the primary
 match or the triage names that subsystem; for a log that is not a failure (label ``none``) when nothing matched.
@@ -16,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("fit", "held-out", "fresh")
 CORPUS = ROOT / "tests" / "failures" / "corpus"
 
 
@@ -47,7 +51,7 @@ def evaluate(corpus_dir: Path = CORPUS) -> dict:
         rows.append({"file": log.file, "url": log.url, "part": split[log.file], "category": log.category,
                      "label": log.label, "predicted": predicted, "correct": ok})
     summary: dict = {}
-    for part in ("fit", "held-out"):
+    for part in PARTS:
         mine = [r for r in rows if r["part"] == part]
         by_cat: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for r in mine:
@@ -61,7 +65,7 @@ def evaluate(corpus_dir: Path = CORPUS) -> dict:
     return {"summary": summary, "logs": rows}
 
 
-def table(report: dict, parts: tuple[str, ...] = ("fit", "held-out")) -> str:
+def table(report: dict, parts: tuple[str, ...] = PARTS) -> str:
     """The Markdown table docs/doctor.md carries (correct/total per category and part)."""
     cats = sorted({c for p in parts for c in report["summary"][p]["by_category"]})
     lines = ["| category | " + " | ".join(parts) + " |", "|---" * (len(parts) + 1) + "|"]
@@ -99,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the per-log outcomes as JSON")
     parser.add_argument("--misses", action="store_true", help="list the logs that were not explained correctly")
     parser.add_argument("--write-doc", action="store_true", help="update the table in docs/doctor.md")
-    parser.add_argument("--part", choices=("fit", "held-out"), help="show only one part")
+    parser.add_argument("--part", choices=PARTS, help="show only one part")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
     report = evaluate()
-    print(table(report, (args.part,) if args.part else ("fit", "held-out")))
+    print(table(report, (args.part,) if args.part else PARTS))
     if args.misses:
         for r in report["logs"]:
             if not r["correct"] and (args.part is None or r["part"] == args.part):

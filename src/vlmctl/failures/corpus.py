@@ -3,7 +3,8 @@
 The corpus lives in ``tests/failures/corpus/``: one file per log, ``index.yaml`` with each log's URL, cause label
 and category, and ``split.yaml`` recording which logs are held out. The split is a deterministic hash of the URL
 (sha256, first 8 hex digits mod 100 < ``HELD_OUT_PERCENT``), except that a URL the older fixture set
-(``tests/doctor/fixtures``) already cites is always "fit": signatures were written against those logs.
+(``tests/doctor/fixtures``) already cites is always "fit": signatures were written against those logs. Logs of
+``batch: 2`` were collected after the catalogue was frozen and form the "fresh" part (never used for fitting).
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ class CorpusLog:
     vllm: str | None = None
     runner: str | None = None
     confirmed: str = ""
+    batch: int = 1
+    """1 = collected before any signature was written; 2 = collected after the catalogue was frozen."""
 
 
 def held_out_by_hash(url: str) -> bool:
@@ -50,9 +53,14 @@ def seen_urls(fixtures_dir: Path) -> set[str]:
     return urls
 
 
-def compute_split(urls: list[str], seen: set[str]) -> dict[str, str]:
-    """url -> "fit" | "held-out" by the rule above."""
-    return {u: "fit" if u in seen or not held_out_by_hash(u) else "held-out" for u in urls}
+def compute_split(urls: list[str], seen: set[str], fresh: set[str] = frozenset()) -> dict[str, str]:
+    """url -> "fit" | "held-out" | "fresh" by the rule above (``fresh``: URLs of batch-2 logs)."""
+    def part(u: str) -> str:
+        if u in fresh:
+            return "fresh"
+        return "fit" if u in seen or not held_out_by_hash(u) else "held-out"
+
+    return {u: part(u) for u in urls}
 
 
 def load_corpus(corpus_dir: Path) -> list[CorpusLog]:
@@ -62,6 +70,6 @@ def load_corpus(corpus_dir: Path) -> list[CorpusLog]:
 
 
 def load_split(corpus_dir: Path) -> dict[str, str]:
-    """file name -> "fit" | "held-out", as recorded in split.yaml."""
+    """file name -> "fit" | "held-out" | "fresh", as recorded in split.yaml."""
     data = yaml.safe_load((corpus_dir / "split.yaml").read_text())
     return {name: part for part, names in data.items() for name in names}
