@@ -53,6 +53,40 @@ def _run_requests(llm, which: str) -> None:
             return
 
 
+def _kv_layout(worker) -> dict | None:
+    """Runs inside the worker (collective_rpc): the KV cache config as plain data (groups, blocks, pages)."""
+    cfg = getattr(worker.model_runner, "kv_cache_config", None)
+    if cfg is None:
+        return None
+    groups = []
+    for group in cfg.kv_cache_groups:
+        spec = group.kv_cache_spec
+        row = {"spec": type(spec).__name__, "layers": len(group.layer_names),
+               "block_size": getattr(spec, "block_size", None), "page_size_bytes": getattr(spec, "page_size_bytes", None)}
+        for key in ("num_kv_heads", "head_size", "dtype", "shapes", "dtypes", "sliding_window", "mamba_type",
+                    "mamba_cache_mode", "num_speculative_blocks"):
+            if hasattr(spec, key):
+                row[key] = str(getattr(spec, key))
+        groups.append(row)
+    return {"num_blocks": cfg.num_blocks, "groups": groups,
+            "tensors": [{"size": t.size, "shared_by": len(t.shared_by)} for t in cfg.kv_cache_tensors]}
+
+
+def _report_layout(llm) -> None:
+    """PROBE KVCFG {json} and PROBE SMI (GPU memory used by every process, MiB), when PROBE_KV_DUMP=1."""
+    import subprocess
+
+    if os.environ.get("PROBE_KV_DUMP") != "1":
+        return
+    try:
+        print("PROBE KVCFG " + json.dumps(llm.collective_rpc(_kv_layout)[0], default=str), flush=True)
+    except Exception as exc:  # noqa: BLE001 - optional detail; the log lines stay the measurement
+        print(f"PROBE KVCFG FAILED {type(exc).__name__}: {str(exc)[:300]}", flush=True)
+    smi = subprocess.run(["nvidia-smi", "--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits"],
+                         capture_output=True, text=True).stdout.strip()
+    print(f"PROBE SMI used_total_mib={smi}", flush=True)
+
+
 def main() -> int:
     model, kwargs = sys.argv[1], json.loads(sys.argv[2])
     requests = sys.argv[3] if len(sys.argv) > 3 else "none"
@@ -68,6 +102,7 @@ def main() -> int:
         print(f"PROBE START FAILED after {time.time() - t0:.1f}s {type(exc).__name__}: {str(exc)[:500]}", flush=True)
         os._exit(3)
     print(f"PROBE READY after {time.time() - t0:.1f}s", flush=True)
+    _report_layout(llm)
     _run_requests(llm, requests)
     print("PROBE DONE", flush=True)
     os._exit(0)
