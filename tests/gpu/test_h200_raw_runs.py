@@ -1,0 +1,51 @@
+"""The raw H200 runs in docs/validation/families and docs/validation/speed agree with their own logs (CPU-only)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FAMILIES = ROOT / "docs" / "validation" / "families"
+SPEED = ROOT / "docs" / "validation" / "speed"
+sys.path.insert(0, str(ROOT / "benchmarks" / "gpu"))
+from family_folders import FAMILIES as CONFIGS  # noqa: E402
+from parse_vllm_log import parse_log  # noqa: E402
+
+RUNS = json.loads((FAMILIES / "results.json").read_text())["runs"]
+READY = [r for r in RUNS if r["verdict"] == "ready"]
+
+
+@pytest.mark.parametrize("run", READY, ids=[r["name"] for r in READY])
+def test_family_row_matches_its_log_excerpt(run):
+    parsed = parse_log((FAMILIES / "logs" / f"{run['name']}.log").read_text())
+    for key in ("kv_tokens", "weights_gib", "torch_peak_gib", "available_kv_gib", "max_model_len"):
+        assert parsed[key] == run[key], key
+
+
+@pytest.mark.parametrize("run", READY, ids=[r["name"] for r in READY])
+def test_family_kv_page_is_the_configs_attention_bytes(run):
+    """One full-attention group per dense/MoE Qwen3-VL: page = block × one layer's K+V bytes per token (bf16)."""
+    text = CONFIGS[run["folder"]][1]["text_config"]
+    (group,) = run["kv_layout"]["groups"]
+    assert group["layers"] == text["num_hidden_layers"]
+    assert group["page_size_bytes"] == group["block_size"] * 2 * text["num_key_value_heads"] * text["head_dim"] * 2
+    assert run["kv_tokens"] == run["kv_layout"]["num_blocks"] * group["block_size"]
+
+
+def test_qwen35_starts_failed_on_the_missing_package():
+    failed = [r for r in RUNS if r["folder"] == "27B" and r["verdict"] == "start_failed"]
+    assert failed and all("compressed_tensors" in r["cause"] for r in failed)
+
+
+def test_speed_rows_all_succeeded_and_match_their_bench_files():
+    rows = json.loads((SPEED / "results.json").read_text())["rows"]
+    assert {r["size"] for r in rows} == {"3B", "7B", "32B"}
+    for r in rows:
+        assert r["failed"] == 0 and r["completed"] == r["requests"] > 0
+        bench = json.loads((SPEED / r["bench_file"]).read_text())
+        level = next(lv for lv in bench["levels"] if lv["concurrency"] == r["concurrency"])
+        assert level["summary"]["output_throughput"] == r["output_throughput"]
+        assert sum(q["completion_tokens"] for q in level["requests_detail"]) == level["summary"]["total_output_tokens"]
