@@ -63,7 +63,8 @@ def test_the_wordings_of_every_vllm_profile_are_recognised():
                 "kv-max-model-len": "kv-max-seq-len-v1", "max-model-len-derived": "max-len-exceeds-derived"}
     samples = dict(free=10.5, total=79.2, utilization=0.9, wanted=71.3, max_model_len=128000, needed_gib=7.03,
                    available_gib=2.1, estimate=" Based on the available memory, the estimated maximum model length "
-                   "is 38208.", max_position_embeddings=128000)
+                   "is 38208.", max_position_embeddings=128000, device="cuda:0", max_len_key="max_position_embeddings",
+                   derived=128000, model_max_length=131072)
     for version, profile in PROFILES.items():
         for key, signature_id in expected.items():
             text = profile.wording(key, **samples)

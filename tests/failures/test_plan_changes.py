@@ -58,7 +58,8 @@ def test_startup_oom_advice_is_the_planners_for_the_gpus_in_the_log():
     assert result.primary == "oom-startup"
     assert result.context["gpu"] == "a100-40gb" and result.context["tensor_parallel_size"] == 4
     to = {k: v["to"] for k, v in result.plan_change.items()}
-    assert _valid("Qwen/Qwen2.5-VL-72B-Instruct", "a100-40gb:4", tensor_parallel_size=4, pipeline_parallel_size=1,
+    assert _valid("Qwen/Qwen2.5-VL-72B-Instruct", "a100-40gb:4", vllm_version="0.6.3", tensor_parallel_size=4,
+                  pipeline_parallel_size=1,
                   max_model_len=to["max_model_len"], gpu_memory_utilization=to["gpu_memory_utilization"],
                   max_num_seqs=to["max_num_seqs"],
                   limit_mm_per_prompt={"image": to["limit_mm_per_prompt.image"],
