@@ -1,11 +1,24 @@
-"""The planner next to the measured Qwen3-VL / Qwen3.5 engine starts (vLLM 0.26.0, one H200, dummy weights).
+"""The planner next to the measured Qwen3-VL / Qwen3.5 engine starts (vLLM 0.26.0, one H200, dummy weights); fit the
+families' calibration rows.
 
-Reads the parsed runs (``docs/validation/families/results_*.json``, written on the GPU machine by calibrate.py
-with benchmarks/gpu/families_configs.json), plans each configuration with ``vlmctl.plan.make_plan`` (same
-model, length, limits, utilization, eager/graphs, runner — "default" lets the plan pick the runner vLLM
-picks) and prints measured vs predicted per figure; ``--markdown`` prints the docs/validation.md table.
+Reads ``docs/validation/families/results.json`` (benchmarks/gpu/families_results.py's output: one row per engine
+with vLLM's memory lines parsed), plans each configuration with ``vlmctl.plan.make_plan`` (same model, length,
+limits, utilization, eager/graphs; runner "default" lets the plan pick the one vLLM picks) and compares.
 
-    .venv/bin/python benchmarks/gpu/compare_families.py [--markdown] [--json OUT]
+``--fit`` derives the uncertain terms from the ``TRAIN`` runs only, in this order, and prints them (they are
+copied, rounded, into vlmctl/engines/vllm/v0_26.py ``FAMILY_CALIBRATIONS``):
+
+1. weight overhead (buffers beyond parameters and deepstack buffers): F01 (8B), F03 (30B-A3B);
+2. the LM pass's per-token buffers a (hidden) and b (MLP) of the dense decoder, V2 runner: F01 (8B) and F02 (32B)
+   give two equations in a and b;
+3. V1 runner (start-up profile with the vision encoder and the sampler): the sampler bytes per (row × vocab) from
+   F07 (image budget 8192 tokens, so the LM path dominates) and the ViT factor from F06 (the full 16,384-token
+   image, the encoder path dominates);
+4. MoE: b over vLLM's fused-MoE workspace width from F11 (V2).
+
+Every other run is held out. ``--markdown`` prints the docs/validation.md table.
+
+    .venv/bin/python benchmarks/gpu/compare_families.py [--fit] [--markdown]
 """
 from __future__ import annotations
 
@@ -15,26 +28,24 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "docs" / "validation" / "families"
-MODELS = {"8B": "Qwen/Qwen3-VL-8B-Instruct", "32B": "Qwen/Qwen3-VL-32B-Instruct",
-          "30B-A3B": "Qwen/Qwen3-VL-30B-A3B-Instruct", "27B": "Qwen/Qwen3.5-27B", "35B-A3B": "Qwen/Qwen3.5-35B-A3B"}
+RESULTS = ROOT / "docs" / "validation" / "families" / "results.json"
 GPU = "h200:1"
-#: Runs the family calibration rows were fitted on (engines/vllm/v0_26.py); every other run is held out.
-TRAIN: set[str] = set()
-FIELDS = ("weights_gib", "torch_peak_gib", "non_torch_gib", "cudagraph_estimate_gib", "available_kv_gib", "kv_tokens")
+GIB = 1 << 30
+TRAIN = {"F01_8b_default_eager_u90_defaultlen", "F02_32b_default_eager_u90_L32k", "F03_30ba3b_default_eager_u90_L32k",
+         "F06_8b_v1_eager_u90_defaultlen", "F07_8b_v1_eager_u80_L64k_img4_vid0_px1M", "F11_30ba3b_v2_eager_u90_L32k"}
+#: F03 only fixes the MoE weight overhead (step 1); its torch peak and KV tokens are predicted, not fitted.
+KV_FITTED = TRAIN - {"F03_30ba3b_default_eager_u90_L32k"}
+FIELDS = ("weights_gib", "torch_peak_gib", "non_torch_gib", "available_kv_gib", "kv_tokens")
 
 
-def load_runs(folder: Path = RESULTS) -> list[dict]:
-    """Measured runs (parsed rows) with a start verdict, in file order."""
-    rows = []
-    for path in sorted(folder.glob("results_*.json")):
-        rows += [r for r in json.loads(path.read_text()) if r.get("verdict") in ("ready", "start_failed")]
-    return rows
+def load_runs(path: Path = RESULTS) -> list[dict]:
+    """Every run that reached a verdict (rows marked not_run are left out)."""
+    return [r for r in json.loads(path.read_text())["runs"] if r.get("verdict") in ("ready", "start_failed")]
 
 
-def plan_kwargs(cfg: dict) -> dict:
-    """make_plan settings equal to one measured engine configuration (vLLM's defaults where it left one unset)."""
-    eng = cfg["engine"]
+def plan_kwargs(row: dict) -> dict:
+    """make_plan settings equal to one measured engine (vLLM's defaults where the run left one unset)."""
+    eng = row["engine"]
     kw = {"dtype": eng.get("dtype", "auto"), "gpu_memory_utilization": eng.get("gpu_memory_utilization", 0.92),
           "enforce_eager": bool(eng.get("enforce_eager", False)),
           "max_num_batched_tokens": eng.get("max_num_batched_tokens", 8192),
@@ -42,11 +53,9 @@ def plan_kwargs(cfg: dict) -> dict:
           "max_model_len": eng.get("max_model_len", 262144),
           "limit_mm_per_prompt": {"image": 999, "video": 999} | eng.get("limit_mm_per_prompt", {}),
           "mm_processor_kwargs": eng.get("mm_processor_kwargs", {"max_pixels": 16777216}),
-          "vllm_version": cfg.get("vllm_version", "0.26.0")}  # the release the GPU machine measures
-    if cfg.get("runner") in ("v1", "v2"):
-        kw["model_runner"] = cfg["runner"]
-    if "enable_expert_parallel" in eng:
-        kw["enable_expert_parallel"] = eng["enable_expert_parallel"]
+          "vllm_version": row.get("vllm_version") or "0.26.0"}  # the release the GPU machine measured
+    if row.get("runner_asked") in ("v1", "v2"):
+        kw["model_runner"] = row["runner_asked"]
     return kw
 
 
@@ -54,39 +63,76 @@ def predict(row: dict) -> dict:
     """The planner's figures for one measured configuration."""
     from vlmctl.plan import make_plan
 
-    cfg = row["config"]
-    res = make_plan(MODELS[cfg["model"]], gpus=GPU, **plan_kwargs(cfg))
+    res = make_plan(row["model"], gpus=GPU, **plan_kwargs(row))
     out = {"verdict": "ready" if res.ok else "start_failed", "runner": res.plan.model_runner if res.plan else None,
            "findings": sorted({f.id for f in res.findings if f.severity == "error"})}
     if res.plan is not None and res.plan.per_gpu:
         g = res.plan.per_gpu[0]
         out.update(weights_gib=g.weights_gib, torch_peak_gib=g.activation_gib, non_torch_gib=g.non_torch_gib,
-                   cudagraph_estimate_gib=g.cudagraph_gib, available_kv_gib=g.kv_cache_gib, kv_blocks=g.kv_blocks,
+                   available_kv_gib=g.kv_cache_gib, kv_blocks=g.kv_blocks,
                    kv_tokens=res.plan.kv_cache_tokens if res.ok else None)
     return out
 
 
-def measured_blocks(row: dict) -> int | None:
-    """num_blocks from the run's KV-layout dump (PROBE KVCFG), when it has one."""
-    dump = row.get("kv_layout") or {}
-    return dump.get("num_blocks") if isinstance(dump, dict) else None
+def _spec(row: dict):
+    from vlmctl.models import catalog_entry
+
+    return catalog_entry(row["model"]).spec()
+
+
+def fit(rows: list[dict]) -> dict:
+    """The family terms from the TRAIN runs (steps 1–4 of the module docstring)."""
+    from vlmctl.plan import memory as mem
+
+    by = {r["name"]: r for r in rows}
+
+    def unit_lm(row, a, b):  # LM pass bytes with factor 1 and the given per-token buffers
+        s = _spec(row)
+        t = row["engine"]["max_num_batched_tokens"]
+        return 2 * t * (a * s.hidden_size + b * s.family.mlp_activation_width(s, 1))
+
+    overhead = []
+    for name in ("F01_8b_default_eager_u90_defaultlen", "F03_30ba3b_default_eager_u90_L32k"):
+        r, s = by[name], _spec(by[name])
+        buffers = s.family.persistent_buffer_bytes(s, r["engine"]["max_num_batched_tokens"], 2)
+        overhead.append(r["weights_gib"] - (2 * s.total_params + buffers) / GIB)
+    r8, r32 = by["F01_8b_default_eager_u90_defaultlen"], by["F02_32b_default_eager_u90_L32k"]
+    s8, s32 = _spec(r8), _spec(r32)
+    y8, y32 = (r["torch_peak_gib"] * GIB / (2 * r["engine"]["max_num_batched_tokens"]) for r in (r8, r32))
+    # y = a·H + b·I for both models: two equations
+    det = s8.hidden_size * s32.intermediate_size - s32.hidden_size * s8.intermediate_size
+    a = (y8 * s32.intermediate_size - y32 * s8.intermediate_size) / det
+    b = (s8.hidden_size * y32 - s32.hidden_size * y8) / det
+    f07, f06 = by["F07_8b_v1_eager_u80_L64k_img4_vid0_px1M"], by["F06_8b_v1_eager_u90_defaultlen"]
+    s = _spec(f07)
+    step = max(f07["engine"]["max_num_batched_tokens"], predict(f07).get("encoder_tokens") or 0)
+    outputs = mem.encoder_output_bytes(s, 8192, "bfloat16")
+    logits = min(f07["engine"]["max_num_seqs"], f07["engine"]["max_num_batched_tokens"]) * s.vocab_size
+    sampler = (f07["torch_peak_gib"] * GIB - outputs - unit_lm(f07, a, b)) / logits
+    patches = 16384 * mem.patches_per_token(s)  # F06: the 16,384-token image (65,536 patches) is the profiled item
+    vit = f06["torch_peak_gib"] * GIB / s.family.vit_peak_bytes(s, patches, 1)
+    f11 = by["F11_30ba3b_v2_eager_u90_L32k"]
+    sm, t = _spec(f11), f11["engine"]["max_num_batched_tokens"]
+    b_moe = (f11["torch_peak_gib"] * GIB / (2 * t) - a * sm.hidden_size) / sm.family.mlp_activation_width(sm, 1)
+    return {"weight_overhead_gib": round(sum(overhead) / len(overhead), 2), "lm_hidden_buffers": round(a, 2),
+            "lm_mlp_buffers": round(b, 2), "sampler_bytes_per_logit": round(sampler, 2), "vit_factor": round(vit, 2),
+            "moe_lm_mlp_buffers": round(b_moe, 2), "step_checked": step}
 
 
 def compare(rows: list[dict]) -> list[dict]:
-    """One record per run: measured, predicted, KV-token error, verdict match."""
+    """One record per run: measured, predicted, KV-token error, verdict match, split."""
     out = []
     for r in rows:
         p = predict(r)
         m = {k: r.get(k) for k in FIELDS}
-        m["cudagraph_estimate_gib"] = m["cudagraph_estimate_gib"] or 0.0
         err = None
         if m["kv_tokens"] and p.get("kv_tokens"):
             err = round(100.0 * (p["kv_tokens"] - m["kv_tokens"]) / m["kv_tokens"], 2)
-        out.append({"name": r["name"], "model": r["config"]["model"], "split": "fit" if r["name"] in TRAIN else
-                    "held out", "runner_measured": r.get("runner"), "runner_predicted": p.get("runner"),
+        out.append({"name": r["name"], "model": r["model"], "split": "fit" if r["name"] in KV_FITTED else "held out",
+                    "runner_measured": r.get("runner_used"), "runner_predicted": p.get("runner"),
                     "measured": m, "predicted": {k: p.get(k) for k in FIELDS},
                     "verdict_measured": r["verdict"], "verdict_predicted": p["verdict"], "kv_tokens_err_pct": err,
-                    "findings": p["findings"], "failure": (r.get("failure") or "")[:160]})
+                    "findings": p["findings"]})
     return out
 
 
@@ -102,11 +148,11 @@ def _fmt(x) -> str:
 
 def markdown(records: list[dict]) -> str:
     head = ("| run | split | runner m/p | verdict m/p | weights GiB m/p | torch peak GiB m/p | non-torch m/p "
-            "| graphs est. m/p | KV GiB m/p | KV tokens m/p | KV err % |")
-    lines = [head, "|" + "---|" * 11]
+            "| KV GiB m/p | KV tokens m/p | KV err % |")
+    lines = [head, "|" + "---|" * 10]
     for r in records:
         m, p = r["measured"], r["predicted"]
-        cells = [r["name"], r["split"], f"{r['runner_measured']}/{r['runner_predicted']}",
+        cells = [r["name"], r["split"], f"{r['runner_measured'] or '—'}/{r['runner_predicted'] or '—'}",
                  f"{r['verdict_measured']}/{r['verdict_predicted']}"]
         cells += [f"{_fmt(m.get(k))} / {_fmt(p.get(k))}" for k in FIELDS]
         cells.append(_fmt(r["kv_tokens_err_pct"]))
@@ -117,19 +163,20 @@ def markdown(records: list[dict]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--fit", action="store_true", help="print the terms fitted on the TRAIN runs")
     ap.add_argument("--markdown", action="store_true")
-    ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
-    records = compare(load_runs(args.results))
-    if args.json:
-        args.json.write_text(json.dumps(records, indent=1) + "\n")
+    rows = load_runs(args.results)
+    if args.fit:
+        print(json.dumps(fit([r for r in rows if r["verdict"] == "ready"]), indent=1))
+    records = compare(rows)
     if args.markdown:
         print(markdown(records))
-    else:
+    elif not args.fit:
         for r in records:
-            print(json.dumps({k: r[k] for k in ("name", "verdict_measured", "verdict_predicted", "kv_tokens_err_pct")}
-                             | {"m": r["measured"], "p": r["predicted"]}))
+            print(json.dumps({k: r[k] for k in ("name", "split", "verdict_measured", "verdict_predicted",
+                                                "kv_tokens_err_pct")}))
     return 0
 
 

@@ -152,8 +152,8 @@ def encoder_output_bytes(spec: ModelSpec, tokens: int, dtype: str) -> float:
 
 def lm_activation_bytes(spec: ModelSpec, *, tp: int, tokens: int, seqs: int, last: bool, cal: Calibration) -> float:
     """LM dummy pass over ``tokens`` tokens, plus the sampler dummy on the last stage."""
-    mlp = spec.family.mlp_activation_width(spec)
-    per_token = cal.lm_hidden_buffers * spec.hidden_size + cal.lm_mlp_buffers * mlp / tp
+    mlp = spec.family.mlp_activation_width(spec, tp)
+    per_token = cal.lm_hidden_buffers * spec.hidden_size + cal.lm_mlp_buffers * mlp
     lm = cal.lm_activation_factor * 2 * tokens * per_token
     sampler = cal.sampler_bytes_per_logit * min(seqs, tokens) * spec.vocab_size if last else 0.0
     return lm + sampler

@@ -42,6 +42,25 @@ V2 = Calibration(
 V1 = replace(V2, model_runner="v1", encoder_in_profile=True, sampler_bytes_per_logit=7.69, cudagraph_gib=0.46,
              vit_factor=1.02)
 
+# Qwen3-VL family rows (benchmarks/gpu/compare_families.py --fit; docs/validation.md § 9): one H200, vLLM 0.26.0,
+# torch 2.11.0+cu130, dummy weights, 2026-11-29. Fitted on 6 of the 10 engines that started (F01, F02, F03 weights
+# only, F06, F07, F11); F03's profile, F05, F08, F09 and F12 held out. Weight overhead 0.27 GiB beyond parameters and
+# deepstack buffers (F01, F03); the LM pass 2·T·(a·H + b·W) with factor 1: a = 3.55, b = 2.98 from the 8B and 32B
+# V2 peaks (two equations); V1: the sampler 10.42 B per row × vocab (F07, LM path) and the ViT factor 1.63 on the
+# analytic Qwen3 ViT peak (F06, the 16,384-token image); MoE: b = 1.50 over vLLM's fused-MoE workspace width (F11).
+# Not measured for this family: the V1 CUDA-graph estimate (Qwen2.5's 0.46 kept), TP > 1, the V2 run-time reserve.
+_QWEN3_VL_FIT = dict(weight_overhead_gib=0.27, lm_activation_factor=1.0, lm_hidden_buffers=3.55, lm_mlp_buffers=2.98)
+_QWEN3_VL_SOURCE = ("fitted 2026-11-29 on one H200, vLLM 0.26.0, torch 2.11.0+cu130, dummy weights: F01, F02, F03 "
+                    "(weights), F06, F07, F11 of docs/validation/families (benchmarks/gpu/compare_families.py --fit); "
+                    "F03, F05, F08, F09, F12 held out")
+QWEN3_VL_V2 = replace(V2, source=_QWEN3_VL_SOURCE, **_QWEN3_VL_FIT)
+QWEN3_VL_V1 = replace(V1, source=_QWEN3_VL_SOURCE, **_QWEN3_VL_FIT, sampler_bytes_per_logit=10.42, vit_factor=1.63)
+FAMILY_CALIBRATIONS = {
+    ("v2", "Qwen3-VL"): QWEN3_VL_V2, ("v1", "Qwen3-VL"): QWEN3_VL_V1,
+    ("v2", "Qwen3-VL-MoE"): replace(QWEN3_VL_V2, lm_mlp_buffers=1.50),
+    ("v1", "Qwen3-VL-MoE"): replace(QWEN3_VL_V1, lm_mlp_buffers=1.50),
+}
+
 _WHEEL = "vLLM 0.26.0 wheel"
 
 #: vLLM's own messages (v1/worker/utils.py request_memory, v1/core/kv_cache_utils.py _check_enough_kv_cache_memory,
@@ -88,6 +107,7 @@ PROFILE = VllmProfile(
                             "gpu_worker.py determine_available_memory (graph estimate, since 0.21)"),
     },
     calibrations={"v2": V2, "v1": V1},
+    family_calibrations=FAMILY_CALIBRATIONS,
     default_utilization=0.92,
     utilization_source="vllm/config/cache.py CacheConfig.gpu_memory_utilization (0.92 since 0.21, PR #38284)",
     batch_defaults=BatchDefaults(

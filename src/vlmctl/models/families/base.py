@@ -177,13 +177,15 @@ class Family:
             return 0
         return sum(spec.hidden_size * moe.num_experts for i in layers if moe.is_sparse(i))
 
-    def mlp_activation_width(self, spec: ModelSpec) -> int:
-        """MLP width one token's activations span: the dense intermediate size, or the routed experts'
-        (experts per token × expert width, plus the shared expert)."""
+    def mlp_activation_width(self, spec: ModelSpec, tp: int) -> float:
+        """Elements per token of the MLP's working buffers on one rank: the dense MLP width over TP, or for MoE
+        vLLM 0.26's fused-MoE workspaces (fused_moe/experts/triton_moe.py TritonExperts.workspace_shapes: per token
+        and routed expert max(I/t, H) + max(2I/t, H)) plus the shared expert's width over TP."""
         moe = spec.moe
         if moe is None:
-            return spec.intermediate_size
-        return moe.experts_per_token * moe.moe_intermediate_size + moe.shared_expert_intermediate_size
+            return spec.intermediate_size / tp
+        i, h = moe.moe_intermediate_size / tp, spec.hidden_size
+        return moe.experts_per_token * (max(i, h) + max(2 * i, h)) + moe.shared_expert_intermediate_size / tp
 
     # ---- vision geometry -------------------------------------------------------------------
     def grid(self, spec: ModelSpec) -> int:
