@@ -1,7 +1,8 @@
 """Accuracy of `vlmctl doctor explain` on the real-log corpus (tests/failures/corpus), fit and held-out parts.
 
 Parts: fit (signatures were written from it), held-out (split off by a hash of the URL before any signature was
-written) and fresh (collected after the catalogue was frozen).
+written), fresh-1 and fresh-2 (collected after the catalogue's first and second freeze; fresh-1 was then used to
+improve signatures, fresh-2 was not).
 
 A log counts as correct when the explanation's primary cause is the cause its thread confirmed (the corpus
 label); for a log whose thread only establishes the subsystem (label ``triage:<subsystem>``) when the primary
@@ -19,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("fit", "held-out", "fresh")
+PARTS = ("fit", "held-out", "fresh-1", "fresh-2")
 CORPUS = ROOT / "tests" / "failures" / "corpus"
 
 
@@ -53,6 +54,8 @@ def evaluate(corpus_dir: Path = CORPUS) -> dict:
     summary: dict = {}
     for part in PARTS:
         mine = [r for r in rows if r["part"] == part]
+        if not mine:
+            continue
         by_cat: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for r in mine:
             by_cat[r["category"]][0] += r["correct"]
@@ -67,6 +70,7 @@ def evaluate(corpus_dir: Path = CORPUS) -> dict:
 
 def table(report: dict, parts: tuple[str, ...] = PARTS) -> str:
     """The Markdown table docs/doctor.md carries (correct/total per category and part)."""
+    parts = tuple(p for p in parts if p in report["summary"])
     cats = sorted({c for p in parts for c in report["summary"][p]["by_category"]})
     lines = ["| category | " + " | ".join(parts) + " |", "|---" * (len(parts) + 1) + "|"]
     for c in cats:

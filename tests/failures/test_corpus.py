@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "failures" / "corpus"
 FIXTURES = ROOT / "tests" / "doctor" / "fixtures"
 #: Causes seen only in held-out or fresh logs: no signature was written for them (they count as misses).
-UNCOVERED = {"torch-store-timeout", "prompt-too-long", "stale-checkpoint"}
+UNCOVERED = {"torch-store-timeout", "stale-checkpoint"}
 
 
 def test_at_least_100_real_logs_each_with_its_own_url_and_a_known_label():
@@ -29,19 +29,19 @@ def test_at_least_100_real_logs_each_with_its_own_url_and_a_known_label():
         else:
             assert log.label == "none" or log.label in BY_ID or log.label in UNCOVERED, (log.file, log.label)
             if log.label in UNCOVERED:
-                assert load_split(CORPUS)[log.file] in ("held-out", "fresh"), log.file
+                assert load_split(CORPUS)[log.file] != "fit", log.file
         assert log.category in (*SUBSYSTEMS, "none"), log.file
 
 
 def test_the_recorded_split_is_the_hash_rule_and_about_a_third_is_held_out():
     logs = load_corpus(CORPUS)
     recorded = load_split(CORPUS)
-    rule = compute_split([log.url for log in logs], seen_urls(FIXTURES), {log.url for log in logs if log.batch == 2})
+    rule = compute_split([log.url for log in logs], seen_urls(FIXTURES), {log.url: log.batch for log in logs})
     assert {log.file: rule[log.url] for log in logs} == recorded
     first = [log for log in logs if log.batch == 1]
     held = sum(1 for log in first if recorded[log.file] == "held-out")
     assert 0.25 <= held / len(first) <= 0.45
-    assert sum(1 for part in recorded.values() if part == "fresh") >= 25
+    assert sum(1 for part in recorded.values() if part == "fresh-1") >= 25
     # URLs the older fixture set already cites stay in the fit part whatever their hash.
     for log in logs:
         if log.url in seen_urls(FIXTURES):
@@ -57,5 +57,5 @@ def test_hash_rule_is_deterministic_and_near_its_nominal_share():
 
 def test_split_file_lists_every_log_once():
     data = yaml.safe_load((CORPUS / "split.yaml").read_text())
-    names = data["fit"] + data["held-out"] + data["fresh"]
+    names = [name for part in data.values() for name in part]
     assert len(names) == len(set(names)) == len(load_corpus(CORPUS))

@@ -18,27 +18,28 @@ def fixtures_by_signature(fixtures_dir: Path) -> dict[str, list[str]]:
     return out
 
 
-def corpus_by_signature(corpus_dir: Path) -> dict[str, dict[str, int]]:
-    """signature id -> {"fit": n, "held-out": m, "fresh": k} corpus logs labelled with it."""
+def corpus_by_signature(corpus_dir: Path) -> tuple[list[str], dict[str, dict[str, int]]]:
+    """(the corpus parts in order, signature id -> {part: corpus logs labelled with it})."""
     from vlmctl.failures.corpus import load_corpus, load_split
 
     split = load_split(corpus_dir)
+    parts = list(dict.fromkeys(["fit", "held-out", *sorted(set(split.values()))]))
     out: dict[str, dict[str, int]] = {}
     for log in load_corpus(corpus_dir):
-        counts = out.setdefault(log.label, {"fit": 0, "held-out": 0, "fresh": 0})
+        counts = out.setdefault(log.label, dict.fromkeys(parts, 0))
         counts[split[log.file]] += 1
-    return out
+    return parts, out
 
 
 def render_table(fixtures_dir: Path, corpus_dir: Path) -> str:
     """The table (between the START/END markers): every signature, its subsystem, versions, plan change, logs."""
     fixtures = fixtures_by_signature(fixtures_dir)
-    corpus = corpus_by_signature(corpus_dir)
-    rows = ["| id | subsystem | failure | vLLM | plan change | real logs: fixtures / corpus fit / held-out / fresh | "
+    parts, corpus = corpus_by_signature(corpus_dir)
+    rows = [f"| id | subsystem | failure | vLLM | plan change | real logs: fixtures / {' / '.join(parts)} | "
             "seen in |", "|---|---|---|---|---|---|---|"]
     for s in CATALOG:
-        c = corpus.get(s.id, {"fit": 0, "held-out": 0, "fresh": 0})
-        logs = f"{len(fixtures.get(s.id, []))} / {c['fit']} / {c['held-out']} / {c['fresh']}"
+        c = corpus.get(s.id, dict.fromkeys(parts, 0))
+        logs = " / ".join([str(len(fixtures.get(s.id, [])))] + [str(c[p]) for p in parts])
         rows.append(f"| `{s.id}` | {s.subsystem} | {s.title} | {s.versions_doc} | {s.plan_change_doc or '—'} | "
                     f"{logs} | {', '.join(s.sources) or '—'} |")
     with_logs = sum(1 for s in CATALOG if fixtures.get(s.id) or sum(corpus.get(s.id, {}).values()))

@@ -3,8 +3,9 @@
 The corpus lives in ``tests/failures/corpus/``: one file per log, ``index.yaml`` with each log's URL, cause label
 and category, and ``split.yaml`` recording which logs are held out. The split is a deterministic hash of the URL
 (sha256, first 8 hex digits mod 100 < ``HELD_OUT_PERCENT``), except that a URL the older fixture set
-(``tests/doctor/fixtures``) already cites is always "fit": signatures were written against those logs. Logs of
-``batch: 2`` were collected after the catalogue was frozen and form the "fresh" part (never used for fitting).
+(``tests/doctor/fixtures``) already cites is always "fit": signatures were written against those logs. Logs of a
+later ``batch`` N were collected after the catalogue was frozen and form the part "fresh-(N-1)": each was measured
+once, before any signature change that used it.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class CorpusLog:
     runner: str | None = None
     confirmed: str = ""
     batch: int = 1
-    """1 = collected before any signature was written; 2 = collected after the catalogue was frozen."""
+    """1 = collected before any signature was written; N > 1 = collected after the catalogue's (N-1)th freeze."""
 
 
 def held_out_by_hash(url: str) -> bool:
@@ -53,11 +54,13 @@ def seen_urls(fixtures_dir: Path) -> set[str]:
     return urls
 
 
-def compute_split(urls: list[str], seen: set[str], fresh: set[str] = frozenset()) -> dict[str, str]:
-    """url -> "fit" | "held-out" | "fresh" by the rule above (``fresh``: URLs of batch-2 logs)."""
+def compute_split(urls: list[str], seen: set[str], batches: dict[str, int] | None = None) -> dict[str, str]:
+    """url -> "fit" | "held-out" | "fresh-K" by the rule above (``batches``: url -> batch, default 1)."""
+    batches = batches or {}
+
     def part(u: str) -> str:
-        if u in fresh:
-            return "fresh"
+        if batches.get(u, 1) > 1:
+            return f"fresh-{batches[u] - 1}"
         return "fit" if u in seen or not held_out_by_hash(u) else "held-out"
 
     return {u: part(u) for u in urls}
@@ -70,6 +73,6 @@ def load_corpus(corpus_dir: Path) -> list[CorpusLog]:
 
 
 def load_split(corpus_dir: Path) -> dict[str, str]:
-    """file name -> "fit" | "held-out" | "fresh", as recorded in split.yaml."""
+    """file name -> "fit" | "held-out" | "fresh-K", as recorded in split.yaml."""
     data = yaml.safe_load((corpus_dir / "split.yaml").read_text())
     return {name: part for part, names in data.items() for name in names}

@@ -52,7 +52,9 @@ SIGNATURES: tuple[Signature, ...] = (
         id="flash-attn-ampere",
         title="FlashAttention selected on a GPU older than Ampere",
         subsystem="gpu-arch",
-        patterns=(r"FlashAttention only supports? Ampere GPUs or newer",),
+        patterns=(r"FlashAttention only supports? Ampere GPUs or newer",
+                  r"assert is_fa_version_supported\(",
+                  r"FlashAttention (?:is )?not supported on (?:this|your) (?:GPU|device)"),
         cause="FlashAttention 2 needs compute capability 8.0; on Turing/Volta (T4, RTX 2080 Ti, V100) a backend or "
               "the vision encoder chose it anyway (forced VLLM_ATTENTION_BACKEND, a flash-attn install picked up "
               "by the ViT, or an old vLLM without a fallback).",
@@ -60,6 +62,19 @@ SIGNATURES: tuple[Signature, ...] = (
             "FLASHINFER as the vLLM version supports), uninstall flash-attn for the vision encoder, or use "
             "Ampere+ GPUs; `vlmctl doctor` prints the backends vLLM picks at this CC.",
         sources=("Dao-AILab/flash-attention README: Ampere or newer",),
+        specificity=3,
+    ),
+    Signature(
+        id="xformers-unsupported",
+        title="xformers has no kernel for this GPU / dtype",
+        subsystem="gpu-arch",
+        patterns=(r"No operator found for `memory_efficient_attention_\w+` with inputs",),
+        cause="the installed xformers build has no memory-efficient attention kernel for this compute capability "
+              "(e.g. CC 7.0 V100 in recent xformers) or for the dtype/head size in use.",
+        fix="use an attention backend the GPU supports (VLLM_ATTENTION_BACKEND=TORCH_SDPA / TRITON_ATTN as the "
+            "version offers), an xformers build with this GPU's kernels, or a newer GPU; `vlmctl doctor` prints "
+            "the backends for the CC.",
+        sources=("vllm-project/vllm#10662",),
         specificity=3,
     ),
     Signature(
@@ -152,7 +167,8 @@ SIGNATURES: tuple[Signature, ...] = (
         id="tp-shape-divisible",
         title="A layer shape is not divisible by tensor-parallel size",
         subsystem="parallelism",
-        patterns=(r"AssertionError: (?P<dim>\d+) is not divisible by (?P<tp>\d+)",),
+        patterns=(r"AssertionError: (?P<dim>\d+) is not divisible by (?P<tp>\d+)",
+                  r"assert numerator % denominator == 0"),
         cause="a sharded dimension (e.g. the Qwen2.5-VL vision MLP width 3420, or vision heads) does not "
               "divide by the TP size.",
         fix="use a TP size that divides it, or --mm-encoder-tp-mode data for the vision tower; " + _TP_FIX,

@@ -52,7 +52,7 @@ SIGNATURES: tuple[Signature, ...] = (
         id="vllm-arch-unsupported",
         title="This vLLM does not implement the model's architecture (vLLM too old, or too new for a removed one)",
         subsystem="versions",
-        patterns=(r"Model architectures \[(?P<arch>[^\]]*)\] are not supported for now",
+        patterns=(r"Model architectures \[(?P<arch>[^\]]*)\] are not supported",
                   r"Model architectures \[(?P<arch2>[^\]]*)\] failed to be inspected",
                   r"(?P<arch3>\w+) has no vLLM implementation and the Transformers implementation is not "
                   r"compatible with vLLM",
@@ -129,6 +129,21 @@ SIGNATURES: tuple[Signature, ...] = (
             "prints the driver.",
         sources=("pytorch/pytorch docs: CUDA compatibility",),
         specificity=3,
+    ),
+    Signature(
+        id="python-module-missing",
+        title="A Python package the model or kernel needs is not installed",
+        subsystem="versions",
+        patterns=(r"ModuleNotFoundError: No module named '(?P<module>[\w.]+)'",
+                  r"ImportError: (?P<module2>[\w.]+) is not installed",),
+        unless=(r"No module named 'vllm\._C'",),
+        cause="an optional dependency is missing from this environment (compressed_tensors for compressed-tensors "
+              "/ AWQ checkpoints, flash_attn, xformers, qwen_vl_utils, decord for video): a trimmed image or a "
+              "pip install that skipped extras.",
+        fix="install the package named in the error with the version vLLM pins (or use the official image), the "
+            "same on every node; `vlmctl doctor` prints the installed versions.",
+        sources=("measured by vlmctl: H100 80GB, vLLM 0.26.0 bundle without compressed-tensors (calibration run B9)",),
+        specificity=2,
     ),
     Signature(
         id="trust-remote-code",

@@ -99,9 +99,11 @@ SIGNATURES: tuple[Signature, ...] = (
         id="gpu-memory-in-use",
         title="Other processes hold this GPU's memory",
         subsystem="cuda-memory",
-        patterns=(r"Process \d+ has [\d.]+ [GM]iB memory in use\. Process \d+ has [\d.]+ [GM]iB memory in use",),
-        cause="torch's OOM message lists other processes on the GPU: an earlier engine that did not exit, another "
-              "user's job or a notebook holds memory vLLM counted on (gpu_memory_utilization is a share of TOTAL).",
+        patterns=(r"Process \d+ has [\d.]+ [GM]iB memory in use\. Process \d+ has [\d.]+ [GM]iB memory in use",
+                  r"out of memory at \S*cumem_allocator\.cpp"),
+        cause="another process holds memory vLLM counted on (gpu_memory_utilization is a share of TOTAL): torch's "
+              "OOM message lists other processes (an earlier engine, another job), or vLLM's sleep-mode allocator "
+              "(cumem_allocator, used when vLLM shares GPUs with training) ran out.",
         fix="free the GPU (`nvidia-smi`; stop the old engine) or choose idle GPUs with CUDA_VISIBLE_DEVICES; "
             "`vlmctl doctor` flags GPUs already in use.",
         sources=("QwenLM/Qwen3-VL#1224",),
@@ -207,7 +209,8 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"Out of memory: Killed process \d+", r"oom-kill", r"Task was killed due to the node running low "
                   r"on memory", r"The process is killed by SIGKILL by OOM killer", r"exited with code 137",
                   r"died with <Signals\.SIGKILL: 9>", r"Memory on the node .{0,80} was \d+\.\d+GB / \d+\.\d+GB"),
-        unless=(r"Killed by signal 2",),
+        unless=(r"Killed by signal 2",
+                r"Got fatal signal from worker processes, shutting down.{0,300}(?-i:Killed)"),
         cause="the host ran out of RAM (or the container's memory limit): each rank loads its checkpoint shards "
               "through CPU memory, Ray's object store and pinned swap space take more, and the kernel's OOM "
               "killer SIGKILLs a process without a Python traceback.",

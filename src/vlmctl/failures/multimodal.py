@@ -13,7 +13,9 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"(?:request|prompt)",
                   r"You set (?:'?)(?P<modality2>image|video)(?:'?)=(?P<limit2>\d+) \(or defaulted to 1\) in "
                   r"`--limit-mm-per-prompt`, but passed (?P<passed>\d+) input",
-                  r"(?P<modality3>image|video) count per prompt .{0,20}exceeds the limit \((?P<limit3>\d+)\)"),
+                  r"(?P<modality3>image|video) count per prompt .{0,20}exceeds the limit \((?P<limit3>\d+)\)",
+                  r"You set or defaulted to (?P<modality4>image|video)=(?P<limit4>\d+) in --limit-mm-per-prompt, but "
+                  r"passed (?P<passed2>\d+) (?:image|video) items"),
         cause="the server admits at most N images/videos per request (--limit-mm-per-prompt; 1 by default in "
               "older vLLM) and the request, counting every turn of the conversation, carried more.",
         fix="raise --limit-mm-per-prompt (e.g. '{\"image\":4}') on the server, within what memory allows "
@@ -23,6 +25,26 @@ SIGNATURES: tuple[Signature, ...] = (
         plan_change=pc.mm_limit,
         plan_change_doc="`limit_mm_per_prompt.<modality>` ← the count the request carried (and the planner's "
                         "`max_model_len` for it when the model and GPUs are in the log)",
+        specificity=3,
+    ),
+    Signature(
+        id="prompt-too-long",
+        title="A request is longer than max_model_len (text plus image/video tokens)",
+        subsystem="multimodal",
+        patterns=(r"The decoder prompt \(length (?P<prompt_tokens>\d+)\) is longer than the maximum model length of "
+                  r"(?P<max_model_len>\d+)",
+                  r"This model's maximum context length is (?P<max_model_len2>\d+) tokens\. However, you requested "
+                  r"(?P<prompt_tokens2>\d+) tokens",
+                  r"Input prompt \((?P<prompt_tokens3>\d+) tokens\) is too long and exceeds limit of "
+                  r"(?P<max_model_len3>\d+)"),
+        cause="the request's text plus its images' tokens exceed max_model_len; each image costs up to "
+              "max_pixels / 784 tokens (Qwen2.5-VL), so a few large images fill a short context.",
+        fix="raise --max-model-len if memory allows (`vlmctl plan` shows what fits), lower max_pixels "
+            "(--mm-processor-kwargs) so images cost fewer tokens, or send fewer images / shorter history.",
+        sources=("Guanzhou-Ke/Knowledge-Bridger#4",),
+        plan_change=pc.prompt_fit,
+        plan_change_doc="`max_model_len` ← the request's length (rounded up to 16) when the planner says it fits the "
+                        "model and GPUs in the log",
         specificity=3,
     ),
     Signature(
@@ -49,7 +71,9 @@ SIGNATURES: tuple[Signature, ...] = (
         patterns=(r"(?:The sequence length used for profiling \(max_num_batched_tokens / max_num_seqs = "
                   r"(?P<profile_len>\d+)\)|The context length \((?P<context_len>\d+)\) of the model) is too "
                   r"short to hold the multi-modal embeddings in the worst case \((?P<mm_worst_case_tokens>\d+) "
-                  r"tokens in total",),
+                  r"tokens in total",
+                  r"Computed max_num_seqs \(min\(\d+, (?P<batched>\d+) // (?P<mm_worst_case_tokens2>\d+)\)\) to be "
+                  r"less than 1"),
         cause="the largest admitted image/video needs more tokens than one profiling sequence holds, so the "
               "start-up profile under-reserves memory and a large request can fail (or OOM) later.",
         fix="cap the media: --limit-mm-per-prompt '{\"image\":1,\"video\":0}' and mm_processor_kwargs "

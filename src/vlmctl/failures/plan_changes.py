@@ -169,6 +169,16 @@ def mm_limit(values: Values, plan: Any, ctx: Any) -> dict[str, Any]:
     return {key: want} if want else {}
 
 
+def prompt_fit(values: Values, plan: Any, ctx: Any) -> dict[str, Any]:
+    """A request longer than max_model_len: raise it to the request's length if the planner says that fits."""
+    need = values.get("prompt_tokens")
+    if not need:
+        return {}
+    want = -(-int(need) // 16) * 16
+    p = planned(ctx, values, max_model_len=want, **_fixed_layout(ctx))
+    return {"max_model_len": p.max_model_len} if p is not None and p.max_model_len >= want else {}
+
+
 def max_len_derived(values: Values, plan: Any, ctx: Any) -> dict[str, Any]:
     derived = values.get("derived")
     return {"max_model_len": derived} if derived else {}

@@ -43,6 +43,7 @@ SIGNATURES: tuple[Signature, ...] = (
             r"Tensor parallel size \((?P<tp>\d+)\) exceeds available GPUs \((?P<available>\d+)\)\. This may result "
             r"in Ray placement group",
             r"Placement group bundle cannot have more than 1 GPU",
+            r"Not enough resources to allocate (?P<groups>\d+) placement groups",
         ),
         cause="the placement group vLLM requests (one GPU per rank) is larger than what the Ray cluster offers: "
               "a worker node never joined (or joined without its GPUs: CUDA_VISIBLE_DEVICES, --num-gpus), or TP x "
