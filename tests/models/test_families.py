@@ -162,3 +162,19 @@ def test_geometry_stays_within_the_pixel_budgets(max_pixels, frames):
     # a Qwen3-VL clip never holds more than its pixel budget allows: 25,165,824 px / (32² px × 2 frames)
     vid = _Q3.family.video_tokens(_Q3, max_pixels, frames)
     assert 1 <= vid <= max(12288, math.ceil(frames / 2))
+
+
+def test_catalog_configs_are_the_folders_measured_on_the_gpu():
+    """docs/validation § 8–9 measured folders from benchmarks/gpu/family_folders.py: the same published configs and
+    the same first special-token ids as `vlmctl models materialize` writes."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "gpu"))
+    import family_folders
+
+    for hub_id, config, first_special in family_folders.FAMILIES.values():
+        entry = catalog_entry(hub_id)
+        assert entry.config == config and entry.first_special_id == first_special
+        assert entry.preprocessor == family_folders.IMAGE_PROCESSOR
+        assert entry.video_preprocessor == family_folders.VIDEO_PROCESSOR

@@ -41,7 +41,7 @@ def _filler(i: int) -> str:
 QWEN_BASE_VOCAB = 151643
 
 
-def _qwen_layout(out_dir: Path, ids: dict[str, int], first_special: int = QWEN_BASE_VOCAB) -> dict[str, int]:
+def _qwen_layout(out_dir: Path, ids: dict[str, int], first_special: int | None = None) -> dict[str, int]:
     """Move the special/added tokens to the family's ids (``first_special``…) and give every id below them a token.
 
     Random (dummy) weights sample ids across the whole embedding; ids with no token decode to nothing,
@@ -51,6 +51,8 @@ def _qwen_layout(out_dir: Path, ids: dict[str, int], first_special: int = QWEN_B
     path = out_dir / "tokenizer.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     base = min(ids.values())
+    if first_special is None:
+        first_special = QWEN_BASE_VOCAB
     shift = first_special - base
     for tok in data.get("added_tokens", []):
         tok["id"] += shift

@@ -90,7 +90,8 @@ def _q35_text(layers: int, **dims) -> dict:
 QWEN3_5_27B = {
     "architectures": ["Qwen3_5ForConditionalGeneration"], "language_model_only": False, "model_type": "qwen3_5",
     "text_config": _q35_text(64, hidden_size=5120, intermediate_size=17408, linear_num_value_heads=48,
-                             model_type="qwen3_5_text", num_attention_heads=24, num_key_value_heads=4),
+                             model_type="qwen3_5_text", num_attention_heads=24, num_key_value_heads=4,
+                             output_gate_type="swish", pad_token_id=None, partial_rotary_factor=0.25),
     "tie_word_embeddings": False, "transformers_version": "4.57.1", "vision_config": dict(_Q35_VISION),
     **_Q35_TOKENS,
 }
