@@ -178,3 +178,14 @@ def test_catalog_configs_are_the_folders_measured_on_the_gpu():
         assert entry.config == config and entry.first_special_id == first_special
         assert entry.preprocessor == family_folders.IMAGE_PROCESSOR
         assert entry.video_preprocessor == family_folders.VIDEO_PROCESSOR
+
+
+def test_expert_parallel_spans_tp_times_dp():
+    s = spec("Qwen/Qwen3-VL-30B-A3B-Instruct")
+    kw = dict(layers=48, first=True, last=True, dtype="bfloat16", quantization=None, vision="none",
+              expert_parallel=True)
+    experts = s.family.expert_params(s, range(48)) * 2
+    tp2 = mem.stage_weights_bytes(s, tp=2, **kw)
+    tp2dp2 = mem.stage_weights_bytes(s, tp=2, data_parallel=2, **kw)
+    assert tp2 - tp2dp2 == pytest.approx(experts * (1 / 2 - 1 / 4), rel=1e-6)
+    assert {f.id for f in s.family.parallel_rules(s, 2, True, dp=3)} == {"ep-experts-uneven"}

@@ -56,11 +56,13 @@ def quant_bytes_per_param(spec: ModelSpec, quantization: str | None) -> float:
 
 
 def stage_weights_bytes(spec: ModelSpec, *, tp: int, layers: int, first: bool, last: bool,
-                        dtype: str, quantization: str | None, vision: str, expert_parallel: bool = False) -> float:
+                        dtype: str, quantization: str | None, vision: str, expert_parallel: bool = False,
+                        data_parallel: int = 1) -> float:
     """Weights on one GPU of a stage. ``vision``: 'weights' (sharded by TP), 'data' (replicated) or 'none'.
 
     MoE: the router is replicated on every rank; routed experts are split by TP (each expert's MLP width), or
-    with ``expert_parallel`` dealt whole over the TP ranks (the busiest rank holds ⌈experts / TP⌉).
+    with ``expert_parallel`` dealt whole over the TP × DP ranks of the expert-parallel group (vLLM's EP size is
+    TP × DP; the busiest rank holds ⌈experts / EP⌉).
     """
     b = dtype_bytes(dtype)
     n = spec.num_hidden_layers
@@ -83,7 +85,8 @@ def stage_weights_bytes(spec: ModelSpec, *, tp: int, layers: int, first: bool, l
     total += router * scale
     if experts:
         moe = spec.moe
-        share = math.ceil(moe.num_experts / tp) / moe.num_experts if expert_parallel else 1 / tp
+        ep = tp * data_parallel
+        share = math.ceil(moe.num_experts / ep) / moe.num_experts if expert_parallel else 1 / tp
         total += experts * scale * share
     if vision == "weights":
         total += spec.vision.params * b / tp

@@ -256,7 +256,7 @@ class Family:
         return CacheLayout(attention_layers=len(layers), attention_page_bytes=page)
 
     # ---- parallelism rules -----------------------------------------------------------------
-    def parallel_rules(self, spec: ModelSpec, tp: int, expert_parallel: bool) -> list[Finding]:
+    def parallel_rules(self, spec: ModelSpec, tp: int, expert_parallel: bool, dp: int = 1) -> list[Finding]:
         """Divisibility rules beyond the shared ones (heads, KV heads, vision heads/MLP): MoE experts.
 
         vLLM 0.26: without expert parallelism FusedMoE splits each expert's width by TP and asserts it divides
@@ -272,11 +272,12 @@ class Family:
                                 fix="drop --enable-expert-parallel")]
             return []
         if expert_parallel:
-            if moe.num_experts % tp:
-                most = -(-moe.num_experts // tp)
+            ep = tp * dp
+            if moe.num_experts % ep:
+                most = -(-moe.num_experts // ep)
                 return [Finding(id="ep-experts-uneven", severity="info",
-                                message=f"{moe.num_experts} experts over {tp} expert-parallel ranks: some ranks hold "
-                                        f"{most}, others {moe.num_experts // tp}; memory is sized for {most}.",
+                                message=f"{moe.num_experts} experts over {ep} expert-parallel ranks: some ranks hold "
+                                        f"{most}, others {moe.num_experts // ep}; memory is sized for {most}.",
                                 fix="an expert-parallel size that divides the expert count balances the ranks")]
             return []
         if moe.moe_intermediate_size % tp:

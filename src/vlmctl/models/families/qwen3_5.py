@@ -84,8 +84,8 @@ class Qwen35(Qwen3VL):
                            linear_layers=len(layers) - full,
                            state_bytes=self.linear_state_bytes(spec, tp, kv_bytes))
 
-    def parallel_rules(self, spec: ModelSpec, tp: int, expert_parallel: bool) -> list[Finding]:
-        out = super().parallel_rules(spec, tp, expert_parallel)
+    def parallel_rules(self, spec: ModelSpec, tp: int, expert_parallel: bool, dp: int = 1) -> list[Finding]:
+        out = super().parallel_rules(spec, tp, expert_parallel, dp)
         la = spec.linear_attention
         bad = [f"{n} {what}" for n, what in ((la.num_key_heads, "linear key heads"),
                                               (la.num_value_heads, "linear value heads")) if n % tp]
