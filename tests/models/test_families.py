@@ -50,7 +50,8 @@ def test_parameter_count_equals_the_checkpoint(model_id, params):
     assert spec(model_id).total_params == params
 
 
-@pytest.mark.parametrize("model_id", NEW + ["Qwen/Qwen2.5-VL-7B-Instruct", "Qwen/Qwen2.5-VL-72B-Instruct"])
+@pytest.mark.parametrize("model_id", NEW + ["Qwen/Qwen2.5-VL-7B-Instruct", "Qwen/Qwen2.5-VL-72B-Instruct",
+                                      "Qwen/Qwen2-VL-7B-Instruct"])
 @pytest.mark.parametrize("tp", [1, 2, 4])
 def test_weights_over_the_ranks_equal_parameters_times_bytes(model_id, tp):
     """TP ranks together hold every parameter once (the MoE router and, in data mode, the ViT replicated)."""

@@ -123,3 +123,20 @@ def test_transformers_loads_every_family_and_counts_32_pixel_tokens(family_folde
     out = proc(text=[text], images=[Image.new("RGB", (1024, 768), (30, 90, 150))], return_tensors="pt")
     assert out["image_grid_thw"][0].tolist() == [1, 48, 64]
     assert int((out["input_ids"] == config.image_token_id).sum()) == 768
+
+
+def test_qwen2_vl_folder_loads_and_counts_28_pixel_tokens(tmp_path, monkeypatch):
+    out = tmp_path / "q2vl"
+    cfg = materialize("Qwen/Qwen2-VL-7B-Instruct", out, vocab_size=1500)
+    assert cfg["model_type"] == "qwen2_vl" and not (out / "video_preprocessor_config.json").exists()
+    transformers = pytest.importorskip("transformers", reason="needs the demo extra (transformers)")
+    pytest.importorskip("PIL", reason="needs pillow")
+    from PIL import Image
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    proc = transformers.AutoProcessor.from_pretrained(out)
+    config = transformers.AutoConfig.from_pretrained(out)
+    text = proc.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "?"}]}],
+                                    add_generation_prompt=True)
+    got = proc(text=[text], images=[Image.new("RGB", (448, 336))], return_tensors="pt")
+    assert int((got["input_ids"] == config.image_token_id).sum()) == 192  # (448/14)·(336/14)/4

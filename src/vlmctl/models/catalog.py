@@ -124,6 +124,12 @@ def _entries() -> dict[str, CatalogEntry]:
         else:
             note = "32B-AWQ configuration is assumed from Qwen's AWQ convention" if size == "32B" else ""
             out[base + "-AWQ"] = CatalogEntry(base + "-AWQ", _config(size, awq=True), note=note)
+    q2 = "Qwen/Qwen2-VL-7B-Instruct"
+    out[q2] = CatalogEntry(q2, copy.deepcopy(published.QWEN2_VL_7B),
+                           preprocessor=dict(PREPROCESSOR, processor_class="Qwen2VLProcessor"),
+                           source=published.QWEN2_VL_SOURCE, model_max_length=32768,
+                           note="config assembled from public transcriptions (no verbatim copy found): "
+                                + published.QWEN2_VL_SOURCE)
     for model_id, (cfg, first) in published.CONFIGS.items():
         text = cfg["text_config"]
         out[model_id] = CatalogEntry(

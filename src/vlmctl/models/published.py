@@ -105,6 +105,24 @@ QWEN3_5_35B_A3B = {
     "tie_word_embeddings": False, "vision_config": dict(_Q35_VISION, out_hidden_size=2048), **_Q35_TOKENS,
 }
 
+QWEN2_VL_7B = {
+    "architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl", "attention_dropout": 0.0,
+    "bos_token_id": 151643, "eos_token_id": 151645, "vision_start_token_id": 151652, "vision_end_token_id": 151653,
+    "vision_token_id": 151654, "image_token_id": 151655, "video_token_id": 151656, "hidden_act": "silu",
+    "hidden_size": 3584, "initializer_range": 0.02, "intermediate_size": 18944, "max_position_embeddings": 32768,
+    "max_window_layers": 28, "num_attention_heads": 28, "num_hidden_layers": 28, "num_key_value_heads": 4,
+    "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 32768, "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16", "use_cache": True, "use_sliding_window": False, "vocab_size": 152064,
+    "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+    "vision_config": {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16, "in_chans": 3,
+                      "hidden_size": 3584, "patch_size": 14, "spatial_merge_size": 2, "spatial_patch_size": 14,
+                      "temporal_patch_size": 2},
+}
+QWEN2_VL_SOURCE = ("assembled: every matrix shape from a module printout of the loaded checkpoint (zhenhua32/Qwen2-VL "
+                   "READ.md: 28 layers of q 3584→3584, k/v 3584→512, MLP 18944, vocab 152064; ViT 32 blocks of 1280, "
+                   "fc1 5120, merger to 3584); the scalar fields as Qwen2.5-VL-7B's (same Qwen2 decoder) with "
+                   "max_position_embeddings 32768; no verbatim copy found")
+
 #: preprocessor_config.json / video_preprocessor_config.json as Qwen3-VL and Qwen3.5 checkpoints ship them.
 QWEN3_IMAGE_PROCESSOR = {"size": {"longest_edge": 16777216, "shortest_edge": 65536}, "patch_size": 16,
                          "temporal_patch_size": 2, "merge_size": 2, "image_mean": [0.5, 0.5, 0.5],
