@@ -32,10 +32,10 @@ def plan_file(tmp_path) -> Path:
 
 def test_dry_run_demo_shell_and_json(capsys):
     code, out, _ = _run(capsys, "serve", "--dry-run", "--port", "8123")
-    assert code == 0 and "-m vlmctl.serve.demo --host 127.0.0.1 --port 8123" in out
+    assert code == 0 and "-m vlmctl.cli.serve_demo --host 127.0.0.1 --port 8123" in out
     code, out, _ = _run(capsys, "serve", "--dry-run", "--json")
     data = json.loads(out)
-    assert code == 0 and data["engine"] == "cpu" and data["argv"][1:3] == ["-m", "vlmctl.serve.demo"]
+    assert code == 0 and data["engine"] == "cpu" and data["argv"][1:3] == ["-m", "vlmctl.cli.serve_demo"]
 
 
 def test_dry_run_from_plan_file_matches_the_plan(capsys, plan_file):

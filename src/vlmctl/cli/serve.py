@@ -30,7 +30,7 @@ def _plan_now(model: str, gpus: str | None, cluster: str | None, max_model_len: 
 
 
 def _demo_argv(opts: dict) -> list[str]:
-    argv = [sys.executable, "-m", "vlmctl.serve.demo", "--host", opts["host"], "--port", str(opts["port"])]
+    argv = [sys.executable, "-m", "vlmctl.cli.serve_demo", "--host", opts["host"], "--port", str(opts["port"])]
     if opts["model"]:
         argv += ["--model", str(Path(opts["model"]).expanduser().resolve())]
     for flag, key in (("--served-model-name", "served_model_name"), ("--max-model-len", "max_model_len"),
@@ -244,7 +244,7 @@ def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, de
         sup.kill()
 
     previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
-    what = "the CPU server" if "vlmctl.serve.demo" in argv else " ".join(argv[: argv.index("serve") + 2])
+    what = "the CPU server" if "vlmctl.cli.serve_demo" in argv else " ".join(argv[: argv.index("serve") + 2])
     err.print(f"starting {'the demo server' if demo else what} (log: {log})", markup=False)
     sup.start()
     try:

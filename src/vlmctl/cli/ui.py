@@ -3,20 +3,20 @@ from __future__ import annotations
 
 import click
 
-from vlmctl import envs
 from vlmctl.errors import ConfigError, ServeError
 
 
 @click.command(name="ui")
-@click.option("--api-base", required=True, metavar="URL",
-              help="The API's base URL, e.g. http://127.0.0.1:8000/v1 (vLLM, vlmctl serve, …).")
+@click.option("--api-base", default=None, metavar="URL",
+              help="The API's base URL, e.g. http://127.0.0.1:8000/v1 (vLLM, vlmctl serve, …). "
+                   "Default: $OPENAI_BASE_URL, else http://127.0.0.1:8000/v1.")
 @click.option("--api-key", default=None, metavar="KEY",
-              help="Bearer key the API expects (default: $VLMCTL_API_KEY).")
+              help="Bearer key the API expects (default: $VLMCTL_API_KEY, else $OPENAI_API_KEY).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address the page listens on; 0.0.0.0 opens it to the network.")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(0, 65535),
               help="Port of the page (0: any free port).")
-def cli(api_base: str, api_key: str | None, host: str, port: int) -> None:
+def cli(api_base: str | None, api_key: str | None, host: str, port: int) -> None:
     """Run the multimodal chat page against any OpenAI-compatible endpoint.
 
     \b
@@ -24,15 +24,16 @@ def cli(api_base: str, api_key: str | None, host: str, port: int) -> None:
       vlmctl ui --api-base http://127.0.0.1:8000/v1
       vlmctl ui --api-base http://gpu-head:8000/v1 --api-key "$KEY" --port 7861
       vlmctl ui --api-base http://127.0.0.1:8000/v1 --host 0.0.0.0   # share on the LAN
+      OPENAI_BASE_URL=http://gpu-head:8000/v1 vlmctl ui              # the OpenAI client variables work too
     """
     from vlmctl.cli._output import console
     from vlmctl.ui.app import build_app
-    from vlmctl.ui.client import normalise_api_base
+    from vlmctl import endpoint
 
-    base = normalise_api_base(api_base)
+    base = endpoint.api_base(api_base, "--api-base")
     if port == 0:
         port = _free_port(host)
-    demo = build_app(base, api_key or envs.api_key())
+    demo = build_app(base, endpoint.api_key(api_key))
     con = console(stderr=True)
     con.print(f"chat page for {base}", markup=False)
     try:

@@ -140,7 +140,9 @@ def readme_text(spec: ClusterSpec, discovery: str) -> str:
         "",
         f"Grafana: Dashboards → New → Import → upload `{DASHBOARD_FILE}`, pick the Prometheus data source.",
         "The vLLM panels read vLLM's own metric names, so they work against `vllm serve`, `vlmctl serve` and its",
-        "CPU demo alike; the GPU panels fill only on nodes with GPUs.",
+        "CPU demo alike; the GPU panels fill only on nodes with GPUs. `vllm serve` leaves `/metrics` open; the CPU",
+        "server started with an API key wants it there too: add `authorization: {credentials_file: /etc/prometheus/key}`",
+        "to the `vllm` job and mount the key file.",
         "",
     ])
 

@@ -60,9 +60,15 @@ DEFAULT_MAX_TOKENS = 1024
 
 #: Page-wide style, injected once through a component's ``head`` (``mount_gradio_app`` drops
 #: a Blocks' own css). Gradio shows a Share button on every image or video in the chat that
-#: uploads the file to huggingface.co; a private deployment must not offer that.
+#: uploads the file to huggingface.co; a private deployment must not offer that. Stop is red
+#: only while an answer streams (the activity line says ``busy``), grey when there is nothing to stop;
+#: a long model name ends in an ellipsis before the picker's arrow instead of running under it.
 PAGE_HEAD = """<style>
 #chatbot button[aria-label="Share"], #chatbot button[title="Share"] { display: none !important; }
+body:has(#chat-activity .vlmctl-activity[data-state="busy"]) #stop-btn {
+  background: #dc2626; border-color: #dc2626; color: #fff; transition: none;
+}
+#model-select input { padding-right: 28px; text-overflow: ellipsis; box-sizing: border-box; }
 </style>"""
 
 
@@ -144,6 +150,19 @@ def plan_markdown(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def card_info(card: dict[str, Any]) -> dict[str, Any]:
+    """What a ``GET /models`` entry says about the serving side (vLLM: id, max_model_len, root; the demo adds
+    ``demo`` and a ``description``)."""
+    out: dict[str, Any] = {"model": card.get("id")}
+    if isinstance(card.get("max_model_len"), int) and card["max_model_len"] > 0:
+        out["max_model_len"] = card["max_model_len"]
+    if card.get("demo") is True:
+        out["demo"] = True
+        if isinstance(card.get("description"), str) and card["description"].strip():
+            out["demo_notice"] = card["description"].strip()
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def _clean(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Copy of turns with interrupted, empty answers dropped and pending flags settled."""
     cleaned = []
@@ -181,29 +200,42 @@ def _sampling(use_defaults, temperature, top_p, repetition_penalty, max_tokens) 
 def build_app(api_base: str, api_key: str | None = None, info: dict | None = None):
     """Build the chat page for the OpenAI-compatible API at ``api_base`` (e.g. ``…/v1``).
 
-    ``info`` (optional, given by ``vlmctl serve``): model, tensor_parallel_size,
-    pipeline_parallel_size, dtype, max_model_len, gpus, demo, demo_notice; shown in a side panel.
+    ``info`` (optional): tensor_parallel_size, pipeline_parallel_size, dtype, gpus and the like, shown in
+    the side panel next to what the API's ``GET /models`` says (model, max context, demo notice), which
+    the page reads itself, whatever serves the API.
     """
     gr = require("gradio", "ui")
     client = ChatClient(api_base, api_key)
     info = dict(info or {})
     max_context = int(info.get("max_model_len") or 32768)
+    cards: dict[str, dict[str, Any]] = {}
 
-    async def refresh_models(current: str | None):
+    def panel(model_id: str | None):
+        merged = {**info, **card_info(cards.get(model_id or "", {}))}
+        shown = bool(merged.get("model") or merged.get("demo"))
+        return gr.update(value=_html(plan_markdown(merged)) if shown else "", visible=shown)
+
+    def context_limit(model_id: str | None, current: float | None):
+        limit = card_info(cards.get(model_id or "", {})).get("max_model_len") or max_context
+        return gr.update(maximum=limit, value=min(current or DEFAULT_MAX_TOKENS, limit))
+
+    async def refresh_models(current: str | None, tokens: float | None = None):
         try:
             models = await client.list_models()
         except ApiError as exc:
-            return gr.update(), _status("red", f"**Endpoint unreachable** — {exc}")
-        ids = [str(m.get("id")) for m in models if m.get("id")]
+            return gr.update(), _status("red", f"**Endpoint unreachable** — {exc}"), gr.update(), gr.update()
+        cards.clear()
+        cards.update({str(m["id"]): m for m in models if isinstance(m, dict) and m.get("id")})
+        ids = list(cards)
         preferred = current if current in ids else info.get("model") if info.get("model") in ids else None
         value = preferred or (ids[0] if ids else None)
         if not ids:
             return gr.update(choices=[], value=value), _status(
                 "orange", f"**Connected, but no models listed**  \n{client.api_base}"
-            )
+            ), panel(None), gr.update()
         plural = "s" * (len(ids) != 1)
         status = _status("green", f"**Connected** · {len(ids)} model{plural}  \n{client.api_base}")
-        return gr.update(choices=ids, value=value), status
+        return gr.update(choices=ids, value=value), status, panel(value), context_limit(value, tokens)
 
     def add_user_turn(message: dict | None, turns: list[dict[str, Any]]):
         message = message or {}
@@ -339,7 +371,7 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
                 )
                 activity = gr.HTML(_activity("idle", ""), elem_id=IDS["activity"], head=PAGE_HEAD)
                 with gr.Row():
-                    stop_btn = gr.Button("Stop", elem_id=IDS["stop"], variant="stop", size="sm")
+                    stop_btn = gr.Button("Stop", elem_id=IDS["stop"], size="sm")
                     regen_btn = gr.Button("Regenerate", elem_id=IDS["regenerate"], size="sm")
                     edit_btn = gr.Button("Edit last", elem_id=IDS["edit"], size="sm")
                     clear_btn = gr.Button("Clear", elem_id=IDS["clear"], size="sm")
@@ -347,14 +379,13 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
                 last_answer = gr.Textbox(visible=False, elem_id="last-answer")
             with gr.Column(scale=1, min_width=280):
                 status = gr.HTML(_status("gray", "Checking the endpoint…"), elem_id=IDS["status"])
-                with gr.Row():
-                    model = gr.Dropdown(
-                        label="Model", elem_id=IDS["model"], choices=[], value=info.get("model"),
-                        allow_custom_value=True, scale=4,
-                    )
-                    refresh_btn = gr.Button("↻", size="sm", scale=1, min_width=40)
-                if info:
-                    gr.HTML(_html(plan_markdown(info)), elem_id=IDS["plan"])
+                model = gr.Dropdown(
+                    label="Model", elem_id=IDS["model"], choices=[], value=info.get("model"),
+                    allow_custom_value=True,
+                )
+                refresh_btn = gr.Button("↻ Refresh models", size="sm", elem_id="refresh-models")
+                plan_panel = gr.HTML(_html(plan_markdown(info)) if info else "", elem_id=IDS["plan"],
+                                     visible=bool(info))
                 with gr.Accordion("Settings", open=False, elem_id="chat-settings"):
                     system_prompt = gr.Textbox(label="System prompt", lines=3, value="", elem_id="system-prompt")
                     use_defaults = gr.Checkbox(
@@ -399,7 +430,10 @@ def build_app(api_base: str, api_key: str | None = None, info: dict | None = Non
             lambda on: [gr.update(interactive=not on)] * 3,
             [use_defaults], [temperature, top_p, repetition_penalty], queue=False,
         )
-        refresh_btn.click(refresh_models, [model], [model, status])
-        demo.load(refresh_models, [model], [model, status])
+        refreshed = [model, status, plan_panel, max_tokens]
+        refresh_btn.click(refresh_models, [model, max_tokens], refreshed)
+        demo.load(refresh_models, [model, max_tokens], refreshed)
+        model.input(lambda m, t: (panel(m), context_limit(m, t)), [model, max_tokens], [plan_panel, max_tokens],
+                    queue=False)
     demo.queue(default_concurrency_limit=None)
     return demo

@@ -220,16 +220,9 @@ def to_messages(
 
 def normalise_api_base(api_base: str) -> str:
     """``http://host:8000`` → ``http://host:8000/v1``; a URL with a path is kept as given."""
-    base = api_base.strip().rstrip("/")
-    if not re.match(r"^https?://", base):
-        from vlmctl.errors import ConfigError
+    from vlmctl.endpoint import normalise_api_base as normalise
 
-        raise ConfigError(
-            f"--api-base '{api_base}' is not an http(s) URL.",
-            fix="pass the server's base URL, e.g. --api-base http://127.0.0.1:8000/v1",
-        )
-    path = base.partition("://")[2].partition("/")[2]
-    return base if path else base + "/v1"
+    return normalise(api_base, "--api-base")
 
 
 def describe_http_error(status: int, body: str) -> str:

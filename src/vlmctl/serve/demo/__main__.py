@@ -1,12 +1,12 @@
-"""``python -m vlmctl.serve.demo``: the demo server process that `vlmctl serve` starts and supervises.
+"""``python -m vlmctl.serve.demo``: the demo server process (the API alone).
 
-The API key comes from VLMCTL_API_KEY (never argv, so it does not show in ``ps``).
+`vlmctl serve` starts ``python -m vlmctl.cli.serve_demo``, which runs this ``main`` with a ``mount``
+that adds the chat page: the server knows nothing of the page. The API key comes from
+VLMCTL_API_KEY (never argv, so it does not show in ``ps``).
 """
 from __future__ import annotations
 
 import argparse
-import hmac
-import importlib.util
 import re
 import sys
 import time
@@ -45,8 +45,11 @@ def _log(msg: str) -> None:
     print(f"INFO {time.strftime('%H:%M:%S')} [vlmctl-demo] {msg}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Build (if needed) and load the model, mount the chat page if available, serve with uvicorn."""
+def main(argv: list[str] | None = None, mount=None) -> int:
+    """Build (if needed) and load the model, serve it with uvicorn.
+
+    ``mount(app, opts, host, port, path)`` (optional) returns ``app`` with a chat page at ``path``.
+    """
     args = _parser().parse_args(argv)
     from vlmctl.serve.safety import check_bind
 
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     _warm_up(server)
     from vlmctl.serve.safety import is_loopback
 
-    chat_path = "/chat" if not args.no_ui and importlib.util.find_spec("vlmctl.ui.app") is not None else None
+    chat_path = "/chat" if not args.no_ui and mount is not None else None
     if chat_path and api_key and not is_loopback(args.host):
         # the page would call the API with the key for anyone who can reach it: keep it local
         _log("chat page not mounted: an API key is set and the server is reachable from other machines; "
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     opts.info["chat_path"] = chat_path
     app = create_app(opts, server)
     if chat_path:
-        app = _mount(app, opts, args.host, args.port, chat_path)
+        app = mount(app, opts, args.host, args.port, chat_path)
     import uvicorn
 
     chat_path = opts.info.get("chat_path")
@@ -148,39 +151,6 @@ def _warm_up(server) -> None:
             pass
 
     asyncio.run(run())
-
-
-def _mount(app, opts, host: str, port: int, path: str):
-    """Mount the Gradio chat page (vlmctl.ui.app.build_app) at ``path`` on the same app."""
-    try:
-        import gradio
-
-        from vlmctl.ui.app import build_app
-
-        info = {
-            "model": opts.served_model_name,
-            "tensor_parallel_size": 1,
-            "pipeline_parallel_size": 1,
-            "dtype": "float32",
-            "max_model_len": opts.max_model_len,
-            "gpus": "none (CPU)",
-            "demo": opts.demo,
-            "demo_notice": opts.notice if opts.demo else None,
-        }
-        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        blocks = build_app(api_base=f"http://{local}:{port}/v1", api_key=opts.api_key, info=info)
-        login = {}
-        if opts.api_key:  # the page calls the API with the key: whoever opens it must know the key too
-            key = opts.api_key.encode()
-            login = {
-                "auth": lambda user, password: hmac.compare_digest(str(password).encode("utf-8", "replace"), key),
-                "auth_message": "This server has an API key: sign in with any user name and the key as the password.",
-            }
-        return gradio.mount_gradio_app(app, blocks, path=path, **login)
-    except Exception as exc:  # the API must come up even if the page cannot
-        _log(f"chat page not mounted: {type(exc).__name__}: {exc}")
-        opts.info["chat_path"] = None
-        return app
 
 
 if __name__ == "__main__":
