@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ui": ("ui", "Run the multimodal chat page against any OpenAI-compatible endpoint."),
     "bench": ("bench", "Measure a deployment under multimodal load."),
     "doctor": ("doctor", "Check this node; explain a failure log."),
+    "calibrate": ("calibrate", "Fit the planner's memory constants to this node's vLLM and GPU."),
 }
 
 

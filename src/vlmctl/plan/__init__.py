@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from vlmctl.clusterspec import ClusterSpec, cluster_from_gpus, load_cluster
+from vlmctl.engines.vllm import Calibration
 from vlmctl.errors import ConfigError
 from vlmctl.models.loader import load_model_spec
 from vlmctl.plan.request import PlanRequest
@@ -17,10 +18,12 @@ __all__ = ["Alternative", "GpuMemory", "MediaLimits", "NodePlacement", "Plan", "
 
 
 def make_plan(model: str, *, cluster: ClusterSpec | str | None = None, gpus: str | None = None,
-              **settings) -> PlanResult:
+              constants: Calibration | None = None, **settings) -> PlanResult:
     """Plan ``model`` (catalog id or folder) on a cluster (object or YAML path) or ``gpus`` ("TYPE[:N],…").
 
     ``settings`` are PlanRequest fields with vLLM's names (tensor_parallel_size, max_model_len, …).
+    ``constants`` replaces the calibration constants the profile or a calibration file would give (what
+    ``vlmctl calibrate`` tries while fitting).
     """
     if (cluster is None) == (gpus is None):
         raise ConfigError("give exactly one of --cluster FILE and --gpus SPEC.",
@@ -32,4 +35,4 @@ def make_plan(model: str, *, cluster: ClusterSpec | str | None = None, gpus: str
     spec = load_model_spec(model)
     from vlmctl.plan.build import build_result
 
-    return build_result(model, spec, spec_cluster, req)
+    return build_result(model, spec, spec_cluster, req, constants)

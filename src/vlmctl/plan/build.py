@@ -7,7 +7,7 @@ from vlmctl.clusterspec import RAY_REWRITTEN_ADDRESSES, ClusterSpec
 from vlmctl.findings import Finding, errors
 from vlmctl.models.spec import ModelSpec
 from vlmctl.plan import memory as mem
-from vlmctl.plan.calibration import Chosen, choose
+from vlmctl.plan.calibration import Calibration, Chosen, choose
 from vlmctl.plan.request import PlanRequest
 from vlmctl.plan.schema import Alternative, GpuMemory, MediaLimits, NodePlacement, Plan, PlanResult
 from vlmctl.plan.search import Candidate, Planner, _slots, score
@@ -217,12 +217,13 @@ def _model_path_findings(model: str, spec: ModelSpec, cluster: ClusterSpec, node
 _STATIC_TP = ("tp-heads", "tp-kv-heads", "tp-vision-heads", "tp-vision-mlp", "quant-shard-align")
 
 
-def build_result(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest) -> PlanResult:
+def build_result(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest,
+                 constants: Calibration | None = None) -> PlanResult:
     """Search, rank and explain."""
     placement = _placement_errors(spec, cluster, req)
     if placement:
         return PlanResult(ok=False, plan=None, findings=placement)
-    planner = Planner(spec, cluster, req)
+    planner = Planner(spec, cluster, req, constants)
     cands = planner.candidates()
     if not cands:
         return PlanResult(ok=False, plan=None, findings=[Finding(

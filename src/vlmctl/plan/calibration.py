@@ -189,3 +189,12 @@ def choose(vllm_version: str | None, model_runner: str | None, calibration_file:
 
 #: The constants every single-GPU plan depends on (what "measured" means for a profile).
 _PLAN_CONSTANTS = ("weight_overhead_gib", "non_torch_gib", "cuda_context_gib", "lm_activation_factor", "vit_factor")
+
+
+def constants_from_file(engine: VllmProfile, data: CalibrationFile) -> dict[str, Calibration]:
+    """Each runner's constants with a calibration file's values over ``engine``'s (for ``calibrate --start-from``)."""
+    out = dict(engine.calibrations)
+    for runner, values in data.runners.items():
+        if runner in out:
+            out[runner] = replace(out[runner], **values.constants, source=f"from a calibration file ({data.gpu})")
+    return out

@@ -5,7 +5,7 @@ Pure: no torch, Ray or vLLM import. ``make_plan`` is what the CLI, tests and oth
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from vlmctl.clusterspec import ClusterSpec, NodeSpec
 from vlmctl.findings import Finding, errors
@@ -233,11 +233,15 @@ def _fit_len(stages: list[mem.StageMemory], derived: int, concurrency: int | Non
 class Planner:
     """Enumerates and sizes candidates for one model, cluster and request."""
 
-    def __init__(self, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest) -> None:
+    def __init__(self, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest,
+                 constants: Calibration | None = None) -> None:
         self.spec, self.cluster, self.req = spec, cluster, req
         self.chosen = choose(req.vllm_version, req.model_runner, req.calibration, is_moe=spec.moe is not None,
                              is_hybrid=spec.linear_attention is not None,
                              architectures=tuple(spec.family.architectures), family=spec.family.name)
+        if constants is not None:
+            self.chosen = replace(self.chosen, cal=constants,
+                                  findings=[f for f in self.chosen.findings if f.id == "vllm-version-unknown"])
         self.engine, self.cal = self.chosen.engine, self.chosen.cal
         self.sizer = _Sizer(spec, req, self.cal)
 

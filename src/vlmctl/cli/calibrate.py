@@ -1,0 +1,162 @@
+"""`vlmctl calibrate`: measure this node's vLLM and fit the planner's constants for it."""
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import click
+
+from vlmctl.cli._output import check_writable, console, emit_json, next_steps
+from vlmctl.errors import ConfigError
+
+EXAMPLES = """
+\b
+Examples:
+  vlmctl models materialize Qwen/Qwen2.5-VL-7B-Instruct /tmp/models/7B
+  vlmctl calibrate /tmp/models/7B
+  vlmctl calibrate /models/Qwen2.5-VL-7B-Instruct --load-format auto -o ~/cal-h200.json
+  vlmctl calibrate /tmp/models/7B --start-from wrong.json --budget-s 300 --json > report.json
+
+\b
+Runs a handful of engine start-ups (about a minute each on one GPU, stopped as soon as vLLM has logged its KV cache
+size), fits the constants vLLM's logs measure, prints predicted vs measured before and after, and writes the
+calibration file `vlmctl plan` reads for this vLLM release.
+"""
+
+
+def _runs_file(path: str):
+    from vlmctl.calibrate.runs import EngineRun
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return [EngineRun(name=str(r["name"]), runner=str(r["runner"]), engine=dict(r["engine"]),
+                          measures=str(r.get("measures", "")), held_out=bool(r.get("held_out", False)),
+                          est_s=float(r.get("est_s", 45))) for r in data]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"--runs {path}: not a list of runs ({type(exc).__name__}: {exc}).",
+                          fix='a JSON list of {"name", "runner", "engine": {vLLM settings}, "held_out"}') from None
+
+
+@click.command("calibrate", epilog=EXAMPLES)
+@click.argument("model")
+@click.option("--vllm-version", metavar="X.Y[.Z]", help="vLLM release the engines run (default: the installed one).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Calibration file to write (default: the per-user one `vlmctl plan` reads for this release).")
+@click.option("--start-from", type=click.Path(dir_okay=False, exists=True),
+              help="Calibration file whose constants the 'before' column uses (default: the built-in ones).")
+@click.option("--load-format", type=click.Choice(["dummy", "auto"]), default="dummy", show_default=True,
+              help="dummy = random weights (a folder from `vlmctl models materialize` is enough); auto = the checkpoint.")
+@click.option("--timeout-s", type=click.FloatRange(10, 3600), default=150, show_default=True,
+              help="Per engine: stopped after this many seconds.")
+@click.option("--budget-s", type=click.FloatRange(30, 7200), default=300, show_default=True,
+              help="All engines: the runs that no longer fit are skipped.")
+@click.option("--logs", "logdir", type=click.Path(file_okay=False), help="Folder for the engine logs.")
+@click.option("--gpu", help="GPU for the planner (catalog id, or ID:TOTAL_GIB:CC); default: what the engines report.")
+@click.option("--launcher", help="Command that starts one engine (default: python -m vlmctl.calibrate.probe).")
+@click.option("--runs", "runs_file", type=click.Path(dir_okay=False, exists=True),
+              help="JSON list of engine runs instead of the built-in set.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def cli(model, vllm_version, output, start_from, load_format, timeout_s, budget_s, logdir, gpu, launcher, runs_file,
+        as_json) -> None:
+    """Fit the planner's memory constants to this node's vLLM and GPU.
+
+    MODEL is the model folder (or id) vLLM loads; `vlmctl plan` reads the same one.
+    """
+    import datetime as dt
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vlmctl import envs
+    from vlmctl.calibrate.run import calibrate, write
+    from vlmctl.calibrate.runs import PROBE, RunSettings, default_runs
+    from vlmctl.engines.vllm import resolve
+    from vlmctl.plan.calibration import constants_from_file, default_calibration_path, read_calibration_file
+
+    if output:
+        check_writable(output, "--output")
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    logs = Path(logdir) if logdir else Path(envs.cache_dir()) / "calibrate" / stamp
+    settings = RunSettings(model=model, logdir=logs, launcher=shlex.split(launcher) if launcher else list(PROBE),
+                           load_format=load_format, timeout_s=timeout_s)
+    from vlmctl.calibrate.run import installed_vllm_version
+
+    version = vllm_version or installed_vllm_version()
+    engine = resolve(version).profile if version else None
+    runs = _runs_file(runs_file) if runs_file else (default_runs(engine) if engine else None)
+    start = constants_from_file(engine, read_calibration_file(start_from)) if start_from and engine else None
+    err = console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=False, disable=as_json) as progress:
+        task = progress.add_task("engines", total=len(runs or []))
+
+        def on_run(run, row):
+            what = "skipped" if row is None else f"{row.get('verdict')}, KV {row.get('kv_tokens', '—')} tokens"
+            progress.console.print(f"  {run.name}: {what}")
+            progress.advance(task)
+
+        def on_line(line: str):
+            for key in ("Model loading took", "Memory profiling takes", "GPU KV cache size", "PROBE START FAILED"):
+                if key in line:
+                    progress.update(task, description=f"engines · {key.lower()}")
+
+        report = calibrate(model, settings, vllm_version=version, runs=runs, start=start, budget_s=budget_s,
+                           gpu=gpu, on_run=on_run, on_line=on_line)
+    path = write(report, output or default_calibration_path(report.vllm_version))
+    if as_json:
+        emit_json({"calibration_file": str(path), "logs": str(logs), "skipped": report.skipped,
+                   **report.file.model_dump(mode="json")})
+        return
+    _render(report, path, logs)
+
+
+def _render(report, path: Path, logs: Path) -> None:
+    from rich.table import Table
+
+    con = console()
+
+    def fmt(x, pct=False):
+        if x is None:
+            return "—"
+        return f"{x:+.2f} %" if pct else (f"{x:,}" if isinstance(x, int) else f"{x:.2f}")
+
+    table = Table(title=f"Predicted vs measured, vLLM {report.vllm_version} on {report.gpu}")
+    for col in ("run", "split", "runner", "KV tokens measured", "before", "error", "after", "error",
+                "torch peak GiB m / before / after"):
+        table.add_column(col)
+    for r in report.table:
+        table.add_row(r["name"], r["split"], r["runner"], fmt(r["kv_measured"]), fmt(r["kv_before"]),
+                      fmt(r["err_before_pct"], True), fmt(r["kv_after"]), fmt(r["err_after_pct"], True),
+                      f"{fmt(r['peak_measured'])} / {fmt(r['peak_before'])} / {fmt(r['peak_after'])}")
+    con.print(table)
+    consts = Table(title="Constants")
+    for col in ("runner", "constant", "before", "fitted", "runs"):
+        consts.add_column(col)
+    for runner, names in report.fitted.fitted.items():
+        for c in names:
+            runs = report.fitted.used.get(c) or report.fitted.used.get(f"{c} ({runner})") or []
+            consts.add_row(runner, c, f"{getattr(report.start[runner], c):g}",
+                           f"{getattr(report.fitted.calibrations[runner], c):g}",
+                           ", ".join(runs) if len(runs) <= 2 else f"{len(runs)} runs")
+    con.print(consts)
+    for s in report.skipped:
+        con.print(f"[yellow]skipped[/] {s}")
+    con.print(f"wrote {path} (logs in {logs})")
+    next_steps(con, f"vlmctl plan {shlex.quote(str(report.rows[0]['config']['model']))} --gpus "
+                    f"{_gpu_arg(report)} --vllm-version {report.vllm_version}"
+                    + ("" if path == _default(report) else f" --calibration {shlex.quote(str(path))}"))
+
+
+def _default(report) -> Path:
+    from vlmctl.plan.calibration import default_calibration_path
+
+    return default_calibration_path(report.vllm_version)
+
+
+def _gpu_arg(report) -> str:
+    from vlmctl.hardware.gpus import gpu_type
+
+    try:
+        return f"{gpu_type(report.gpu).id}:1"
+    except ConfigError:
+        return "TYPE:1 (see `vlmctl gpus`, or a cluster file for a GPU it lacks)"
