@@ -107,7 +107,9 @@ def test_two_nodes_on_one_machine_take_their_own_loopback_addresses(monkeypatch,
     assert "shares this machine" in worker.nic_source
     assert (head.env["CUDA_VISIBLE_DEVICES"], worker.env["CUDA_VISIBLE_DEVICES"]) == ("0,1", "2,3")
     assert head.state_dir != worker.state_dir
-    assert head.env["RAY_AUTH_MODE"] == worker.env["RAY_AUTH_MODE"] == "disabled"  # one mode, token file or not
+    assert head.env["RAY_AUTH_MODE"] == worker.env["RAY_AUTH_MODE"] == "token"  # one mode, token auth by default
+    assert head.env["RAY_AUTH_TOKEN_PATH"] == worker.env["RAY_AUTH_TOKEN_PATH"]  # the path, never the token
+    assert head.env["RAY_health_check_period_ms"] == "1000"
     driver = cenv.driver_env(spec)  # vllm serve runs on the head; ray.init() finds the cluster only by RAY_ADDRESS
     assert (driver["VLLM_HOST_IP"], driver["RAY_ADDRESS"]) == ("127.0.0.2", "127.0.0.2:6379")
 

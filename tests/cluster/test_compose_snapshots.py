@@ -110,7 +110,10 @@ def test_cli_writes_files_that_parse(tmp_path, capsys):
     out = tmp_path / "deploy"
     assert main(["compose", "--cluster", str(cluster), "-o", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["README.md", "cluster.yaml", "docker-compose.gpu-a.yml", "docker-compose.gpu-b.yml", "monitoring"]
+    assert names == ["README.md", "cluster.yaml", "docker-compose.gpu-a.yml", "docker-compose.gpu-b.yml", "monitoring",
+                     "ray_auth_token"]
+    token = out / "ray_auth_token"
+    assert len(token.read_text()) == 64 and token.stat().st_mode & 0o777 == 0o600  # Ray's token, same on every node
     assert sorted(p.name for p in (out / "monitoring").iterdir()) == ["README.md", "grafana-dashboard.json", "prometheus.yml"]
     doc = yaml.safe_load((out / "docker-compose.gpu-b.yml").read_text())
     assert doc["services"]["ray"]["container_name"] == "vlmctl-lab-gpu-b"

@@ -187,6 +187,46 @@ def test_driver_env_reaches_the_cluster_and_without_ray_address_it_does_not(clus
     assert ray_pids(str(local_tmp)) == []
 
 
+def _gcs_answers(cluster, **env) -> subprocess.CompletedProcess:
+    from vlmctl.cluster.ray_node import _GCS_METADATA
+
+    child = {k: v for k, v in cluster.env.items() if not k.startswith("RAY_AUTH")}
+    return subprocess.run([sys.executable, "-c", _GCS_METADATA, f"{A_IP}:{cluster.ray_port}"], capture_output=True,
+                          text=True, timeout=60, env={**child, **env})
+
+
+def test_token_auth_is_on_and_a_client_without_the_token_is_refused(cluster):
+    token = Path(cluster.root, "vo.ray_auth_token")
+    assert token.stat().st_mode & 0o777 == 0o600 and len(token.read_text()) == 64
+    env_out = cluster.run("cluster", "env", "--node", "b", timeout=60).stdout
+    assert "RAY_AUTH_MODE=token" in env_out and str(token) in env_out and token.read_text() not in env_out
+    assert _gcs_answers(cluster, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token)).returncode == 0
+    wrong = _gcs_answers(cluster, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="f" * 64)
+    assert wrong.returncode != 0 and "auth" in wrong.stderr.lower()
+    assert _gcs_answers(cluster, RAY_AUTH_MODE="disabled").returncode != 0
+
+
+def test_a_killed_worker_is_reported_dead_within_10_s_and_leaves_nothing(cluster):
+    from vlmctl.cluster.ray_node import node_processes
+
+    b_dir = Path(cluster.root, "vo-b")
+    raylets = [p for p in node_processes(b_dir) if "raylet" in p.name()]
+    assert len(raylets) == 1
+    raylets[0].kill()
+    killed = time.monotonic()
+    time.sleep(6.0)
+    res = cluster.run("cluster", "status", "--node", "a", "--json", timeout=60)
+    reported = time.monotonic() - killed
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    status = json.loads(res.stdout)
+    by_name = {n["name"]: n for n in status["nodes"]}
+    assert by_name["a"]["alive"] and not by_name["b"]["alive"], status
+    assert reported <= 10.0 + 6.0, f"status took {reported - 6:.1f} s"  # dead at 6 s; the status run itself is slow here
+    assert "vo-b" in status["reaped"] and node_processes(b_dir) == []  # the log monitor and agents are gone too
+    again = cluster.run("cluster", "join", f"{A_IP}:{cluster.ray_port}", "--node", "b")  # for the tests below
+    assert again.returncode == 0, again.stderr + again.stdout
+
+
 def test_down_on_a_stops_both_and_leaves_no_ray_process(cluster):
     assert ray_pids(cluster.root)
     res = cluster.run("cluster", "down", "--node", "a", timeout=90)

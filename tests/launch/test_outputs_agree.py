@@ -187,7 +187,7 @@ def test_every_output_renders_the_same_launch(name, tmp_path, capsys, monkeypatc
         assert svc["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"] == [str(i) for i in ids]
         assert svc["environment"]["CUDA_VISIBLE_DEVICES"] == ",".join(str(i) for i in range(len(ids)))
         if multi:
-            same = {k: v for k, v in ray_env[node].items() if k not in ("CUDA_VISIBLE_DEVICES", "VLLM_CONFIG_ROOT",
+            same = {k: v for k, v in ray_env[node].items() if k not in ("CUDA_VISIBLE_DEVICES", "VLLM_CONFIG_ROOT", "RAY_AUTH_TOKEN_PATH",
                                                                          "VLMCTL_STATE_DIR", "GLOO_SOCKET_IFNAME",
                                                                          "NCCL_SOCKET_IFNAME", "VLLM_HOST_IP")}
             assert {k: svc["environment"][k] for k in same} == same

@@ -225,6 +225,8 @@ def status_cmd(cluster_file, node_name, as_json) -> None:
         table.add_row(n.name, n.role, n.address, n.nic or "?", "alive" if n.alive else "DEAD", gpus)
     con = console()
     con.print(table)
+    for folder, count in st.reaped.items():
+        con.print(f"stopped {count} process(es) that a dead raylet left in {folder}", markup=False)
     next_steps(con, f"vlmctl cluster verify --cluster {cluster_file}")
 
 

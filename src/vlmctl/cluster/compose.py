@@ -11,19 +11,22 @@ address inside the container and keeps Ray in the foreground. With a plan the he
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
 
 from vlmctl.clusterspec import ClusterSpec
 from vlmctl.launch import LaunchSpec, NodeLaunch, build_launch
-from vlmctl.launch.spec import CONTAINER_STATE_ROOT
+from vlmctl.launch.spec import CONTAINER_STATE_ROOT, token_path
 from vlmctl.plan.schema import Plan
 
 #: Built from docker/Dockerfile (the vLLM image of the default profile plus vlmctl[cluster]).
 DEFAULT_IMAGE = "vlmctl-vllm:0.26.0"
 CLUSTER_MOUNT = "/etc/vlmctl/cluster.yaml"
 PLAN_MOUNT = "/etc/vlmctl/plan.json"
+#: Ray's auth token next to the compose files (mode 600), mounted where RAY_AUTH_TOKEN_PATH points.
+TOKEN_FILE = "ray_auth_token"
 HF_CACHE = "${HF_HOME:-${HOME}/.cache/huggingface}:/root/.cache/huggingface"
 #: Seconds vLLM may take to load and profile before the API's health check counts failures.
 API_START_PERIOD_S = 1800
@@ -44,6 +47,7 @@ def _volumes(cluster: ClusterSpec, name: str, with_plan: bool) -> list[str]:
     container_path = cluster.model_path or cluster.model_path_for(node)
     host_path = cluster.model_path_for(node)
     volumes = [f"./cluster.yaml:{CLUSTER_MOUNT}:ro"] + ([f"./plan.json:{PLAN_MOUNT}:ro"] if with_plan else [])
+    volumes.append(f"./{TOKEN_FILE}:{token_path(CONTAINER_STATE_ROOT, cluster.name)}:ro")
     if host_path and container_path:
         volumes.insert(0, f"{host_path}:{container_path}:ro")
     return volumes + [HF_CACHE]
@@ -203,6 +207,14 @@ def write_compose(cluster: ClusterSpec, out_dir: str | Path, *, cluster_file: st
     if plan_file is not None and Path(plan_file).resolve() != (out / "plan.json").resolve():
         (out / "plan.json").write_text(Path(plan_file).read_text())
         written.append(out / "plan.json")
+    token = out / TOKEN_FILE
+    if not token.exists():  # Ray's auth token, the same on every node: travels with this folder
+        import secrets
+
+        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    written.append(token)
     target = out / "cluster.yaml"
     if cluster_file is not None and Path(cluster_file).resolve() != target.resolve():
         target.write_text(Path(cluster_file).read_text())

@@ -93,10 +93,42 @@ def state_dir(cluster: str, node: str, root: str | Path | None = None) -> Path:
     return Path(spec_state_dir(str(root or state_root()), cluster, node))
 
 
+def auth_mode() -> str:
+    """Ray's authentication mode for every node: RAY_AUTH_MODE if the user set it, else token."""
+    return os.environ.get("RAY_AUTH_MODE") or "token"
+
+
 def launch_spec(spec: ClusterSpec, plan: Plan | None = None, *, root: str | Path | None = None, **kw) -> LaunchSpec:
     """The launch spec for this machine's state root and Ray auth mode (see vlmctl.launch.build_launch)."""
-    return build_launch(plan, spec, state_root=str(root or state_root()),
-                        ray_auth_mode=os.environ.get("RAY_AUTH_MODE") or "disabled", **kw)
+    return build_launch(plan, spec, state_root=str(root or state_root()), ray_auth_mode=auth_mode(), **kw)
+
+
+def ensure_token(path: str | Path, cluster: str, create: bool = False) -> Path:
+    """The Ray token file at ``path``, checked (a regular file others cannot write); with ``create`` made when
+    missing (mode 600). The environment carries only its path (RAY_AUTH_TOKEN_PATH), never the token."""
+    import secrets
+    import stat
+
+    path = Path(path)
+    if not path.exists():
+        if not create:
+            raise ClusterError(
+                f"this node has no copy of cluster '{cluster}''s Ray token ({path}); Ray runs with token "
+                "authentication, so a node without the token cannot join.",
+                fix=f"copy it from the head: scp HEAD:{path} {path} && chmod 600 {path} (or export "
+                    "RAY_AUTH_MODE=disabled on every node to run without authentication)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        return path
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o022:
+        raise ClusterError(f"the Ray token {path} is not a regular file only its owner can write.",
+                           fix=f"remove {path}; `vlmctl cluster up` on the head makes a new one")
+    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        os.chmod(path, 0o600)
+    return path
 
 
 def _ip_json(*args: str) -> list[dict]:

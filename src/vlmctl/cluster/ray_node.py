@@ -122,7 +122,11 @@ def start_argv(ne: NodeEnv, *, dashboard_host: str | None = None, dashboard: boo
                                ray_port=ne.ray_port, dashboard=dashboard, dashboard_host=dashboard_host, block=block)
 
 
-def _prepare(ne: NodeEnv) -> Path:
+def _prepare(ne: NodeEnv, create_token: bool = False) -> Path:
+    if ne.env.get("RAY_AUTH_MODE") == "token" and ne.env.get("RAY_AUTH_TOKEN_PATH"):
+        from vlmctl.cluster.env import ensure_token
+
+        ensure_token(ne.env["RAY_AUTH_TOKEN_PATH"], ne.cluster, create=create_token)
     Path(ne.state_dir).mkdir(parents=True, exist_ok=True)
     write_files(ne.launch)
     (Path(ne.state_dir) / "env.sh").write_text(ne.shell())
@@ -177,9 +181,9 @@ def up(ne: NodeEnv, *, dashboard_host: str | None = None, dashboard: bool = True
                            fix=f"run on this node: vlmctl cluster join {ne.head_address}")
     if is_up(ne):
         return False
-    _check_leftovers(ne)
+    _clear_leftovers(ne, progress)
     _check_port_free(ne.address, ne.ray_port)
-    log = _prepare(ne)
+    log = _prepare(ne, create_token=True)
     argv = start_argv(ne, dashboard_host=dashboard_host, dashboard=dashboard, block=block)
     if block:
         os.execve(argv[0], argv, _env_for(ne))
@@ -194,12 +198,28 @@ def up(ne: NodeEnv, *, dashboard_host: str | None = None, dashboard: bool = True
     return True
 
 
-def _check_leftovers(ne: NodeEnv) -> None:
+def reap_dead_local_nodes(ne: NodeEnv) -> dict[str, int]:
+    """Stop the leftovers of every node of this cluster on this machine whose raylet is gone.
+
+    A killed raylet leaves its log monitor and agents running; they hold the node's folder and ports.
+    Returns processes stopped per state folder.
+    """
+    reaped = {}
+    for folder in sorted(Path(ne.state_dir).parent.glob(f"{ne.cluster}-*")):
+        if folder.is_dir() and not _raylet_running(folder):
+            left = node_processes(folder)
+            if left:
+                reaped[folder.name] = stop_local(folder, timeout=2.0)
+    return reaped
+
+
+def _clear_leftovers(ne: NodeEnv, progress: Progress = _quiet) -> int:
+    """Stop what a dead raylet left behind on this node (log monitor, dashboard agent, workers); how many."""
     left = node_processes(ne.state_dir)
-    if left:
-        raise ClusterError(f"{len(left)} Ray process(es) of node '{ne.node}' are still running without a raylet "
-                           f"(a half-stopped node, e.g. pid {left[0].pid}).",
-                           fix="vlmctl cluster down on this node, then start it again")
+    if not left:
+        return 0
+    progress(f"stopping {len(left)} process(es) a stopped raylet of node '{ne.node}' left behind")
+    return stop_local(ne.state_dir, timeout=2.0)
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -254,9 +274,10 @@ def head_metadata(ne: NodeEnv, timeout: float, check: subprocess.Popen | None = 
         _kill_group(check)
         stdout, stderr, ok = "", "", False
     if not ok and "auth" in (stderr or "").lower():
+        where = ne.env.get("RAY_AUTH_TOKEN_PATH") or "~/.ray/auth_token"
         raise ClusterError(f"the head {ne.head} refused this node's Ray authentication token: {_last_line(stderr)}",
-                           fix="give every node the head's ~/.ray/auth_token (or set RAY_AUTH_MODE the same on all "
-                               "nodes before `vlmctl cluster up` / `join`)")
+                           fix=f"copy the head's {where} to this node ({where}, mode 600), and use the same "
+                               "RAY_AUTH_MODE on every node")
     if not ok:
         raise ClusterError(f"{ne.head} accepts connections but no Ray head answered within {timeout:.0f} s.",
                            fix=f"check that {ne.ray_port} is the head's Ray port (ports.ray in the cluster file, "
@@ -298,7 +319,7 @@ def join(ne: NodeEnv, *, block: bool = False, timeout: float = JOIN_TIMEOUT_S, s
         raise ClusterError(f"node '{ne.node}' is the head.", fix="run on this node: vlmctl cluster up")
     if is_up(ne):
         return False
-    _check_leftovers(ne)
+    _clear_leftovers(ne, progress)
     t0 = time.monotonic()
     progress(f"checking the head {ne.head} from {ne.address} (NIC {ne.nic})")
     _probe(ne.head_address, ne.ray_port, timeout=min(5.0, timeout / 3))
@@ -355,8 +376,9 @@ def connect(ne: NodeEnv) -> Iterator[object]:
     if not is_up(ne):
         raise ClusterError(f"Ray is not running on node '{ne.node}' for cluster '{ne.cluster}'.",
                            fix="vlmctl cluster up (head) or vlmctl cluster join HEAD (worker) first")
-    ray = require("ray", "cluster")
+    # Before Ray is imported: it reads its auth mode and token (RAY_AUTH_*) once per process.
     os.environ.update({k: v for k, v in ne.env.items() if k.startswith("RAY_")})
+    ray = require("ray", "cluster")
     try:
         ray.init(address=ne.head, _node_ip_address=ne.address, logging_level="ERROR", log_to_driver=False,
                  configure_logging=False)
@@ -379,10 +401,10 @@ def _remote_stop(state_dir: str) -> None:
 
 def _stop_other_nodes(ne: NodeEnv, timeout: float, progress: Progress) -> dict[str, int]:
     """From the head: a task on every other node of this cluster stops that node's Ray."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
     stopped: dict[str, int] = {}
     with connect(ne) as ray:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         @ray.remote(num_cpus=0)
         def stop_there() -> str:
             _remote_stop(os.environ["VLMCTL_STATE_DIR"])

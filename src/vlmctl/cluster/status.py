@@ -27,6 +27,8 @@ class ClusterStatus(BaseModel):
     cluster: str
     head: str
     nodes: list[NodeStatus]
+    reaped: dict[str, int] = Field(default_factory=dict)
+    """Processes stopped on this machine because their node's raylet was gone (per state folder)."""
 
     @property
     def alive(self) -> int:
@@ -70,14 +72,24 @@ def cluster_status(ne: NodeEnv, timeout: float = 60.0) -> ClusterStatus:
                 strategy = NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
                 refs[key] = probe.options(scheduling_strategy=strategy).remote()
         ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout)
-        done = {ref: ray.get(ref) for ref in ready}
+        done, failed = {}, {}
+        for ref in ready:
+            try:
+                done[ref] = ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - a node dying under the probe: unschedulable, worker crashed...
+                failed[ref] = type(exc).__name__
         for row in rows:
             ref = refs.get(row.name)
             if ref is None:
                 row.gpu_note = "node is dead"
+            elif ref in failed:
+                row.alive = False
+                row.gpu_note = f"node stopped answering ({failed[ref]}); Ray will mark it dead within seconds"
             elif ref not in done:
                 row.gpu_note = f"no answer within {timeout:.0f} s"
             else:
                 row.gpus, row.gpu_note, nic = done[ref]
                 row.nic = nic or row.nic
-    return ClusterStatus(cluster=ne.cluster, head=ne.head, nodes=rows)
+    from vlmctl.cluster.ray_node import reap_dead_local_nodes
+
+    return ClusterStatus(cluster=ne.cluster, head=ne.head, nodes=rows, reaped=reap_dead_local_nodes(ne))

@@ -65,11 +65,20 @@ def _file_lines(node: NodeLaunch) -> list[str]:
     return lines
 
 
+#: Ray token auth: the head makes the token once (mode 600); a worker needs the head's copy.
+TOKEN_HEAD = ('[ -s "$RAY_AUTH_TOKEN_PATH" ] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d \' \\n\' '
+              '> "$RAY_AUTH_TOKEN_PATH")  # Ray\'s auth token: copy this file to every worker')
+TOKEN_WORKER = ('[ -s "$RAY_AUTH_TOKEN_PATH" ] || { echo "copy the head\'s Ray token to $RAY_AUTH_TOKEN_PATH '
+                '(scp, mode 600) first" >&2; exit 1; }')
+
+
 def node_commands(spec: LaunchSpec, node: NodeLaunch, *, api_key_env: bool = False) -> list[str]:
     """Everything to run on ``node``, in order: env, files, ``ray start``, and on the head ``vllm serve``."""
     lines = env_lines(spec, node)
     if spec.multi_node:
         lines += _file_lines(node)
+        if node.env.get("RAY_AUTH_TOKEN_PATH"):
+            lines.append(TOKEN_HEAD if node.role == "head" else TOKEN_WORKER)
         lines.append(_join(node.ray_start(nic=node.nic or "$NIC", address=node.address or "$NODE_IP",
                                           head_address=spec.head_address or "$HEAD_IP")))
     if node.role == "head" and spec.vllm_argv:
