@@ -149,6 +149,9 @@ def _why_lost(w: Candidate, c: Candidate) -> str:
         return f"fewer KV tokens ({c.kv_tokens:,} vs {w.kv_tokens:,})"
     if c.max_model_len < w.max_model_len:
         return f"shorter context ({c.max_model_len} vs {w.max_model_len})"
+    if c.expert_parallel != w.expert_parallel and c.tp == w.tp and c.pp == w.pp:
+        return ("the same memory and bounds; vLLM's default (no expert parallelism) is kept on a tie"
+                if c.expert_parallel else "the same memory and bounds; expert parallelism is not vLLM's default")
     return "ranked lower on the same numbers (uses more GPUs)"
 
 
@@ -255,11 +258,11 @@ def build_result(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanReq
         findings = mismatch + findings
         ok = ok and not mismatch
     findings += planner.chosen.findings
-    alts, seen = [], {(win.tp, win.pp)}
+    alts, seen = [], {(win.tp, win.pp, win.expert_parallel)}
     for c in ranked[1:]:
-        if (c.tp, c.pp) in seen:
+        if (c.tp, c.pp, c.expert_parallel) in seen:
             continue
-        seen.add((c.tp, c.pp))
+        seen.add((c.tp, c.pp, c.expert_parallel))
         alts.append(_alt(c, _why_lost(win, c)))
         if len(alts) == 5:
             break

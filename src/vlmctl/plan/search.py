@@ -96,7 +96,8 @@ class Candidate:
     @property
     def summary(self) -> str:
         g = " " + self.slots[0].gpu.id if self.slots else ""
-        return (f"TP {self.tp} × PP {self.pp}{g}, {self.dtype}, {self.media.name}, "
+        ep = " (expert parallel)" if self.expert_parallel else ""
+        return (f"TP {self.tp}{ep} × PP {self.pp}{g}, {self.dtype}, {self.media.name}, "
                 f"{'eager' if self.eager else 'CUDA graphs'}, ViT {self.vision_mode}")
 
 
