@@ -14,7 +14,8 @@ SIGNATURES: tuple[Signature, ...] = (
         title="bfloat16 on a GPU below compute capability 8.0",
         subsystem="gpu-arch",
         patterns=(r"Bfloat16 is only supported on GPUs with compute capability of at least 8\.0\. Your "
-                  r"(?P<gpu>.+?) GPU has compute capability (?P<cc>[\d.]+)",),
+                  r"(?P<gpu>.+?) GPU has compute capability (?P<cc>[\d.]+)",
+                  r"_check_if_gpu_supports_dtype.{0,400}?raise ValueError"),
         cause="Turing, Volta and Pascal GPUs (RTX 2080 Ti, Titan RTX, T4, V100, P40) have no native bfloat16, "
               "and the checkpoint's dtype is bfloat16.",
         fix="--dtype half (float16) on these nodes; with a mixed fleet use float16 everywhere.",

@@ -123,7 +123,8 @@ SIGNATURES: tuple[Signature, ...] = (
         title="The NVIDIA driver is too old for this CUDA build",
         subsystem="versions",
         patterns=(r"The NVIDIA driver on your system is too old", r"CUDA driver version is insufficient for CUDA "
-                  r"runtime version", r"forward compatibility was attempted on non supported HW"),
+                  r"runtime version", r"forward compatibility was attempted on non supported HW",
+                  r"unsatisfied condition: cuda>=[\d.]+, please update your driver"),
         cause="torch/vLLM were built for a newer CUDA than the installed driver supports.",
         fix="upgrade the driver (or use wheels / an image built for the driver's CUDA version); `vlmctl doctor` "
             "prints the driver.",
@@ -143,6 +144,7 @@ SIGNATURES: tuple[Signature, ...] = (
         fix="install the package named in the error with the version vLLM pins (or use the official image), the "
             "same on every node; `vlmctl doctor` prints the installed versions.",
         sources=("measured by vlmctl: H100 80GB, vLLM 0.26.0 bundle without compressed-tensors (calibration run B9)",),
+        supersedes=("vllm-arch-unsupported",),
         specificity=2,
     ),
     Signature(

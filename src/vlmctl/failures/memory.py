@@ -62,7 +62,8 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="cuda-memory",
         patterns=(r"No available memory for the cache blocks",
                   r"the rest of the memory reserved for KV Cache is -[\d.]+ ?GiB",
-                  r"Available KV cache memory: -[\d.]+ ?GiB"),
+                  r"Available KV cache memory: -[\d.]+ ?GiB",
+                  r"Not enough memory\. Please try to increase --mem-fraction-static"),
         cause="weights + activation peak (+ non-torch, + CUDA graphs) already exceed "
               "gpu_memory_utilization x total; for Qwen2.5-VL the video/image profiling peak is often >10 GiB.",
         fix="raise --gpu-memory-utilization, lower --max-model-len, --limit-mm-per-prompt and max_pixels "
@@ -208,7 +209,7 @@ SIGNATURES: tuple[Signature, ...] = (
         patterns=(r"(?:^| )(?-i:Killed)(?: |$)",
                   r"Out of memory: Killed process \d+", r"oom-kill", r"Task was killed due to the node running low "
                   r"on memory", r"The process is killed by SIGKILL by OOM killer", r"exited with code 137",
-                  r"died with <Signals\.SIGKILL: 9>", r"Memory on the node .{0,80} was \d+\.\d+GB / \d+\.\d+GB"),
+                  r"died with <Signals\.SIGKILL: 9>", r"(?:gets?|got|was|were|is|be) killed by (?:the )?(?:system|kernel|OOM)", r"Memory on the node .{0,80} was \d+\.\d+GB / \d+\.\d+GB"),
         unless=(r"Killed by signal 2",
                 r"Got fatal signal from worker processes, shutting down.{0,300}(?-i:Killed)"),
         cause="the host ran out of RAM (or the container's memory limit): each rank loads its checkpoint shards "

@@ -58,7 +58,10 @@ SIGNATURES: tuple[Signature, ...] = (
         id="ray-driver-no-gpu",
         title="vLLM's driver runs on a Ray node without a GPU in its placement group",
         subsystem="ray",
-        patterns=(r"Ray does not allocate any GPUs on the driver node",),
+        patterns=(r"Ray does not allocate any GPUs on the driver node",
+                  r"No CUDA GPUs are available.{0,3000}?(?:\bray::|Ray Serve|ray actor|RayWorker|serve run)",
+                  r"(?:\bray::|Ray Serve|ray actor|RayWorker|serve run).{0,3000}?No CUDA GPUs are available"),
+        supersedes=("no-gpu-visible",),
         cause="vLLM needs one of its workers on the node where `vllm serve` runs; that node (often a CPU-only "
               "head) has no GPU in the placement group.",
         fix="run `vllm serve` on a GPU node of the Ray cluster (the head should have GPUs; `vlmctl serve` runs it "
