@@ -105,8 +105,8 @@ def fit(rows: list[dict]) -> dict:
     b = (s8.hidden_size * y32 - s32.hidden_size * y8) / det
     f07, f06 = by["F07_8b_v1_eager_u80_L64k_img4_vid0_px1M"], by["F06_8b_v1_eager_u90_defaultlen"]
     s = _spec(f07)
-    step = max(f07["engine"]["max_num_batched_tokens"], predict(f07).get("encoder_tokens") or 0)
-    outputs = mem.encoder_output_bytes(s, 8192, "bfloat16")
+    # F07's items (980 tokens) are smaller than the budget: the profiled encoder step is max_num_batched_tokens
+    outputs = mem.encoder_output_bytes(s, f07["engine"]["max_num_batched_tokens"], "bfloat16")
     logits = min(f07["engine"]["max_num_seqs"], f07["engine"]["max_num_batched_tokens"]) * s.vocab_size
     sampler = (f07["torch_peak_gib"] * GIB - outputs - unit_lm(f07, a, b)) / logits
     patches = 16384 * mem.patches_per_token(s)  # F06: the 16,384-token image (65,536 patches) is the profiled item
@@ -116,7 +116,7 @@ def fit(rows: list[dict]) -> dict:
     b_moe = (f11["torch_peak_gib"] * GIB / (2 * t) - a * sm.hidden_size) / sm.family.mlp_activation_width(sm, 1)
     return {"weight_overhead_gib": round(sum(overhead) / len(overhead), 2), "lm_hidden_buffers": round(a, 2),
             "lm_mlp_buffers": round(b, 2), "sampler_bytes_per_logit": round(sampler, 2), "vit_factor": round(vit, 2),
-            "moe_lm_mlp_buffers": round(b_moe, 2), "step_checked": step}
+            "moe_lm_mlp_buffers": round(b_moe, 2)}
 
 
 def compare(rows: list[dict]) -> list[dict]:
