@@ -41,14 +41,14 @@ def main() -> int:
             times.append((time.perf_counter() - t0) * 1000)
         p = result.plan
         rows.append({"model": model, "median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1),
-                     "ok": result.ok, "tp": p.tensor_parallel_size if p else None,
+                     "ok": result.ok, "dp": p.data_parallel_size if p else None, "tp": p.tensor_parallel_size if p else None,
                      "pp": p.pipeline_parallel_size if p else None, "kv_tokens": p.kv_cache_tokens if p else None})
     table = Table(title=f"vlmctl plan on 4 nodes × 8 mixed GPUs ({args.runs} runs each; target median ≤ {TARGET_MS:.0f} ms)")
-    for col in ("model", "median ms", "max ms", "starts", "TP × PP", "KV tokens"):
+    for col in ("model", "median ms", "max ms", "starts", "DP × TP × PP", "KV tokens"):
         table.add_column(col)
     for r in rows:
         table.add_row(r["model"], f"{r['median_ms']:.1f}", f"{r['max_ms']:.1f}", str(r["ok"]),
-                      f"{r['tp']} × {r['pp']}", f"{r['kv_tokens']:,}" if r["kv_tokens"] else "-")
+                      f"{r['dp']} × {r['tp']} × {r['pp']}", f"{r['kv_tokens']:,}" if r["kv_tokens"] else "-")
     Console().print(table)
     worst = max(r["median_ms"] for r in rows)
     out = Path(args.out)

@@ -105,7 +105,7 @@ def test_emit_commands_per_node(tmp_path):
     cluster.write_text("model_path: /models/q3b\nnodes:\n"
                        "  - {name: head, address: 10.0.0.1, gpu: rtx-2080-ti, gpu_ids: [2, 3], nic: enp134s0f0}\n"
                        "  - {name: worker, address: 10.0.0.2, gpu: rtx-2080-ti, gpu_count: 2, nic: eth1}\n")
-    p = run("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", "--cluster", str(cluster), "--emit", "commands")
+    p = run("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", "--cluster", str(cluster), "--emit", "commands", "-tp", "2", "-pp", "2")
     assert p.returncode == 0, p.stderr
     head, worker = p.stdout.split("# node worker")
     assert "export CUDA_VISIBLE_DEVICES=2,3" in head and "export NCCL_SOCKET_IFNAME==enp134s0f0" in head

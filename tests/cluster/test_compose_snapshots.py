@@ -47,7 +47,9 @@ def _spec(tmp_path):
 def _plan(spec):
     from vlmctl.plan import make_plan
 
-    result = make_plan(MODEL, cluster=spec, vllm_version="0.26.0")  # the snapshots are vLLM 0.26 plans
+    # the field report's two-node pipeline, pinned (the planner itself now runs the 72B on the 2080 Ti node alone);
+    # the snapshots are vLLM 0.26 plans
+    result = make_plan(MODEL, cluster=spec, vllm_version="0.26.0", tensor_parallel_size=2, pipeline_parallel_size=5)
     assert result.ok, result.findings
     return result.plan
 

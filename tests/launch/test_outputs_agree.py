@@ -57,6 +57,10 @@ ip() {
 """
 
 
+#: The field report's two-node pipeline, pinned: the planner itself now runs the 72B on the 2080 Ti node alone.
+PINNED = {"72b-awq-field-report": ("-tp", "2", "-pp", "5")}
+
+
 def _cluster_arg(tmp_path: Path, name: str) -> list[str]:
     hw = SCENARIOS[name][1]
     if ":" in hw.splitlines()[0] and "\n" not in hw:
@@ -107,7 +111,7 @@ def test_every_output_renders_the_same_launch(name, tmp_path, capsys, monkeypatc
     model, _, machines = SCENARIOS[name]
     hw = _cluster_arg(tmp_path, name)
     plan_path = tmp_path / "plan.json"
-    _cli(capsys, "plan", model, *hw, *PLAN_VLLM, "-o", str(plan_path))
+    _cli(capsys, "plan", model, *hw, *PLAN_VLLM, *PINNED.get(name, ()), "-o", str(plan_path))
     plan = json.loads(plan_path.read_text())["plan"]
     placed = {n["name"]: n["gpu_ids"] for n in plan["nodes"]}
     multi = len(placed) > 1
@@ -116,7 +120,7 @@ def test_every_output_renders_the_same_launch(name, tmp_path, capsys, monkeypatc
     state.mkdir()
 
     # 1. The shell of `plan --emit commands`, run node by node.
-    blocks = _blocks(_cli(capsys, "plan", model, *hw, *PLAN_VLLM, "--emit", "commands"))
+    blocks = _blocks(_cli(capsys, "plan", model, *hw, *PLAN_VLLM, *PINNED.get(name, ()), "--emit", "commands"))
     assert list(blocks) == list(placed)
     ray_env, driver = {}, None
     for node, block in blocks.items():
@@ -146,7 +150,7 @@ def test_every_output_renders_the_same_launch(name, tmp_path, capsys, monkeypatc
 
     # 2. `plan --emit env` gives each node what its `ray start` saw.
     if multi:
-        for node, block in _blocks(_cli(capsys, "plan", model, *hw, *PLAN_VLLM, "--emit", "env")).items():
+        for node, block in _blocks(_cli(capsys, "plan", model, *hw, *PLAN_VLLM, *PINNED.get(name, ()), "--emit", "env")).items():
             nic, ip = machines[node]
             shown = _env(_run_shell(block + "record env\n", nic, ip, state)[0])
             assert shown == ray_env[node]
@@ -169,7 +173,7 @@ def test_every_output_renders_the_same_launch(name, tmp_path, capsys, monkeypatc
         assert {k: v.replace("$HEAD_IP", HEAD_IP) for k, v in dry["env"].items()} == driver_env
 
     # 4. `plan --emit vllm-config`: the YAML and env file start the same engine.
-    config = _cli(capsys, "plan", model, *hw, *PLAN_VLLM, "--emit", "vllm-config")
+    config = _cli(capsys, "plan", model, *hw, *PLAN_VLLM, *PINNED.get(name, ()), "--emit", "vllm-config")
     rec = _run_shell(config, head_nic, head_ip, state)[-1]
     written = yaml.safe_load((state / "vllm.yaml").read_text())
     assert rec["argv"][:3] == driver["argv"][:2] + ["--config"]

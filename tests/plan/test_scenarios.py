@@ -127,13 +127,18 @@ def test_field_report_72b_awq_fits_with_room():
 def test_3b_awq_two_nodes_of_two():
     r = make_plan("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", gpus="rtx-2080-ti:2,rtx-2080-ti:2", vllm_version="0.26.0")
     assert r.ok
-    assert (r.plan.tensor_parallel_size, r.plan.pipeline_parallel_size) == (2, 2)
-    assert r.plan.dtype == "float16"
-    assert [n.gpu_ids for n in r.plan.nodes] == [[0, 1], [0, 1]]
+    p = r.plan
+    assert (p.data_parallel_size, p.tensor_parallel_size, p.pipeline_parallel_size) == (2, 2, 1)  # a replica a node
+    assert p.dtype == "float16" and p.data_parallel_backend == "ray" and p.distributed_executor_backend == "mp"
+    assert [n.gpu_ids for n in p.nodes] == [[0, 1], [0, 1]] and [n.dp_ranks for n in p.nodes] == [[0], [1]]
+    pinned = make_plan("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", gpus="rtx-2080-ti:2,rtx-2080-ti:2",
+                       tensor_parallel_size=2, pipeline_parallel_size=2).plan
+    assert (pinned.data_parallel_size, pinned.distributed_executor_backend) == (1, "ray")
 
 
 def test_mixed_nodes_bounded_by_2080ti_with_note():
-    r = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="rtx-2080-ti:2,titan-rtx:2")
+    r = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="rtx-2080-ti:2,titan-rtx:2",
+                  tensor_parallel_size=2, pipeline_parallel_size=2)
     assert r.ok
     assert {n.gpu_type for n in r.plan.nodes} == {"rtx-2080-ti", "titan-rtx"}
     note = next(f for f in r.findings if f.id == "mixed-gpus")
@@ -193,11 +198,17 @@ def test_derived_max_model_len():
     assert "max-model-len-derived" in ids(r)
 
 
-def test_concurrency_target_fits_length():
-    r = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="l40s:1", concurrency=16,
-                  limit_mm_per_prompt={"image": 2, "video": 0})
-    assert r.ok
-    assert r.plan.max_concurrency >= 16
+def test_concurrency_the_kv_cache_cannot_hold_is_a_warning_with_the_numbers():
+    ok = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="l40s:1", concurrency=16, workload="image@1280x720",
+                   limit_mm_per_prompt={"image": 2, "video": 0})
+    assert ok.ok and "kv-concurrency" not in ids(ok, "warning")
+    assert ok.plan.speed.concurrency == 16 and ok.plan.speed.media_tokens == 46 * 26  # 1288 x 728 after resize
+    tight = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="l40s:1", concurrency=32, max_model_len=8192,
+                      gpu_memory_utilization=0.5, prompt_tokens=6000, output_tokens=1000)
+    assert tight.ok
+    f = next(f for f in tight.findings if f.id == "kv-concurrency")
+    held = tight.plan.kv_cache_tokens // (6000 + 24 + 1000)
+    assert 0 < held < 32 and f"{held} requests of 7,024 tokens" in f.message and "fewer than the 32" in f.message
 
 
 def test_cluster_object_and_quantization_min_cc():
@@ -238,8 +249,9 @@ def test_fixed_pp_only_pairs_with_tps_that_can_place_it():
 def test_multinode_plan_warns_about_127_0_0_1_which_ray_rewrites():
     nodes = [{"name": "a", "address": "127.0.0.1", "gpu": "h200", "gpu_ids": [0, 1]},
              {"name": "b", "address": "127.0.0.2", "gpu": "h200", "gpu_ids": [2, 3]}]
-    res = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", cluster=ClusterSpec.model_validate({"name": "one", "nodes": nodes}))
-    assert (res.plan.tensor_parallel_size, res.plan.pipeline_parallel_size) == (2, 2)  # issue 8's layout
+    res = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", cluster=ClusterSpec.model_validate({"name": "one", "nodes": nodes}),
+                    tensor_parallel_size=2, pipeline_parallel_size=2)
+    assert (res.plan.tensor_parallel_size, res.plan.pipeline_parallel_size) == (2, 2)
     warn = [f for f in res.findings if f.id == "ray-loopback-address"]
     assert len(warn) == 1 and "'a'" in warn[0].message and "127.0.0.2" in warn[0].fix
     nodes[0]["address"] = "127.0.0.3"

@@ -24,7 +24,8 @@ def _run(capsys, *args) -> tuple[int, str, str]:
 
 @pytest.fixture
 def plan_file(tmp_path) -> Path:
-    result = make_plan("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", gpus="rtx-2080-ti:2,rtx-2080-ti:2")
+    result = make_plan("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", gpus="rtx-2080-ti:2,rtx-2080-ti:2",
+                       tensor_parallel_size=2, pipeline_parallel_size=2)  # a two-node pipeline, pinned
     path = tmp_path / "plan.json"
     path.write_text(result.model_dump_json(indent=2))
     return path

@@ -26,6 +26,8 @@ Examples:
   vlmctl plan Qwen/Qwen2.5-VL-3B-Instruct-AWQ --cluster cluster.yaml --emit vllm-config
   vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus h200:1 --vllm-version 0.26.0
   vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus h200:1 --calibration ~/vllm-0.33-h200.json
+  vlmctl plan Qwen/Qwen2.5-VL-7B-Instruct --gpus h100-80gb:4 --concurrency 64 --workload image@1280x720 \\
+      --prompt-tokens 100 --output-tokens 256 --max-tpot-ms 20
 
 \b
 Exit codes: 0 a configuration starts; 3 none starts (the findings say why); 2 bad input.
@@ -52,6 +54,7 @@ def _json_option(value: str | None, flag: str) -> dict | None:
 @click.option("--gpus", help="One entry per node, TYPE[:COUNT], e.g. rtx-2080-ti:8,rtx-2080-ti:8.")
 @click.option("--tensor-parallel-size", "-tp", type=int, help="Fix TP (else searched).")
 @click.option("--pipeline-parallel-size", "-pp", type=int, help="Fix PP (else searched).")
+@click.option("--data-parallel-size", "-dp", type=int, help="Fix the number of replicas (else as many as fit).")
 @click.option("--dtype", type=click.Choice(["auto", "float16", "half", "bfloat16", "float32"]), default="auto",
               show_default=True)
 @click.option("--quantization", "-q", help="Quantization kernel (default: from the checkpoint, awq → awq_marlin).")
@@ -76,16 +79,24 @@ def _json_option(value: str | None, flag: str) -> dict | None:
                    "$VLMCTL_CALIBRATION_DIR/vllm-X.Y.json, when it exists).")
 @click.option("--enable-expert-parallel/--no-expert-parallel", "enable_expert_parallel", default=None,
               help="MoE models: deal whole experts over the TP ranks (else searched).")
-@click.option("--concurrency", type=int, help="Requests of max_model_len that must fit at once.")
-@click.option("--prefer", type=click.Choice(["throughput", "context"]), default="throughput", show_default=True)
+@click.option("--concurrency", type=int, help="Requests in flight to predict speed for (default 1).")
+@click.option("--workload", default="text", show_default=True, metavar="KIND[@WxH[xF]]",
+              help="Request kind for the speed prediction, as `vlmctl bench --mix`: text, image@WxH, video@WxHxF.")
+@click.option("--prompt-tokens", type=int, default=64, show_default=True, help="Text tokens per prompt.")
+@click.option("--output-tokens", type=int, default=64, show_default=True, help="Output tokens per request.")
+@click.option("--prefer", type=click.Choice(["throughput", "latency", "context"]), default="throughput",
+              show_default=True, help="Rank by output tokens/s, by time per request, or by max_model_len.")
+@click.option("--max-ttft-ms", type=float, help="Latency target: time to first token (ms).")
+@click.option("--max-tpot-ms", type=float, help="Latency target: time per output token (ms).")
 @click.option("--json", "as_json", is_flag=True, help="Print the PlanResult as JSON (round-trips).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Also write the PlanResult JSON here.")
 @click.option("--emit", type=click.Choice(["env", "commands", "vllm-config"]),
               help="Print each node's environment, each node's launch lines, or vLLM's --config YAML + env file.")
-def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size, dtype, quantization, kv_cache_dtype,
-        max_model_len, gpu_memory_utilization, max_num_seqs, max_num_batched_tokens, limit_mm_per_prompt,
-        mm_processor_kwargs, mm_encoder_tp_mode, enforce_eager, model_runner, enable_expert_parallel, vllm_version,
-        calibration_file, concurrency, prefer, as_json, output, emit) -> None:
+def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size, data_parallel_size, dtype,
+        quantization, kv_cache_dtype, max_model_len, gpu_memory_utilization, max_num_seqs, max_num_batched_tokens,
+        limit_mm_per_prompt, mm_processor_kwargs, mm_encoder_tp_mode, enforce_eager, model_runner,
+        enable_expert_parallel, vllm_version, calibration_file, concurrency, workload, prompt_tokens, output_tokens,
+        prefer, max_ttft_ms, max_tpot_ms, as_json, output, emit) -> None:
     """Plan a deployment: will it start, with what context and concurrency (no GPU needed).
 
     MODEL is a catalog id (`vlmctl models`) or a local model folder. Options keep vLLM's names;
@@ -99,6 +110,7 @@ def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size,
         raise ConfigError(f"--gpus '{gpus}' and --cluster '{cluster_file}' both given.", fix="give only one of them")
     settings = {
         "tensor_parallel_size": tensor_parallel_size, "pipeline_parallel_size": pipeline_parallel_size,
+        "data_parallel_size": data_parallel_size,
         "dtype": dtype, "quantization": quantization, "kv_cache_dtype": kv_cache_dtype,
         "max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
         "max_num_seqs": max_num_seqs, "max_num_batched_tokens": max_num_batched_tokens,
@@ -106,7 +118,8 @@ def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size,
         "mm_processor_kwargs": _json_option(mm_processor_kwargs, "--mm-processor-kwargs"),
         "mm_encoder_tp_mode": mm_encoder_tp_mode, "enforce_eager": enforce_eager, "model_runner": model_runner,
         "enable_expert_parallel": enable_expert_parallel, "vllm_version": vllm_version, "calibration": calibration_file,
-        "concurrency": concurrency, "prefer": prefer,
+        "concurrency": concurrency, "workload": workload, "prompt_tokens": prompt_tokens,
+        "output_tokens": output_tokens, "prefer": prefer, "max_ttft_ms": max_ttft_ms, "max_tpot_ms": max_tpot_ms,
     }
     if output:
         check_writable(output, "--output")

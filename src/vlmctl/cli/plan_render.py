@@ -21,8 +21,10 @@ def render(con: Console, result: PlanResult) -> None:
         settings.add_column(style="bold")
         settings.add_column()
         rows = [
-            ("model", plan.model), ("tensor × pipeline", f"{plan.tensor_parallel_size} × {plan.pipeline_parallel_size}"
-                                    + (f" (layers {plan.pp_layer_partition})" if plan.pp_layer_partition else "")),
+            ("model", plan.model),
+            ("data × tensor × pipeline", f"{plan.data_parallel_size} × {plan.tensor_parallel_size} × "
+                                         f"{plan.pipeline_parallel_size}"
+                                         + (f" (layers {plan.pp_layer_partition})" if plan.pp_layer_partition else "")),
             ("dtype / quantization", f"{plan.dtype} / {plan.quantization or '-'}"),
             ("max_model_len", f"{plan.max_model_len:,}"),
             ("gpu_memory_utilization", str(plan.gpu_memory_utilization)),
@@ -36,6 +38,12 @@ def render(con: Console, result: PlanResult) -> None:
             ("KV cache", f"{plan.kv_cache_tokens:,} tokens, {plan.max_concurrency}× requests of {plan.max_model_len:,}"),
             ("batch-1 decode bound", f"{plan.decode_tokens_per_s_bound:.0f} tok/s"),
         ]
+        if plan.speed is not None:
+            sp = plan.speed
+            rows.append(("predicted speed", f"{sp.output_tokens_per_s:,.0f} output tok/s, TTFT {sp.ttft_ms:,.0f} ms, "
+                                            f"TPOT {sp.tpot_ms:.1f} ms ({sp.workload}, {sp.prompt_tokens:,} prompt / "
+                                            f"{sp.output_tokens:,} output tokens, concurrency {sp.concurrency}; "
+                                            f"decode bound by {sp.bound})"))
         for k, v in rows:
             settings.add_row(k, v)
         con.print(settings)
@@ -79,8 +87,11 @@ def render(con: Console, result: PlanResult) -> None:
                 con.print(f"          fix: {f.fix}", highlight=False, markup=False)
     if result.alternatives:
         alt = Table(title="Alternatives (ranked)")
-        for col in ("configuration", "starts", "KV tokens", "max len", "why not chosen"):
+        for col in ("configuration", "starts", "KV tokens", "max len", "out tok/s", "TTFT / TPOT ms", "why not chosen"):
             alt.add_column(col)
         for a in result.alternatives:
-            alt.add_row(a.summary, "yes" if a.ok else "no", f"{a.kv_cache_tokens:,}", f"{a.max_model_len:,}", a.reason)
+            sp = a.speed
+            alt.add_row(a.summary, "yes" if a.ok else "no", f"{a.kv_cache_tokens:,}", f"{a.max_model_len:,}",
+                        f"{sp.output_tokens_per_s:,.0f}" if sp else "-",
+                        f"{sp.ttft_ms:,.0f} / {sp.tpot_ms:.1f}" if sp else "-", a.reason)
         con.print(alt)

@@ -9,24 +9,39 @@ from vlmctl.models.spec import ModelSpec
 from vlmctl.plan import memory as mem
 from vlmctl.plan.calibration import Calibration, Chosen, choose
 from vlmctl.plan.request import PlanRequest
-from vlmctl.plan.schema import Alternative, GpuMemory, MediaLimits, NodePlacement, Plan, PlanResult
+from vlmctl.plan.schema import (Alternative, GpuMemory, MediaLimits, NodePlacement, Plan, PlanResult,
+                                SpeedPrediction)
 from vlmctl.plan.search import Candidate, Planner, _slots, score
 
 
 def _placement(cluster: ClusterSpec, c: Candidate) -> list[NodePlacement]:
     out = []
     for node in cluster.nodes:
-        stages = [i for i, s in enumerate(c.slots) if s.node.name == node.name]
-        if not stages:
+        here = [(rank, i, s) for rank, rep in enumerate(c.replicas) for i, s in enumerate(rep)
+                if s.node.name == node.name]
+        if not here:
             continue
-        ids = [g for i in stages for g in c.slots[i].gpu_ids]
+        ids = [g for _, _, s in here for g in s.gpu_ids]
         out.append(NodePlacement(name=node.name, address=node.address, gpu_type=node.gpu_type.id, gpu_ids=ids,
-                                 stages=stages, nic=node.nic, model_path=cluster.model_path_for(node)))
+                                 stages=sorted({i for _, i, _ in here}), dp_ranks=sorted({r for r, _, _ in here}),
+                                 nic=node.nic, model_path=cluster.model_path_for(node)))
     return out
 
 
+def speed_prediction(planner: Planner, c: Candidate) -> SpeedPrediction | None:
+    """The schema form of a candidate's predicted speed."""
+    sp = c.speed
+    if sp is None:
+        return None
+    return SpeedPrediction(
+        workload=planner.work.label, concurrency=planner.concurrency, prompt_tokens=sp.prompt_tokens,
+        media_tokens=sp.media_tokens, output_tokens=sp.output_tokens, ttft_ms=round(sp.ttft_ms, 1),
+        tpot_ms=round(sp.tpot_ms, 2), output_tokens_per_s=round(sp.output_tokens_per_s, 1),
+        decode_step_ms=round(sp.decode_step_ms, 2), bound=sp.bound, calibration=planner.speed_constants.source)
+
+
 def to_plan(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest, c: Candidate,
-            chosen: Chosen | None = None) -> Plan:
+            chosen: Chosen | None = None, speed: SpeedPrediction | None = None) -> Plan:
     """The Plan for a sized candidate (vLLM-named settings + predictions)."""
     chosen = chosen or choose(req.vllm_version, req.model_runner, req.calibration)
     nodes = _placement(cluster, c)
@@ -36,16 +51,18 @@ def to_plan(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest,
         env["VLLM_PP_LAYER_PARTITION"] = ",".join(map(str, c.partition))
     env.update(chosen.engine.runners[chosen.runner].env)
     world = c.tp * c.pp
-    backend = "ray" if len(nodes) > 1 else ("mp" if world > 1 else "uni")
+    backend = "ray" if c.crosses_nodes else ("mp" if world > 1 else "uni")
     per_gpu = []
-    for stage, (slot, s) in enumerate(zip(c.slots, c.stages)):
-        for rank, gid in enumerate(slot.gpu_ids):
-            per_gpu.append(GpuMemory(
-                node=slot.node.name, gpu_index=gid, gpu_type=slot.gpu.id, stage=stage, tp_rank=rank, layers=s.layers,
-                total_gib=round(slot.total_gib, 2), requested_gib=mem.gib(s.requested), weights_gib=mem.gib(s.weights),
-                activation_gib=mem.gib(s.activation), non_torch_gib=mem.gib(s.non_torch),
-                cudagraph_gib=mem.gib(s.cudagraph), encoder_runtime_gib=mem.gib(s.encoder_runtime),
-                kv_cache_gib=mem.gib(max(0.0, s.available_kv)), kv_blocks=s.blocks))
+    for dp_rank, replica in enumerate(c.replicas):
+        for stage, (slot, s) in enumerate(zip(replica, c.stages)):
+            for rank, gid in enumerate(slot.gpu_ids):
+                per_gpu.append(GpuMemory(
+                    node=slot.node.name, gpu_index=gid, gpu_type=slot.gpu.id, stage=stage, dp_rank=dp_rank,
+                    tp_rank=rank, layers=s.layers, total_gib=round(slot.total_gib, 2),
+                    requested_gib=mem.gib(s.requested), weights_gib=mem.gib(s.weights),
+                    activation_gib=mem.gib(s.activation), non_torch_gib=mem.gib(s.non_torch),
+                    cudagraph_gib=mem.gib(s.cudagraph), encoder_runtime_gib=mem.gib(s.encoder_runtime),
+                    kv_cache_gib=mem.gib(max(0.0, s.available_kv)), kv_blocks=s.blocks))
     media = c.media
     limits = {"image": media.images, "video": media.videos if c.frames or not media.videos else 0}
     kwargs = {"max_pixels": media.max_pixels} if media.max_pixels != spec.max_pixels or media.fixed else {}
@@ -59,30 +76,37 @@ def to_plan(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest,
         vllm_version=chosen.vllm_version, model_runner=chosen.runner,
         vllm_profile=None if chosen.engine.version == chosen.vllm_version else chosen.engine.version,
         calibration_file=chosen.calibration_file,
-        tensor_parallel_size=c.tp, pipeline_parallel_size=c.pp,
+        tensor_parallel_size=c.tp, pipeline_parallel_size=c.pp, data_parallel_size=c.dp,
         pp_layer_partition=c.partition if c.partition != default_part else None,
         dtype=c.dtype, quantization=c.quantization, kv_cache_dtype=req.kv_cache_dtype,
         max_model_len=c.max_model_len, gpu_memory_utilization=c.utilization,
         max_num_seqs=c.max_num_seqs, max_num_batched_tokens=c.max_num_batched_tokens,
         limit_mm_per_prompt=limits, mm_processor_kwargs=kwargs, mm_encoder_tp_mode=c.vision_mode,
         enforce_eager=c.eager, enable_expert_parallel=c.expert_parallel, distributed_executor_backend=backend,
-        env=env, nodes=nodes, per_gpu=per_gpu,
+        data_parallel_backend="ray" if c.dp > 1 and len(nodes) > 1 else "mp", env=env, nodes=nodes, per_gpu=per_gpu,
         kv_cache_tokens=c.kv_tokens, max_concurrency=round(c.concurrency, 2),
         media_limits=MediaLimits(max_pixels=media.max_pixels, max_images=media.images, max_videos=limits["video"],
                                  max_video_frames=c.frames, encoder_tokens=c.encoder_tokens,
                                  pixel_grid=spec.family.grid(spec)),
-        decode_tokens_per_s_bound=round(c.decode_bound, 1),
+        decode_tokens_per_s_bound=round(c.decode_bound, 1), speed=speed,
     )
 
 
 def _context_findings(spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest, c: Candidate) -> list[Finding]:
     out = []
-    nodes = {s.node.name for s in c.slots}
-    if len(nodes) > 1:
+    nodes = {s.node.name for rep in c.replicas for s in rep}
+    if c.crosses_nodes:
         out.append(Finding(id="ray-multinode", severity="info",
                            message=f"the engine spans {len(nodes)} nodes: vLLM runs with --distributed-executor-backend "
                                    "ray; every node needs the same Ray, vLLM and model path.",
                            fix="vlmctl cluster up / join, then vlmctl cluster verify"))
+    if len(nodes) > 1:
+        if not c.crosses_nodes:
+            out.append(Finding(id="ray-multinode", severity="info",
+                               message=f"the {c.dp} replicas sit on {len(nodes)} nodes: vLLM starts them with "
+                                       "--data-parallel-backend ray; every node needs the same Ray, vLLM and "
+                                       "model path.",
+                               fix="vlmctl cluster up / join, then vlmctl cluster verify"))
         for node in cluster.nodes:
             if node.name in nodes and node.address in RAY_REWRITTEN_ADDRESSES:
                 out.append(Finding(
@@ -95,21 +119,23 @@ def _context_findings(spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest, c
         out.append(Finding(id="spawn", severity="info",
                            message="VLLM_WORKER_MULTIPROC_METHOD=spawn is set: forking after CUDA is initialised fails "
                                    "with 'Cannot re-initialize CUDA in forked subprocess'.", fix=""))
-    types = {s.gpu.id: s for s in c.slots}
-    if len({(s.total_gib - s.reserved_gib) for s in c.slots}) > 1:
-        small = min(c.slots, key=lambda s: s.total_gib - s.reserved_gib)
+    every = [s for rep in c.replicas for s in rep]
+    types = {s.gpu.id: s for s in every}
+    if len({(s.total_gib - s.reserved_gib) for s in every}) > 1:
+        small = min(every, key=lambda s: s.total_gib - s.reserved_gib)
         part = f" Layers are split {c.partition} to give the smaller GPUs fewer." \
             if c.partition != mem.pp_partition(spec.num_hidden_layers, c.pp) else ""
         out.append(Finding(id="mixed-gpus", severity="info",
                            message=f"mixed GPUs ({', '.join(types)}): vLLM sizes every worker's KV cache to the "
                                    f"smallest, so {small.gpu.name} on {small.node.name} bounds the plan.{part}",
                            fix=""))
-    used = sum(len(s.gpu_ids) for s in c.slots)
+    used = sum(len(s.gpu_ids) for s in every)
     total = sum(n.count for n in cluster.nodes)
     if used < total:
         out.append(Finding(id="gpus-unused", severity="info",
                            message=f"the plan uses {used} of the cluster's {total} GPUs.",
-                           fix="pass --tensor-parallel-size/--pipeline-parallel-size to use more"))
+                           fix="pass --tensor-parallel-size/--pipeline-parallel-size/--data-parallel-size to use "
+                               "more"))
     if c.media.rank > 0 and not c.media.fixed:
         out.append(Finding(id="media-capped", severity="warning",
                            message=f"full-size images and video do not fit beside the weights and KV cache here; the "
@@ -130,29 +156,46 @@ def _context_findings(spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest, c
     return out
 
 
-def _alt(c: Candidate, reason: str) -> Alternative:
+def _alt(planner: Planner, c: Candidate, reason: str) -> Alternative:
     return Alternative(summary=c.summary, ok=c.ok, kv_cache_tokens=c.kv_tokens, max_model_len=c.max_model_len,
-                       max_concurrency=round(c.concurrency, 2), reason=reason)
+                       max_concurrency=round(c.concurrency, 2), data_parallel_size=c.dp,
+                       speed=speed_prediction(planner, c), reason=reason)
 
 
-def _why_lost(w: Candidate, c: Candidate) -> str:
+def _numbers(c: Candidate) -> str:
+    sp = c.speed
+    if sp is None:
+        return ""
+    return (f"{sp.output_tokens_per_s:,.0f} output tok/s, TTFT {sp.ttft_ms:,.0f} ms, TPOT {sp.tpot_ms:.1f} ms")
+
+
+def _why_lost(w: Candidate, c: Candidate, prefer: str) -> str:
     if not c.ok:
         e = errors(c.findings)[0]
         return f"does not start: [{e.id}] {e.message}"
     if c.media.rank > w.media.rank:
         return f"admits only {c.media.name}"
-    if c.eager and not w.eager:
-        return "needs eager mode"
-    if c.decode_bound < w.decode_bound * 0.98:
-        return f"slower batch-1 decode bound ({c.decode_bound:.0f} vs {w.decode_bound:.0f} tok/s)"
+    if c.slo_misses and not w.slo_misses:
+        return f"misses the latency target ({'; '.join(c.slo_misses)})"
+    if prefer != "context" and c.crosses_nodes and not w.crosses_nodes:
+        return f"pipelines a replica across nodes although one node holds one ({_numbers(c)})"
+    if prefer == "context" and c.max_model_len < w.max_model_len:
+        return f"shorter context ({c.max_model_len:,} vs {w.max_model_len:,})"
+    if c.speed and w.speed:
+        if prefer == "latency" and c.speed.request_ms > w.speed.request_ms * 1.001:
+            return (f"slower per request ({c.speed.request_ms:,.0f} vs {w.speed.request_ms:,.0f} ms: "
+                    f"{_numbers(c)})")
+        if c.speed.output_tokens_per_s < w.speed.output_tokens_per_s * 0.999:
+            return (f"predicts {c.speed.output_tokens_per_s:,.0f} vs {w.speed.output_tokens_per_s:,.0f} output tok/s "
+                    f"(TTFT {c.speed.ttft_ms:,.0f} ms, TPOT {c.speed.tpot_ms:.1f} ms)")
     if c.kv_tokens < w.kv_tokens:
         return f"fewer KV tokens ({c.kv_tokens:,} vs {w.kv_tokens:,})"
     if c.max_model_len < w.max_model_len:
         return f"shorter context ({c.max_model_len} vs {w.max_model_len})"
-    if c.expert_parallel != w.expert_parallel and c.tp == w.tp and c.pp == w.pp:
+    if c.expert_parallel != w.expert_parallel and c.dp == w.dp and c.tp == w.tp and c.pp == w.pp:
         return ("the same memory and bounds; vLLM's default (no expert parallelism) is kept on a tie"
                 if c.expert_parallel else "the same memory and bounds; expert parallelism is not vLLM's default")
-    return "ranked lower on the same numbers (uses more GPUs)"
+    return "ranked lower on the same numbers (larger replicas)"
 
 
 def _placement_errors(spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest) -> list[Finding]:
@@ -241,7 +284,7 @@ def build_result(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanReq
         tail = f"; TP sizes that pass every rule here: {', '.join(map(str, ok_tps))}" if ok_tps else ""
         findings = [f.model_copy(update={"fix": f.fix + tail}) if f in static_fail else f for f in findings]
         if any(f.id in ("tp-vision-mlp", "tp-vision-heads") for f in static_fail) and req.mm_encoder_tp_mode is None:
-            data = planner.evaluate(win.tp, win.pp, win.slots, win.media, win.eager, "data")
+            data = planner.evaluate(win.tp, win.pp, win.slots, win.media, win.eager, "data", replicas=win.replicas)
             left = sorted({f.id for f in errors(data.findings) if f.id in _STATIC_TP})
             verdict = (f"but TP {win.tp} still fails [{', '.join(left)}]" if left
                        else f"and TP {win.tp} passes every rule")
@@ -250,27 +293,40 @@ def build_result(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanReq
                                             f"divisibility rules) {verdict}.",
                                     fix="" if left else
                                     f"vlmctl plan {model} --tensor-parallel-size {win.tp} --mm-encoder-tp-mode data"))
-    plan = to_plan(model, spec, cluster, req, win, planner.chosen) if win.stages else None
+    plan = to_plan(model, spec, cluster, req, win, planner.chosen, speed_prediction(planner, win)) if win.stages else None
     ok = win.ok
     if plan is not None:
         findings += _context_findings(spec, cluster, req, win)
         mismatch = _model_path_findings(model, spec, cluster, [n.name for n in plan.nodes])
         findings = mismatch + findings
         ok = ok and not mismatch
+        if win.ok and win.slo_misses:
+            findings.append(Finding(
+                id="latency-target-missed", severity="warning",
+                message=f"no configuration meets the latency targets at --concurrency {planner.concurrency}: the "
+                        f"best predicts {'; '.join(win.slo_misses)}.",
+                fix="lower --concurrency, add GPUs, or relax --max-ttft-ms/--max-tpot-ms"))
     findings += planner.chosen.findings
-    alts, seen = [], {(win.tp, win.pp, win.expert_parallel)}
+    alts, seen = [], {(win.dp, win.tp, win.pp, win.expert_parallel)}
     for c in ranked[1:]:
-        if (c.tp, c.pp, c.expert_parallel) in seen:
+        if (c.dp, c.tp, c.pp, c.expert_parallel) in seen:
             continue
-        seen.add((c.tp, c.pp, c.expert_parallel))
-        alts.append(_alt(c, _why_lost(win, c)))
+        seen.add((c.dp, c.tp, c.pp, c.expert_parallel))
+        alts.append(_alt(planner, c, _why_lost(win, c, req.prefer)))
         if len(alts) == 5:
             break
     explanation = ""
     if win.ok:
-        explanation = (f"{win.summary}: starts with {win.kv_tokens:,} KV tokens "
-                       f"({win.concurrency:.2f} requests of {win.max_model_len} tokens), "
-                       f"batch-1 decode bound {win.decode_bound:.0f} tok/s; ranked for {req.prefer}.")
+        explanation = (f"{win.summary}: starts with {win.kv_tokens:,} KV tokens per replica "
+                       f"({win.concurrency:.2f} requests of {win.max_model_len} tokens)")
+        if win.speed:
+            explanation += (f"; predicted for {planner.work.label} at concurrency {planner.concurrency}: "
+                            f"{_numbers(win)}")
+        explanation += f"; ranked for {req.prefer}."
+        runner = next((c for c in ranked[1:] if c.ok and (c.dp, c.tp, c.pp, c.expert_parallel)
+                       != (win.dp, win.tp, win.pp, win.expert_parallel)), None)
+        if runner is not None:
+            explanation += f" Runner-up {runner.layout}: {_why_lost(win, runner, req.prefer)}."
         if win.reserve_note:
             explanation += f" {win.reserve_note}."
     return PlanResult(ok=ok, plan=plan, findings=findings, alternatives=alts, explanation=explanation)

@@ -19,6 +19,8 @@ class PlanRequest(BaseModel):
 
     tensor_parallel_size: int | None = Field(None, ge=1, le=64)
     pipeline_parallel_size: int | None = Field(None, ge=1, le=64)
+    data_parallel_size: int | None = Field(None, ge=1, le=512)
+    """Engine replicas (else as many as the cluster holds)."""
     dtype: Literal["auto", "float16", "bfloat16", "float32", "half"] = "auto"
     quantization: str | None = None
     """A vLLM quantization method the planner knows (QUANTIZATIONS); None = from the checkpoint."""
@@ -40,8 +42,18 @@ class PlanRequest(BaseModel):
     calibration: str | None = Field(None, max_length=4096)
     """Calibration file from `vlmctl calibrate` (None = the per-user one for that release, if any)."""
     concurrency: int | None = Field(None, ge=1, le=2**20)
-    """Requests of max_model_len that must fit in the KV cache at once."""
-    prefer: Literal["throughput", "context"] = "throughput"
+    """Requests in flight (closed loop) the speed is predicted for; the KV cache must hold them (default 1)."""
+    workload: str = "text"
+    """Request kind for the speed prediction: text, image@WxH or video@WxHxFRAMES (as `vlmctl bench --mix`)."""
+    prompt_tokens: int = Field(64, ge=1, le=10_000_000)
+    """Text tokens per prompt (the chat template and media tokens are added)."""
+    output_tokens: int = Field(64, ge=1, le=10_000_000)
+    prefer: Literal["throughput", "latency", "context"] = "throughput"
+    """What to rank by: output tokens/s, time per request (TTFT + output × TPOT), or max_model_len."""
+    max_ttft_ms: float | None = Field(None, gt=0)
+    """Latency target: configurations predicted slower to the first token rank below those that meet it."""
+    max_tpot_ms: float | None = Field(None, gt=0)
+    """Latency target for the time per output token."""
 
     @model_validator(mode="after")
     def _check(self) -> "PlanRequest":

@@ -155,6 +155,9 @@ class Plan(_Strict):
     enable_expert_parallel: bool = False
     """MoE: experts dealt whole over the TP ranks (--enable-expert-parallel) instead of split by TP."""
     distributed_executor_backend: Literal["uni", "mp", "ray"] = "uni"
+    """How one replica's workers run: ``ray`` when a replica spans nodes, ``mp`` for several GPUs in one node."""
+    data_parallel_backend: Literal["mp", "ray"] = "mp"
+    """How replicas are started (vLLM ``--data-parallel-backend``): ``ray`` when they sit on several nodes."""
     env: dict[str, str] = Field(default_factory=dict)
     """Environment for every vLLM process (per-node network variables come from `cluster env`)."""
 

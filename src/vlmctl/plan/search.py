@@ -1,4 +1,8 @@
-"""The search: enumerate TP × PP over the cluster, size each candidate with vLLM's arithmetic, rank.
+"""The search: enumerate DP × TP × PP over the cluster, size each candidate with vLLM's arithmetic, predict its
+speed, rank.
+
+A replica (TP × PP GPUs) is sized once, on the tightest GPUs it is placed on; the cluster runs as many replicas as
+fit. Replicas stay inside a node where one node holds one; PP across nodes only where none does.
 
 Pure: no torch, Ray or vLLM import. ``make_plan`` is what the CLI, tests and other commands call.
 """
@@ -13,6 +17,8 @@ from vlmctl.hardware.gpus import GpuType
 from vlmctl.models.spec import ModelSpec
 from vlmctl.plan import memory as mem
 from vlmctl.engines.vllm import VllmProfile
+from vlmctl.engines.vllm.speed import speed_constants
+from vlmctl.plan import speed as spd
 from vlmctl.plan.calibration import GIB, Calibration, choose
 from vlmctl.plan.media import MediaProfile, profiles_for
 from vlmctl.plan.request import PlanRequest
@@ -55,6 +61,19 @@ class Candidate:
     encoder_tokens: int = 0
     reserve_note: str = ""
     expert_parallel: bool = False
+    replicas: list[list[Slot]] = field(default_factory=list)
+    """Every data-parallel replica's slots (``slots`` is the one sized: the tightest)."""
+    speed: spd.Speed | None = None
+    slo_misses: list[str] = field(default_factory=list)
+
+    @property
+    def dp(self) -> int:
+        return max(1, len(self.replicas))
+
+    @property
+    def crosses_nodes(self) -> bool:
+        """True when one replica spans several nodes (PP over the network)."""
+        return len({s.node.name for s in self.slots}) > 1
 
     @property
     def ok(self) -> bool:
@@ -85,19 +104,14 @@ class Candidate:
         return 1.0 / secs if secs else 0.0
 
     @property
-    def throughput_bound(self) -> float:
-        """Aggregate decode tokens/s bound with the pipeline full (see ``score``)."""
-        if not self.stages:
-            return 0.0
-        batch = min(self.max_num_seqs, self.kv_tokens / max(1, min(self.max_model_len, 4096)))
-        slowest = max(s.weights / (slot.gpu.bandwidth_gbs * 1e9) for s, slot in zip(self.stages, self.slots))
-        return batch / slowest
+    def layout(self) -> str:
+        ep = " (expert parallel)" if self.expert_parallel else ""
+        return f"DP {self.dp} × TP {self.tp}{ep} × PP {self.pp}"
 
     @property
     def summary(self) -> str:
         g = " " + self.slots[0].gpu.id if self.slots else ""
-        ep = " (expert parallel)" if self.expert_parallel else ""
-        return (f"TP {self.tp}{ep} × PP {self.pp}{g}, {self.dtype}, {self.media.name}, "
+        return (f"{self.layout}{g}, {self.dtype}, {self.media.name}, "
                 f"{'eager' if self.eager else 'CUDA graphs'}, ViT {self.vision_mode}")
 
 
@@ -110,11 +124,40 @@ def _slots(cluster: ClusterSpec, tp: int) -> list[Slot]:
     return out
 
 
-def _pick_slots(slots: list[Slot], pp: int) -> list[Slot]:
-    """The ``pp`` roomiest slots, kept in cluster order (stage 0 on the first node used)."""
-    order = {id(s): i for i, s in enumerate(slots)}
-    best = sorted(slots, key=lambda s: (-(s.total_gib - s.reserved_gib), order[id(s)]))[:pp]
-    return sorted(best, key=lambda s: order[id(s)])
+def _room(s: Slot) -> float:
+    return s.total_gib - s.reserved_gib
+
+
+def _layouts(slots: list[Slot], pp: int, dp: int | None) -> list[list[list[Slot]]]:
+    """Ways to cut the slots into replicas of ``pp`` stages, kept in cluster order (stage 0 on the first node used).
+
+    One per distinct room: the replicas that fit on slots at least that roomy (all slots, then fewer but larger
+    ones); ``dp`` fixes the replica count. A replica's stages are consecutive slots, so they share a node where
+    they can."""
+    out, seen = [], set()
+    for room in sorted({_room(s) for s in slots}, reverse=True):
+        usable = [s for s in slots if _room(s) >= room]
+        n = len(usable) // pp
+        if dp is not None:
+            if n < dp:
+                continue
+            n = dp
+        if n == 0:
+            continue
+        if n * pp < len(usable):  # fewer replicas than slots: keep the roomiest, in cluster order
+            order = {id(s): i for i, s in enumerate(usable)}
+            usable = sorted(sorted(usable, key=lambda s: (-_room(s), order[id(s)]))[:n * pp], key=lambda s: order[id(s)])
+        key = tuple(id(s) for s in usable)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append([usable[i * pp:(i + 1) * pp] for i in range(n)])
+    return out
+
+
+def _tightest(replicas: list[list[Slot]]) -> list[Slot]:
+    """The replica to size: vLLM gives every DP rank the same flags, so the least room bounds them all."""
+    return min(replicas, key=lambda r: (min(_room(s) for s in r), -replicas.index(r)))
 
 
 def _default_batch(slots: list[Slot], engine: VllmProfile) -> tuple[int, int]:
@@ -209,8 +252,8 @@ class _Sizer:
                                          last=last, cal=cal)
             if cal.encoder_in_profile and step:
                 activation, runtime = max(vit, outputs + lm), 0.0
-            else:
-                activation, runtime = lm, (vit + outputs if step else 0.0)
+            else:  # the encoder runs on the first PP stage only (vLLM GPUModelRunner.execute_model)
+                activation, runtime = lm, (vit + outputs if step and first else 0.0)
             non_torch = (cal.non_torch_gib + (cal.non_torch_tp_gib if world > 1 else 0.0)) * GIB
             graphs = 0.0 if c.eager else cal.cudagraph_gib * GIB
             avail = requested - weights - activation - non_torch - graphs
@@ -245,8 +288,18 @@ class Planner:
                                   findings=[f for f in self.chosen.findings if f.id == "vllm-version-unknown"])
         self.engine, self.cal = self.chosen.engine, self.chosen.cal
         self.sizer = _Sizer(spec, req, self.cal)
+        self.work = spd.parse_workload(req.workload, req.prompt_tokens, req.output_tokens)
+        self.speed_constants = speed_constants(self.chosen.engine.version)
+        self.concurrency = req.concurrency or 1
+        self._slots: dict[int, list[Slot]] = {}
 
     # -- candidates -------------------------------------------------------------------------
+    def slots(self, tp: int) -> list[Slot]:
+        """The cluster's TP groups of ``tp`` GPUs (memoised: node properties resolve the GPU catalog)."""
+        if tp not in self._slots:
+            self._slots[tp] = _slots(self.cluster, tp)
+        return self._slots[tp]
+
     def tp_options(self) -> list[int]:
         if self.req.tensor_parallel_size:
             return [self.req.tensor_parallel_size]
@@ -268,7 +321,7 @@ class Planner:
         """TP sizes that pass every static rule on this cluster (for fixes)."""
         out = []
         for t in range(1, max(n.count for n in self.cluster.nodes) + 1):
-            slots = _slots(self.cluster, t)
+            slots = self.slots(t)
             if not slots:
                 continue
             gpus = tuple({s.gpu.id: s.gpu for s in slots}.values())
@@ -287,7 +340,8 @@ class Planner:
         return [False, True] if self.spec.moe is not None and tp > 1 else [False]
 
     def evaluate(self, tp: int, pp: int, slots: list[Slot], media: MediaProfile, eager: bool, vision_mode: str,
-                 partition: list[int] | None = None, expert_parallel: bool = False) -> Candidate:
+                 partition: list[int] | None = None, expert_parallel: bool = False,
+                 replicas: list[list[Slot]] | None = None) -> Candidate:
         spec, req, cal = self.spec, self.req, self.cal
         gpus = tuple({s.gpu.id: s.gpu for s in slots}.values())
         quant = _quant_kernel(spec, req, gpus)
@@ -301,7 +355,7 @@ class Planner:
         u_max = min(_max_utilization(s, tp * pp, cal) for s in slots)
         util = req.gpu_memory_utilization or min(self.engine.default_utilization, u_max)
         c = Candidate(tp, pp, slots, part, dtype, quant, vision_mode, media, eager, util, length, seqs, batched,
-                      expert_parallel=expert_parallel)
+                      expert_parallel=expert_parallel, replicas=replicas or [slots])
         static = self.static_findings(tp, pp, dtype, quant, vision_mode if media.vision_on else "none", gpus, part,
                                       expert_parallel)
         if errors(static):
@@ -313,7 +367,7 @@ class Planner:
             c.max_model_len = max_model_len
             c.max_num_seqs = seqs
             c.max_num_batched_tokens = req.max_num_batched_tokens or min(t_default, seqs * max_model_len)
-            c.utilization = util
+            c.utilization, c.reserve_note = util, ""
             self.sizer.size(c)
             return self._reserve_encoder(c, fixed_u) + self._state_per_sequence(c)
 
@@ -321,13 +375,44 @@ class Planner:
         if req.max_model_len is None:
             reserve = settle(self._auto_len(settle, c, derived))
         c.findings = static + reserve + self._memory_findings(c, u_max, derived)
+        if c.ok:
+            self.predict(c)
         return c
+
+    def request_tokens(self, c: Candidate) -> int:
+        """KV tokens one request of the workload takes (prompt, template, media, output)."""
+        work = self.work
+        media = spd.media_tokens(self.spec, work, c.media.max_pixels) if c.media.vision_on else 0
+        return work.prompt_tokens + spd.TEMPLATE_TOKENS + media + work.output_tokens
+
+    def replica(self, c: Candidate) -> spd.Replica:
+        """The speed model's view of a sized candidate (running at most what its KV cache holds)."""
+        kv = 1 if self.req.kv_cache_dtype.startswith("fp8") else mem.dtype_bytes(c.dtype)
+        layer = self.sizer.weights(tp=1, layers=1, first=False, last=False, dtype=c.dtype,
+                                   quantization=c.quantization, vision="none")
+        stages = tuple(spd.Stage(slot.gpu, slot.node.name, layers, i == 0, i == c.pp - 1)
+                       for i, (slot, layers) in enumerate(zip(c.slots, c.partition)))
+        return spd.Replica(tp=c.tp, stages=stages, layer_bytes=layer,
+                           head_bytes=self.spec.embedding_params * mem.dtype_bytes(c.dtype),
+                           kv_bytes_per_token_layer=mem.kv_page_bytes(self.spec, c.tp, kv) / mem.BLOCK_SIZE,
+                           eager=c.eager, vision_tp=1 if c.vision_mode == "data" else c.tp,
+                           max_num_seqs=max(1, min(c.max_num_seqs, c.kv_tokens // self.request_tokens(c))),
+                           max_pixels=c.media.max_pixels)
+
+    def predict(self, c: Candidate) -> None:
+        """Fill the candidate's speed and the latency targets it misses."""
+        c.speed = spd.predict(self.spec, self.replica(c), c.dp, self.work, self.concurrency, self.speed_constants)
+        c.slo_misses = []
+        if self.req.max_ttft_ms and c.speed.ttft_ms > self.req.max_ttft_ms:
+            c.slo_misses.append(f"TTFT {c.speed.ttft_ms:,.0f} ms > {self.req.max_ttft_ms:g}")
+        if self.req.max_tpot_ms and c.speed.tpot_ms > self.req.max_tpot_ms:
+            c.slo_misses.append(f"TPOT {c.speed.tpot_ms:.1f} ms > {self.req.max_tpot_ms:g}")
 
     def _auto_len(self, settle, c: Candidate, derived: int) -> int:
         """Largest length L (on a 256-token grid) whose own sizing still holds L — fit(L) is non-increasing in L."""
         def fits(length: int) -> bool:
             settle(length)
-            return _fit_len(c.stages, derived, self.req.concurrency) >= length
+            return _fit_len(c.stages, derived, None) >= length
 
         if fits(derived):
             return derived
@@ -339,7 +424,7 @@ class Planner:
             else:
                 hi = mid - 1
         if lo == 0:
-            return max(mem.BLOCK_SIZE, _fit_len(c.stages, derived, self.req.concurrency))
+            return max(mem.BLOCK_SIZE, _fit_len(c.stages, derived, None))
         best = lo * 256
         return best // 1024 * 1024 if best >= 8192 else best
 
@@ -379,8 +464,13 @@ class Planner:
             return []
         cal = self.cal
         shortfall = 0.0
+        blocks = c.blocks
         for s, slot in zip(c.stages, c.slots):
-            free_after = s.total - s.requested - (cal.cuda_context_gib + slot.reserved_gib) * GIB
+            if not s.encoder_runtime:
+                continue
+            # every worker allocates the same block count (the minimum): a stage with fewer layers keeps the rest
+            slack = max(0.0, s.available_kv - blocks * s.page * s.layers)
+            free_after = s.total - s.requested - (cal.cuda_context_gib + slot.reserved_gib) * GIB + slack
             shortfall = max(shortfall, (s.encoder_runtime - free_after) / s.total)
         if shortfall <= 0:
             return []
@@ -449,12 +539,15 @@ class Planner:
                     fix=f"--max-model-len {est}" if est else "more GPUs, or a smaller model / quantized checkpoint"))
                 break
         if not errors(out):
-            if self.req.concurrency and c.concurrency < self.req.concurrency:
+            per_request = self.request_tokens(c)
+            share = math.ceil(self.concurrency / c.dp)
+            if c.kv_tokens < share * per_request:
                 out.append(Finding(
-                    id="kv-concurrency", severity="error",
-                    message=f"the KV cache holds {c.concurrency:.2f} requests of {L} tokens, fewer than the "
-                            f"--concurrency {self.req.concurrency} asked for.",
-                    fix=f"--max-model-len {_fit_len(c.stages, derived, self.req.concurrency)} or more GPUs"))
+                    id="kv-concurrency", severity="warning",
+                    message=f"each replica's KV cache holds {c.kv_tokens:,} tokens: {c.kv_tokens // per_request} "
+                            f"requests of {per_request:,} tokens ({self.work.label}), fewer than the {share} that "
+                            f"--concurrency {self.concurrency} puts on it; the rest wait their turn.",
+                    fix="more GPUs, a quantized checkpoint or --kv-cache-dtype fp8"))
             if L < min(MIN_USEFUL_LEN, derived) and self.req.max_model_len is None:
                 out.append(Finding(
                     id="kv-too-small", severity="error",
@@ -477,38 +570,58 @@ class Planner:
         profiles = profiles_for(self.spec, self.req)
         eagers = [self.req.enforce_eager] if self.req.enforce_eager is not None else [False, True]
         modes = [self.req.mm_encoder_tp_mode] if self.req.mm_encoder_tp_mode else ["weights", "data"]
+        # PP only where no node holds a replica: once a one-stage replica starts with full media, deeper pipelines
+        # are not sized (unless PP is fixed or the longest context is what counts)
+        skip_pp = not self.req.pipeline_parallel_size and self.req.prefer != "context"
+        for pp_wanted in (False, True):
+            if pp_wanted and skip_pp and any(c.ok and c.media.rank == 0 for c in out):
+                break
+            out += self._candidates(pp_wanted, profiles, eagers, modes)
+        return out
+
+    def _candidates(self, pp_wanted: bool, profiles, eagers, modes) -> list[Candidate]:
+        out: list[Candidate] = []
         for tp in self.tp_options():
-            slots = _slots(self.cluster, tp)
+            slots = self.slots(tp)
             if not slots:
                 continue
             for pp in self.pp_options(len(slots)):
-                chosen = _pick_slots(slots, pp)
-                for ep in self.ep_options(tp):
+                if (pp > 1) != pp_wanted:
+                    continue
+                layouts = _layouts(slots, pp, self.req.data_parallel_size)
+                if pp > 1 and len(layouts) > 2:  # deep pipelines: the roomiest slots and all of them
+                    layouts = [layouts[0], layouts[-1]]
+                for replicas, ep in ((r, e) for r in layouts for e in self.ep_options(tp)):
+                    chosen = _tightest(replicas)
                     best: Candidate | None = None
                     for mode in modes:
-                        cand = self._first_ok(tp, pp, chosen, profiles, eagers, mode, ep)
+                        cand = self._first_ok(tp, pp, chosen, profiles, eagers, mode, replicas, ep)
                         if best is None or _better_failure(cand, best) or cand.ok and not best.ok:
                             best = cand
                         if best.ok:
                             break
                     assert best is not None
-                    if best.ok and pp > 1 and not self.req.pipeline_parallel_size:
+                    if best.ok and pp > 1:
                         best = self._try_uneven(best)
                     out.append(best)
+                if pp > 1 and self.req.prefer != "context" and any(
+                        c.ok and c.media.rank == 0 and c.tp == tp and c.pp == pp for c in out):
+                    break  # a deeper pipeline only splits what this one already holds
         return out
 
-    def _first_ok(self, tp, pp, slots, profiles, eagers, mode, ep=False) -> Candidate:
+    def _first_ok(self, tp, pp, slots, profiles, eagers, mode, replicas, ep=False) -> Candidate:
         if len(profiles) > 1:
             if self._weights_overflow(tp, pp, slots):
                 profiles = profiles[-1:]
             else:
-                floor = self.evaluate(tp, pp, slots, profiles[-1], eagers[-1], mode, expert_parallel=ep)
+                floor = self.evaluate(tp, pp, slots, profiles[-1], eagers[-1], mode, expert_parallel=ep,
+                                      replicas=replicas)
                 if not floor.ok and not any(f.id in _STATIC_IDS for f in errors(floor.findings)):
                     return floor  # the most modest profile runs out of memory: no richer one can start
         last: Candidate | None = None
         for media in profiles:
             for eager in eagers:
-                cand = self.evaluate(tp, pp, slots, media, eager, mode, expert_parallel=ep)
+                cand = self.evaluate(tp, pp, slots, media, eager, mode, expert_parallel=ep, replicas=replicas)
                 if cand.ok:
                     return cand
                 if last is None or _better_failure(cand, last):
@@ -537,8 +650,8 @@ class Planner:
         n = self.spec.num_hidden_layers
         layer = self.sizer.weights(tp=c.tp, layers=1, first=False, last=False, dtype=c.dtype,
                                    quantization=c.quantization, vision="none")
-        room = [max(1.0, s.requested - s.activation - s.non_torch - s.cudagraph - (s.weights - s.layers * layer))
-                for s in c.stages]
+        room = [max(1.0, s.requested - s.activation - s.non_torch - s.cudagraph - (s.weights - s.layers * layer)
+                    - s.encoder_runtime) for s in c.stages]
         part = [max(1, int(n * r / sum(room))) for r in room]
         while sum(part) < n:
             part[part.index(min(part))] += 1
@@ -547,7 +660,7 @@ class Planner:
         if part == c.partition:
             return c
         alt = self.evaluate(c.tp, c.pp, c.slots, c.media, c.eager, c.vision_mode, partition=part,
-                            expert_parallel=c.expert_parallel)
+                            expert_parallel=c.expert_parallel, replicas=c.replicas)
         return alt if alt.ok and alt.kv_tokens > c.kv_tokens else c
 
 
@@ -570,15 +683,20 @@ def _bucket(x: float) -> int:
 
 
 def score(c: Candidate, prefer: str) -> tuple:
-    """Higher is better: starts, richest media, then the user's objective.
+    """Higher is better: starts, richest media, meets the latency targets, then the user's objective.
 
-    throughput: aggregate decode bound — the batch the KV cache holds at a typical request length
-    (min(L, 4096), capped by max_num_seqs) over the slowest stage's weight-read time — then
-    batch-1 latency, KV tokens, context. context: max_model_len first.
+    throughput: predicted output tokens/s at the requested concurrency, replicas inside one node first (PP across
+    nodes only where no node holds a replica); latency: predicted time per request (TTFT + output × TPOT);
+    context: max_model_len first. Ties (5 % buckets) go to fewer PP stages, then more KV tokens, then the smaller
+    replica.
     """
-    base = (c.ok, -c.media.rank)
+    base = (c.ok, -c.media.rank, not c.slo_misses)
+    sp = c.speed
+    thr = _bucket(sp.output_tokens_per_s) if sp else -10**6
+    fast = _bucket(1e6 / sp.request_ms) if sp else -10**6
     world = c.tp * c.pp
     if prefer == "context":
-        return base + (c.max_model_len, not c.eager, c.kv_tokens, _bucket(c.decode_bound), -world)
-    return base + (not c.eager, _bucket(c.throughput_bound), _bucket(c.decode_bound), c.kv_tokens,
-                   c.max_model_len, -world)
+        return base + (c.max_model_len, thr, c.kv_tokens, -world)
+    if prefer == "latency":
+        return base + (not c.crosses_nodes, fast, thr, -c.pp, c.kv_tokens, c.max_model_len, -world)
+    return base + (not c.crosses_nodes, thr, fast, -c.pp, c.kv_tokens, c.max_model_len, -world)

@@ -1,0 +1,265 @@
+"""The speed model: TTFT, TPOT and output tokens/s of one sized replica layout for a workload and a concurrency.
+
+Pure arithmetic over the model's shapes and the GPU catalog (docs/planner.md § speed):
+
+* prefill is compute: LM FLOPs of the uncached prompt tokens plus the vision encoder's FLOPs for its patches, at
+  an achieved fraction of the GPU's tensor TFLOP/s, plus TP all-reduces of the prompt's activations;
+* a decode step is memory traffic: each stage reads its weights once and the KV cache of every running sequence,
+  over the GPU's bandwidth at an achieved fraction (or its FLOPs, when larger), plus two TP all-reduces per layer
+  and one PP hand-off per stage boundary over the link between them (NVLink, PCIe or Ethernet), plus a
+  per-step and per-sequence scheduler overhead (and a per-layer launch cost without CUDA graphs);
+* continuous batching at a concurrency: replicas share the requests evenly; a replica decodes its share (at most
+  max_num_seqs, the rest queue) in one batch, split into PP micro-batches; a request's first token waits for the
+  API server to take in the requests ahead of it and for their prefills.
+
+The constants are measured per vLLM version (``vlmctl.engines.vllm.speed``: date, GPU, runs); docs/validation.md
+holds the table of predicted against measured rows, fitted and held out.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from vlmctl.engines.vllm.speed import SpeedConstants
+from vlmctl.errors import ConfigError
+from vlmctl.hardware.gpus import GpuType
+from vlmctl.models.spec import ModelSpec
+
+_WORKLOAD_RE = re.compile(r"^(?P<kind>text|image|video)(?:@(?P<w>\d+)x(?P<h>\d+)(?:x(?P<f>\d+))?)?$")
+TEMPLATE_TOKENS = 24
+"""Chat-template tokens around a one-turn prompt (Qwen2.5-VL: system prompt, role markers, vision start/end)."""
+
+
+# ---- workload ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Workload:
+    """One kind of request, as `vlmctl bench --mix` writes it, with its text and output lengths."""
+
+    kind: str
+    width: int = 0
+    height: int = 0
+    frames: int = 0
+    prompt_tokens: int = 64
+    """Text tokens of the prompt (the chat template is added)."""
+    output_tokens: int = 64
+
+    @property
+    def label(self) -> str:
+        if self.kind == "text":
+            return "text"
+        size = f"{self.width}x{self.height}" + (f"x{self.frames}" if self.kind == "video" else "")
+        return f"{self.kind}@{size}"
+
+    @property
+    def megapixels(self) -> float:
+        return self.width * self.height * max(1, self.frames) / 1e6 if self.kind != "text" else 0.0
+
+
+def parse_workload(text: str, prompt_tokens: int = 64, output_tokens: int = 64) -> Workload:
+    """``text``, ``image@WxH`` or ``video@WxHxFRAMES`` (the syntax of `vlmctl bench --mix`, without a weight)."""
+    m = _WORKLOAD_RE.match(text.strip())
+    bad = ConfigError(f"--workload '{text}' is not text, image@WxH or video@WxHxFRAMES.",
+                      fix="e.g. --workload image@1280x720 or --workload video@448x448x8")
+    if not m:
+        raise bad
+    kind = m["kind"]
+    if kind == "image" and (not m["w"] or m["f"]) or kind == "video" and not m["f"] or kind == "text" and m["w"]:
+        raise bad
+    w, h, f = int(m["w"] or 0), int(m["h"] or 0), int(m["f"] or 0)
+    if kind != "text" and (w < 1 or h < 1 or w * h > 100_000_000 or kind == "video" and not 1 <= f <= 10_000):
+        raise ConfigError(f"--workload '{text}': sizes must be positive (at most 100 megapixels, 10,000 frames).",
+                          fix="e.g. --workload image@1280x720")
+    if prompt_tokens < 1 or output_tokens < 1:
+        raise ConfigError(f"--prompt-tokens {prompt_tokens} / --output-tokens {output_tokens} must be at least 1.",
+                          fix="e.g. --prompt-tokens 64 --output-tokens 64")
+    return Workload(kind, w, h, f, prompt_tokens, output_tokens)
+
+
+def _resize(spec: ModelSpec, width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    """The processor's smart resize: sides rounded to the patch grid, area kept within [min_pixels, max_pixels]."""
+    unit = spec.family.grid(spec)
+    h = max(unit, round(height / unit) * unit)
+    w = max(unit, round(width / unit) * unit)
+    if h * w > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h = max(unit, math.floor(height / beta / unit) * unit)
+        w = max(unit, math.floor(width / beta / unit) * unit)
+    elif h * w < spec.min_pixels:
+        beta = math.sqrt(spec.min_pixels / (height * width))
+        h = math.ceil(height * beta / unit) * unit
+        w = math.ceil(width * beta / unit) * unit
+    return w, h
+
+
+def media_tokens(spec: ModelSpec, work: Workload, max_pixels: int) -> int:
+    """LM tokens of the workload's image or video after the processor's resize (0 for text)."""
+    if work.kind == "text":
+        return 0
+    unit = spec.family.grid(spec)
+    w, h = _resize(spec, work.width, work.height, max_pixels)
+    per_frame = (w // unit) * (h // unit)
+    if work.kind == "image":
+        return per_frame
+    return per_frame * max(1, math.ceil(work.frames / spec.vision.temporal_patch_size))
+
+
+# ---- the replica ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage of a replica: its GPU kind, node and decoder layers."""
+
+    gpu: GpuType
+    node: str
+    layers: int
+    first: bool
+    last: bool
+
+
+@dataclass(frozen=True)
+class Replica:
+    """What the speed model needs of a sized layout (one data-parallel replica)."""
+
+    tp: int
+    stages: tuple[Stage, ...]
+    layer_bytes: float
+    """Weight bytes of one decoder layer (all ranks together; quantized where the plan is)."""
+    head_bytes: float
+    """Weight bytes of the LM head (all ranks together)."""
+    kv_bytes_per_token_layer: float
+    """KV-cache bytes per token per layer on one GPU."""
+    eager: bool
+    vision_tp: int
+    """Ranks that share one image's encoder work (TP in weights mode, 1 in data mode)."""
+    max_num_seqs: int
+    max_pixels: int
+
+    @property
+    def pp(self) -> int:
+        return len(self.stages)
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Predicted speed of a deployment for a workload at a concurrency."""
+
+    ttft_ms: float
+    tpot_ms: float
+    output_tokens_per_s: float
+    decode_step_ms: float
+    bound: str
+    prompt_tokens: int
+    media_tokens: int
+    output_tokens: int
+
+    @property
+    def request_ms(self) -> float:
+        """One request end to end: first token, then the rest."""
+        return self.ttft_ms + (self.output_tokens - 1) * self.tpot_ms
+
+
+def _tflops(gpu: GpuType) -> float:
+    """Datasheet TFLOP/s; for a GPU the catalog does not list, a low estimate from its bandwidth (0.1 FLOP/byte)."""
+    return gpu.tflops or 0.1 * _bandwidth(gpu)
+
+
+def _bandwidth(gpu: GpuType) -> float:
+    return gpu.bandwidth_gbs or 300.0
+
+
+def _link(a: Stage, b: Stage | None, k: SpeedConstants) -> tuple[str, float]:
+    """(kind, GB/s) between two stages (or inside one stage's TP group when ``b`` is None)."""
+    if b is not None and a.node != b.node:
+        return "ethernet", k.ethernet_gbs
+    return a.gpu.link, a.gpu.link_gbs
+
+
+def _all_reduce_s(nbytes: float, tp: int, stage: Stage, k: SpeedConstants) -> float:
+    """One ring all-reduce of ``nbytes`` over the stage's TP group."""
+    if tp == 1:
+        return 0.0
+    kind, gbs = _link(stage, None, k)
+    return k.link_latency_us[kind] * 1e-6 * math.log2(tp) + 2 * (tp - 1) / tp * nbytes / (gbs * 1e9)
+
+
+def decode_step_s(spec: ModelSpec, r: Replica, batch: float, context: float, k: SpeedConstants,
+                  ) -> tuple[float, dict[str, float]]:
+    """Seconds of one decode step of ``batch`` sequences of ``context`` tokens each, and its parts."""
+    parts = {"weights": 0.0, "compute": 0.0, "communication": 0.0, "scheduler": 0.0}
+    act = batch * spec.hidden_size * 2
+    for i, st in enumerate(r.stages):
+        bw = _bandwidth(st.gpu) * 1e9 * k.bandwidth_fraction
+        read = (st.layers * r.layer_bytes + (r.head_bytes if st.last else 0.0)) / r.tp
+        read += batch * context * r.kv_bytes_per_token_layer * st.layers
+        flops = 2 * batch * (st.layers * spec.lm_layer_params + (spec.embedding_params if st.last else 0)) / r.tp
+        t_mem, t_cmp = read / bw, flops / (_tflops(st.gpu) * 1e12 * k.prefill_mfu)
+        if t_cmp > t_mem:
+            parts["compute"] += t_cmp
+        else:
+            parts["weights"] += t_mem
+        parts["scheduler"] += st.layers * k.layer_us * 1e-6
+        parts["communication"] += 2 * st.layers * _all_reduce_s(act, r.tp, st, k)
+        if i + 1 < r.pp:
+            kind, gbs = _link(st, r.stages[i + 1], k)
+            parts["communication"] += k.link_latency_us[kind] * 1e-6 + 2 * act / (gbs * 1e9)
+    layers = sum(st.layers for st in r.stages)
+    parts["scheduler"] += (k.step_ms + (k.eager_layer_ms * layers if r.eager else 0.0)) * 1e-3 + k.seq_us * 1e-6 * batch
+    return sum(parts.values()), parts
+
+
+def prefill_s(spec: ModelSpec, r: Replica, tokens: int, media: int, k: SpeedConstants) -> float:
+    """GPU seconds to prefill ``tokens`` uncached prompt tokens, ``media`` of them through the vision encoder."""
+    total = 0.0
+    if media:
+        v = spec.vision
+        patches = media * v.spatial_merge_size ** 2
+        window = min(patches, 64)  # Qwen2.5-VL windows of 112 px = 8 x 8 patches; full attention is a few layers
+        flops = 2 * v.params * patches + 4 * v.depth * patches * window * v.hidden_size
+        gpu = r.stages[0].gpu
+        total += flops / (r.vision_tp * _tflops(gpu) * 1e12 * k.vision_mfu)
+    if tokens:
+        act = tokens * spec.hidden_size * 2
+        for i, st in enumerate(r.stages):
+            attn = 2 * st.layers * tokens * tokens * spec.num_attention_heads * spec.head_dim  # causal: half of 4·n²
+            flops = (2 * tokens * st.layers * spec.lm_layer_params + attn) / r.tp
+            total += flops / (_tflops(st.gpu) * 1e12 * k.prefill_mfu)
+            total += 2 * st.layers * _all_reduce_s(act, r.tp, st, k)
+            if i + 1 < r.pp:
+                kind, gbs = _link(st, r.stages[i + 1], k)
+                total += k.link_latency_us[kind] * 1e-6 + 2 * act / (gbs * 1e9)
+    return total
+
+
+def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: int, k: SpeedConstants,
+            cached_fraction: float = 0.0) -> Speed:
+    """TTFT, TPOT and output tokens/s for ``concurrency`` requests in flight over ``dp`` replicas.
+
+    ``cached_fraction``: share of the prompt's media+text found in vLLM's prefix cache (0 for distinct requests;
+    `vlmctl bench` reuses four images per size, so most of its requests hit the cache).
+    """
+    media = media_tokens(spec, work, r.max_pixels)
+    prompt = work.prompt_tokens + TEMPLATE_TOKENS + media
+    uncached_media = round(media * (1 - cached_fraction))
+    uncached = max(1, prompt - round((prompt - work.prompt_tokens) * cached_fraction))
+    per_replica = concurrency / dp
+    running = min(per_replica, r.max_num_seqs)
+    micro = max(1.0, running / r.pp)
+    context = prompt + work.output_tokens / 2
+    step, parts = decode_step_s(spec, r, micro, context, k)
+    if r.pp > 1:  # micro-batches follow each other through the stages: a sequence waits for all of them
+        step = max(step, r.pp * (parts["scheduler"]))
+    pf = prefill_s(spec, r, uncached, uncached_media, k)
+    cpu = k.media_ms_per_mpixel * work.megapixels * 1e-3
+    # requests arrive together (a closed loop at equal lengths runs in waves): the median one waits for the API
+    # server to take in half of the others and for their prefills; the rest of them join its decode steps
+    ttft = k.request_ms * 1e-3 + cpu + pf + step + (running - 1) / 2 * (cpu + pf)
+    tpot = step + (running - 1) / 2 * pf / max(1, work.output_tokens - 1)
+    cycle = ttft + (work.output_tokens - 1) * tpot + k.gap_ms * 1e-3
+    if per_replica > running:  # more requests than max_num_seqs or the KV cache holds: the rest wait a turn
+        ttft += (per_replica - running) / running * cycle
+    throughput = dp * running * work.output_tokens / cycle
+    bound = max(parts, key=lambda key: parts[key])
+    return Speed(ttft_ms=ttft * 1e3, tpot_ms=tpot * 1e3, output_tokens_per_s=throughput, decode_step_ms=step * 1e3,
+                 bound=bound, prompt_tokens=prompt, media_tokens=media, output_tokens=work.output_tokens)
