@@ -135,7 +135,7 @@ def _lab_plan(**env):
 
     plan = make_plan("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", cluster=ClusterSpec.model_validate(LAB),
                      tensor_parallel_size=2, pipeline_parallel_size=2).plan
-    return plan.model_copy(update={"env": {**plan.env, **env}})
+    return plan.model_copy(update={"env": {**plan.env, **env}, "pp_layer_partition": None})  # the env's split
 
 
 def test_plan_gives_the_gpus_and_variables_and_per_node_values_win(monkeypatch, tmp_path):

@@ -80,7 +80,7 @@ def test_mixed_rack_replicas_are_sized_on_the_tightest_gpu():
 
 def test_encoder_reserve_only_on_the_first_stage_and_layers_moved_off_it():
     spec = load_model_spec("Qwen/Qwen2.5-VL-7B-Instruct")
-    req = PlanRequest(tensor_parallel_size=4, pipeline_parallel_size=4, data_parallel_size=1)
+    req = PlanRequest(tensor_parallel_size=4, pipeline_parallel_size=4, data_parallel_size=1, vllm_version="0.26.0")
     planner = Planner(spec, cluster_from_gpus(RACK), req)
     win = max((c for c in planner.candidates() if c.ok), key=lambda c: c.kv_tokens)
     assert [s.encoder_runtime > 0 for s in win.stages] == [True, False, False, False]
@@ -89,6 +89,6 @@ def test_encoder_reserve_only_on_the_first_stage_and_layers_moved_off_it():
     assert even.partition == [7, 7, 7, 7]
     assert win.utilization > even.utilization and win.kv_tokens > 1.3 * even.kv_tokens
     plan = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus=RACK, tensor_parallel_size=4, pipeline_parallel_size=4,
-                     data_parallel_size=1).plan
+                     data_parallel_size=1, vllm_version="0.26.0").plan
     assert plan.pp_layer_partition == win.partition and plan.env["VLLM_PP_LAYER_PARTITION"].startswith(
         f"{win.partition[0]},")
