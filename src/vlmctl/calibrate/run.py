@@ -8,19 +8,14 @@ from typing import Callable
 
 from vlmctl.calibrate.fit import Fitted, Target, before_after, compare, fit
 from vlmctl.calibrate.runs import EngineRun, RunSettings, default_runs, run_engine, wait_gpu_free
-from vlmctl.engines.vllm import Calibration, VllmProfile, resolve
+from vlmctl.engines.vllm import Calibration, VllmProfile, installed_version, resolve
 from vlmctl.errors import ConfigError
 from vlmctl.plan.calibration import CalibrationFile, RunnerConstants
 
 
 def installed_vllm_version() -> str | None:
-    """The vLLM release installed in this Python environment (package metadata; vLLM is not imported)."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("vllm")
-    except metadata.PackageNotFoundError:
-        return None
+    """The vLLM release installed here (see ``vlmctl.engines.vllm.installed_version``)."""
+    return installed_version()
 
 
 def query_gpu(launcher: list[str], timeout_s: float = 120.0) -> dict:

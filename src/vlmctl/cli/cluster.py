@@ -232,8 +232,10 @@ def status_cmd(cluster_file, node_name, as_json) -> None:
 
 @cli.command("verify")
 @_common
+@click.option("--plan", "plan_file", metavar="FILE",
+              help="A plan from `vlmctl plan -o`: also check every node runs the vLLM release it was made for.")
 @click.option("--json", "as_json", is_flag=True, help="Print probes and findings as JSON.")
-def verify_cmd(cluster_file, node_name, as_json) -> None:
+def verify_cmd(cluster_file, node_name, plan_file, as_json) -> None:
     """Probe every node (GPUs, CUDA arch, versions, model fingerprint, hostname, shm, disk) and compare.
 
     Exits 4 when a finding would stop a launch.
@@ -242,12 +244,14 @@ def verify_cmd(cluster_file, node_name, as_json) -> None:
     Examples:
       vlmctl cluster verify --cluster cluster.yaml
       vlmctl cluster verify --cluster cluster.yaml --json
+      vlmctl cluster verify --cluster cluster.yaml --plan plan.json
     """
     from vlmctl.cluster.verify import verify_cluster
 
     spec, ne = _load(cluster_file, node_name)
+    plan = _plan(plan_file)
     with console(stderr=True).status("probing every node…"):
-        result = verify_cluster(ne, spec)
+        result = verify_cluster(ne, spec, plan=plan)
     errors = [f for f in result.findings if f.severity == "error"]
     if as_json:
         emit_json(result)

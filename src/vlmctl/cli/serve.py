@@ -15,9 +15,12 @@ from vlmctl.plan.files import read_plan
 
 
 def _plan_now(model: str, gpus: str | None, cluster: str | None, max_model_len: int | None):
+    from vlmctl.engines.vllm import installed_version
     from vlmctl.plan import make_plan
 
     settings = {"max_model_len": max_model_len} if max_model_len else {}
+    if installed := installed_version():  # plan for the vLLM this node runs
+        settings["vllm_version"] = installed
     result = make_plan(model, gpus=gpus, cluster=cluster, **settings)
     if not result.ok or result.plan is None:
         errors = [f for f in result.findings if f.severity == "error"]
@@ -124,12 +127,14 @@ class _PassthroughCommand(click.Command):
 @click.option("--allowed-media-dir", default=None, metavar="DIR", help="Allow local media paths under DIR (CPU server).")
 @click.option("--log-file", default=None, metavar="FILE", help="Engine log (default: under the cache dir).")
 @click.option("--ready-timeout", type=float, default=1800.0, show_default=True, help="Seconds to wait for ready.")
+@click.option("--force", is_flag=True, help="Launch a plan made for another vLLM release than the installed one "
+                                           "(with a warning).")
 @click.option("--vllm-bin", default="vllm", show_default=True,
               help="How to run vLLM, e.g. 'python3 -m vllm.entrypoints.cli.main'.")
 def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, host, port, api_key_file, api_key,
         health_timeout, on_unhealthy, insecure,
         served_model_name, max_model_len, no_ui, allow_remote_media, allowed_media_dir, log_file, ready_timeout,
-        vllm_bin):
+        force, vllm_bin):
     from vlmctl.serve.safety import check_bind
 
     if model and model_opt and model != model_opt:
@@ -196,6 +201,10 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
         return
 
     check_bind(host, api_key, insecure)
+    if plan is not None and use_vllm:
+        warning = check_vllm_version(plan, force)
+        if warning:
+            console(stderr=True).print(f"warning: {warning}", markup=False)
     if plan is not None and use_vllm and len(plan.nodes) > 1:
         console(stderr=True).print(
             f"this plan spans {len(plan.nodes)} nodes: Ray must already run on all of them with each node's "
@@ -204,6 +213,22 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
                "the Ray workers"), markup=False)
     _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo=not use_vllm and not model,
                health=(health_timeout, on_unhealthy))
+
+
+def check_vllm_version(plan, force: bool, installed: str | None = None) -> str | None:
+    """Refuse (ConfigError) a plan made for another vLLM release than the one installed here; with ``force``, the
+    warning to print instead. None when they match or vLLM is not installed in this environment."""
+    from vlmctl.engines.vllm import installed_version, same_series
+
+    installed = installed or installed_version()
+    if installed is None or same_series(installed, plan.vllm_version):
+        return None
+    what = (f"the plan was made for vLLM {plan.vllm_version}, but this node has vLLM {installed}: flags, defaults "
+            "and memory figures differ between releases, so its predictions do not hold")
+    if force:
+        return what + " (--force: launching anyway)."
+    raise ConfigError(what + ".", fix=f"vlmctl plan {plan.model} … --vllm-version {installed} -o plan.json, "
+                                      "or add --force to launch this plan anyway")
 
 
 def _vllm_launch(plan, cluster_file, vllm_args, host, port, api_key, launcher, write: bool):
@@ -249,6 +274,12 @@ def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, de
     sup.start()
     try:
         models = sup.wait_ready(ready_timeout)
+        checked = sup.kv_report()
+        if checked is not None:
+            line, finding = checked
+            err.print(line, markup=False)
+            if finding is not None:
+                err.print(f"warning [{finding.id}] {finding.message}\n  fix: {finding.fix}", markup=False)
         _, body = sup._get("/health")
         chat = (body or {}).get("chat_path")
         _print_ready(console(), sup.launch.base_url, models, chat, demo, log, api_key)

@@ -69,6 +69,27 @@ def _version_findings(probes: list[NodeProbe]) -> list[Finding]:
     return out
 
 
+def _plan_vllm_findings(probes: list[NodeProbe], plan) -> list[Finding]:
+    """Each node's vLLM against the release the plan was made for (patch releases of one series agree)."""
+    from vlmctl.engines.vllm import same_series
+
+    want = plan.vllm_version
+    out = [Finding(id="vllm-per-node", severity="info",
+                   message="vLLM per node: " + ", ".join(f"{p.node} {p.versions.get('vllm') or 'not installed'}"
+                                                         for p in probes) + f"; the plan is for vLLM {want}.",
+                   fix="")]
+    for p in probes:
+        have = p.versions.get("vllm")
+        if not same_series(have, want):
+            out.append(Finding(
+                id="vllm-plan-mismatch", severity="error",
+                message=f"node '{p.node}' runs vLLM {have or '(not installed)'}, but the plan was made for vLLM {want}: "
+                        "flags, defaults and memory figures differ between releases.",
+                fix=f"install vLLM {want} on '{p.node}' (the same image as the others), or re-plan with "
+                    f"--vllm-version {have}" if have else f"install vLLM {want} on '{p.node}'"))
+    return out
+
+
 def _model_findings(probes: list[NodeProbe]) -> list[Finding]:
     out = []
     for p in probes:
@@ -170,8 +191,9 @@ def _node_findings(p: NodeProbe, ray_address: str | None) -> list[Finding]:
 
 
 def analyse(probes: list[NodeProbe], spec: ClusterSpec | None = None,
-            ray_addresses: dict[str, str] | None = None) -> list[Finding]:
-    """Compare node probes; every problem becomes a Finding naming the node(s)."""
+            ray_addresses: dict[str, str] | None = None, plan=None) -> list[Finding]:
+    """Compare node probes (and, given a plan, each node's vLLM with the plan's); every problem becomes a Finding
+    naming the node(s)."""
     findings: list[Finding] = []
     if spec is not None:
         seen = {p.node for p in probes}
@@ -185,11 +207,14 @@ def analyse(probes: list[NodeProbe], spec: ClusterSpec | None = None,
         findings += _node_findings(p, (ray_addresses or {}).get(p.node))
     findings += _model_findings(probes)
     findings += _version_findings(probes)
+    if plan is not None:
+        findings += _plan_vllm_findings(probes, plan)
     return findings
 
 
-def verify_cluster(ne: NodeEnv, spec: ClusterSpec, timeout: float = 120.0) -> VerifyResult:
-    """Run ``probe_node`` on every live node of this cluster (one task pinned per node) and analyse."""
+def verify_cluster(ne: NodeEnv, spec: ClusterSpec, timeout: float = 120.0, plan=None) -> VerifyResult:
+    """Run ``probe_node`` on every live node of this cluster (one task pinned per node) and analyse (against
+    ``plan`` when given)."""
     from vlmctl.cluster.ray_node import connect
     from vlmctl.errors import ClusterError
 
@@ -215,5 +240,5 @@ def verify_cluster(ne: NodeEnv, spec: ClusterSpec, timeout: float = 120.0) -> Ve
             raise ClusterError(f"{len(pending)} of {len(refs)} node probes did not finish within {timeout:.0f} s.",
                                fix="vlmctl cluster status; a node may be overloaded or dead")
         probes = sorted(ray.get(ready), key=lambda p: p.node)
-    findings = analyse(probes, spec, addresses)
+    findings = analyse(probes, spec, addresses, plan)
     return VerifyResult(ok=not any(f.severity == "error" for f in findings), probes=probes, findings=findings)

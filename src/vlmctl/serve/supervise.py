@@ -73,6 +73,32 @@ def phases_in(text: str, patterns: list[tuple[str, re.Pattern]] | None = None) -
     return seen
 
 
+#: A KV-cache size further than this from the plan's (percent) is a finding.
+KV_TOLERANCE_PCT = 5.0
+
+
+def kv_check(plan, log_text: str):
+    """(one line comparing vLLM's logged KV tokens with the plan's, a Finding when over ``KV_TOLERANCE_PCT``), or
+    None when the log has no KV size yet or the plan predicts none."""
+    from vlmctl.engines.vllm import profile
+    from vlmctl.findings import Finding
+
+    predicted = getattr(plan, "kv_cache_tokens", 0)
+    measured = profile(getattr(plan, "vllm_version", None)).kv_tokens_in(log_text)
+    if measured is None or not predicted:
+        return None
+    diff = 100.0 * (measured - predicted) / predicted
+    line = f"KV cache: vLLM has {measured:,} tokens, the plan predicted {predicted:,} ({diff:+.1f} %)"
+    if abs(diff) <= KV_TOLERANCE_PCT:
+        return line, None
+    return line, Finding(
+        id="kv-prediction-off", severity="warning",
+        message=f"vLLM's KV cache holds {measured:,} tokens, {diff:+.1f} % from the plan's {predicted:,}: the "
+                f"planner's memory constants do not fit this node's vLLM and GPU (plan made for vLLM "
+                f"{plan.vllm_version}).",
+        fix="on this node: vlmctl calibrate MODEL_FOLDER (writes the calibration file plan reads), then plan again")
+
+
 class Supervisor:
     """Start, watch and stop one engine process group."""
 
@@ -185,6 +211,10 @@ class Supervisor:
             f"{self.phases[-1] if self.phases else 'none'}); it was stopped. Log: {self.log_path}",
             fix=f"read {self.log_path}, or raise --ready-timeout",
         )
+
+    def kv_report(self):
+        """The KV-cache check against the plan once the engine is ready (see :func:`kv_check`), or None."""
+        return kv_check(self.plan, self.log_text()) if self.plan is not None else None
 
     def stall_error(self, text: str) -> ServeError | None:
         """A ServeError when the log ``text`` shows a failure vLLM waits on forever (no placement group)."""

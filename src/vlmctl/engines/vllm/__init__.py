@@ -20,7 +20,7 @@ NEWEST: str = list(PROFILES)[-1]
 LEGACY: str = v0_26.VERSION
 
 __all__ = ["GIB", "LEGACY", "NEWEST", "PROFILES", "Calibration", "Resolved", "VllmProfile", "parse_version", "profile",
-           "resolve"]
+           "installed_version", "resolve", "same_series"]
 
 
 def parse_version(text: str) -> tuple[int, ...] | None:
@@ -64,6 +64,22 @@ def resolve(version: str | None = None) -> Resolved:
         return Resolved(version, same_minor[-1])
     older = [p for k, p in keyed if k <= want]
     return Resolved(version, older[-1] if older else keyed[0][1])
+
+
+def installed_version() -> str | None:
+    """The vLLM release installed in this Python environment (package metadata; vLLM is not imported)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("vllm")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def same_series(a: str | None, b: str | None) -> bool:
+    """True when two releases share MAJOR.MINOR (patch releases keep flags, defaults and memory figures)."""
+    pa, pb = parse_version(a or ""), parse_version(b or "")
+    return pa is not None and pb is not None and pa[:2] == pb[:2]
 
 
 def profile(version: str | None = None) -> VllmProfile:
