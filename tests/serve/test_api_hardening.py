@@ -216,6 +216,9 @@ def test_media_messages_point_the_right_way(server, tmp_path):
     truncated = _post(server, json.dumps({"messages": [{"role": "user", "content": [
         {"type": "video_url", "video_url": {"url": data_uri(video[: len(video) // 2], "video/mp4")}}]}]}))
     assert truncated.status_code == 400 and "truncated" in _openai_error(truncated)["message"]
+    still = _post(server, json.dumps({"messages": [{"role": "user", "content": [
+        {"type": "video_url", "video_url": {"url": data_uri(png_bytes(32, 32), "video/mp4")}}]}]}))
+    assert still.status_code == 415 and "still image" in _openai_error(still)["message"]
 
 
 def test_fifo_and_directory_are_named_as_such(tmp_path):

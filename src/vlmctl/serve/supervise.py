@@ -273,7 +273,7 @@ class Supervisor:
         """
         assert self.proc is not None
         note = on_note or (lambda text: None)
-        failing_since: float | None = None
+        last_ok = time.monotonic()
         warned = False
         while True:
             try:
@@ -283,14 +283,13 @@ class Supervisor:
             status, _ = self._get("/health", timeout=min(5.0, max(1.0, health_timeout_s / 3)))
             now = time.monotonic()
             if status == 200:
-                if failing_since is not None and warned:
-                    note(f"the engine answers /health again after {now - failing_since:.0f} s")
-                failing_since, warned = None, False
+                if warned:
+                    note(f"the engine answers /health again after {now - last_ok:.0f} s")
+                last_ok, warned = now, False
                 continue
             if self.proc.poll() is not None:
                 return self.proc.returncode
-            failing_since = failing_since or now
-            silent = now - failing_since
+            silent = now - last_ok
             if not warned and silent >= min(5.0, health_timeout_s / 2):
                 warned = True
                 note(f"the engine has not answered /health for {silent:.0f} s (its process is alive); "
@@ -301,18 +300,19 @@ class Supervisor:
                        "frozen (stopped by a signal, deadlocked, or the machine is swapping)")
             if on_unhealthy == "warn":
                 note(message + "; still waiting (--on-unhealthy warn)")
-                failing_since, warned = now, True
+                last_ok, warned = now, True
                 continue
+            _signal_group(self.proc.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
             if on_unhealthy == "restart":
                 note(message + "; restarting it")
-                self.stop()
+                self.stop(grace_s=3.0)
                 self.phases = []
                 self.start()
                 self.wait_ready()
                 note("the engine is ready again")
-                failing_since, warned = None, False
+                last_ok, warned = time.monotonic(), False
                 continue
-            self.stop()
+            self.stop(grace_s=3.0)
             raise ServeError(f"{message}; it was stopped.\n  log: {self.log_path}",
                              fix="vlmctl serve ... --on-unhealthy restart to restart it instead, or "
                                  "--health-timeout SECONDS to wait longer")

@@ -244,7 +244,8 @@ def load_image(url: str, limits: MediaLimits, spent: RequestPixels | None = None
             img.load()
         except Exception as exc:
             raise MediaError(f"image data is corrupt or truncated ({exc}).") from None
-        img = img.convert("RGB")
+        if img.mode != "RGB":
+            img = img.convert("RGB")
         if img.size != target:
             img = img.resize(target, Image.Resampling.BICUBIC, reducing_gap=2.0)
     return img
@@ -276,6 +277,10 @@ def load_video(url: str, limits: MediaLimits, fps: float, spent: RequestPixels |
         raise MediaError(f"video data is not a readable video ({len(data)} bytes; MP4 or WEBM expected).") from None
     spent = spent or RequestPixels(limits)
     with container:
+        if container.format.name.endswith("_pipe") or container.format.name in ("image2", "gif"):
+            kind = container.format.name.replace("_pipe", "").upper()
+            raise MediaError(f"video_url holds a still image ({kind}), not a video; send it as an image_url part.",
+                             415)
         if not container.streams.video:
             raise MediaError(
                 "video has no video stream"
