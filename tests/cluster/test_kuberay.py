@@ -46,8 +46,11 @@ def planned(tmp_path_factory):
     folder = tmp_path_factory.mktemp("k8s")
     cluster = folder / "cluster.yaml"
     cluster.write_text(CLUSTER)
-    result = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", cluster=str(cluster))
+    # TP and PP fixed, so the layout (every node, two GPUs each) does not follow the search's ranking
+    result = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", cluster=str(cluster), tensor_parallel_size=2,
+                       pipeline_parallel_size=4)
     assert result.ok and result.plan is not None
+    assert [n.name for n in result.plan.nodes] == ["gpu-a", "gpu-b", "gpu-c", "gpu-d"]
     return result.plan, ClusterSpec.model_validate(yaml.safe_load(CLUSTER)), cluster, folder
 
 
