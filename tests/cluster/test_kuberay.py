@@ -152,3 +152,21 @@ def test_bad_input_is_one_line(tmp_path, capsys, planned):
     err = capsys.readouterr().err
     assert "does not list" in err and "fix:" in err
     assert main(["k8s", "--plan", str(plan_file), "--cluster", str(other), "--pod-nic", "eth0;rm"]) == 2
+
+
+def test_manifest_snapshot(tmp_path):
+    """The whole file for a fixed plan (tests/cluster/data, written by `vlmctl plan` with TP 2 x PP 4);
+    UPDATE_SNAPSHOT=1 rewrites tests/cluster/snapshots/raycluster.yaml."""
+    import os
+
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(CLUSTER)
+    out = tmp_path / "k8s"
+    assert main(["k8s", "--plan", str(Path(__file__).parent / "data" / "plan-lab-tp2pp4.json"),
+                 "--cluster", str(cluster), "-o", str(out)]) == 0
+    text = (out / "raycluster.yaml").read_text()
+    snapshot = Path(__file__).parent / "snapshots" / "raycluster.yaml"
+    if os.environ.get("UPDATE_SNAPSHOT") == "1":
+        snapshot.write_text(text)
+    assert text == snapshot.read_text(), "raycluster.yaml changed; if intended, rerun with UPDATE_SNAPSHOT=1"
+    _validate(list(yaml.safe_load_all(text))[1])

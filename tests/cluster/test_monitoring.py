@@ -94,3 +94,18 @@ def test_scrape_config_targets_vllm_on_the_head_and_rays_service_discovery(tmp_p
     assert {p.name for p in written} == {"prometheus.yml", "grafana-dashboard.json", "README.md"}
     assert yaml.safe_load((tmp_path / "monitoring" / "prometheus.yml").read_text()) == config
     assert json.loads((tmp_path / "monitoring" / "grafana-dashboard.json").read_text())["title"] == "vlmctl · lab"
+
+
+@pytest.mark.parametrize("name", ["prometheus.yml", "grafana-dashboard.json"])
+def test_monitoring_snapshots(tmp_path, name):
+    """UPDATE_SNAPSHOT=1 rewrites tests/cluster/snapshots/monitoring/."""
+    import os
+    from pathlib import Path
+
+    write_monitoring(ClusterSpec.model_validate(SPEC), tmp_path, state_root="/tmp/vlmctl")
+    text = (tmp_path / "monitoring" / name).read_text()
+    snapshot = Path(__file__).parent / "snapshots" / "monitoring" / name
+    if os.environ.get("UPDATE_SNAPSHOT") == "1":
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.write_text(text)
+    assert text == snapshot.read_text(), f"{name} changed; if intended, rerun with UPDATE_SNAPSHOT=1"
