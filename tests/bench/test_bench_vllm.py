@@ -115,3 +115,17 @@ def test_goodput_parser_accepts_only_metric_ms_pairs(text):
         assert "--goodput" in exc.message and exc.fix
         return
     assert set(slos) <= {"ttft", "tpot", "e2el"} and all(v >= 0 for v in slos.values())
+
+
+@pytest.mark.integration
+def test_host_and_port_and_the_older_prompt_words(tiny_server, tmp_path):
+    """vLLM's --host/--port name the server when no --base-url is given; --prompt-words (older scripts) still
+    sizes prompts in words, which the tiny server counts as its prompt tokens."""
+    port = tiny_server.rsplit(":", 1)[1].split("/")[0]
+    out = tmp_path / "hp.json"
+    proc = vlmctl("bench", "--host", "127.0.0.1", "--port", port, "--max-concurrency", "1", "--num-prompts", "2",
+                  "--num-warmups", "0", "--prompt-words", "7", "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["meta"]["api_base"] == tiny_server and data["meta"]["prompt_sizing"] == "words"
+    assert {r["prompt_tokens"] for r in data["levels"][0]["requests_detail"]} == {7}
