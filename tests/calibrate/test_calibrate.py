@@ -102,3 +102,11 @@ def test_cli_without_vllm_is_one_line_with_the_fix(capsys, monkeypatch):
     assert main(["calibrate", MODEL]) == 2
     err = capsys.readouterr().err
     assert "vLLM is not installed" in err and "fix:" in err
+
+
+def test_more_models_add_their_lm_and_sampler_runs():
+    from vlmctl.calibrate.runs import extra_model_runs
+
+    extra = extra_model_runs(PROFILES["0.26.0"], "/tmp/models/32B", "32B")
+    assert [(r.name, r.model) for r in extra] == [("lm_v2_32B", "/tmp/models/32B"), ("sampler_v1_32B", "/tmp/models/32B")]
+    assert not any(r.held_out for r in extra)

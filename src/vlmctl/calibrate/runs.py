@@ -37,6 +37,8 @@ class EngineRun:
     """True for a run that only checks the fitted constants."""
     est_s: float = 45.0
     """Typical seconds on one GPU (import, dummy load, profile), for the time budget."""
+    model: str | None = None
+    """Model folder for this run (None = the calibration's model)."""
 
 
 def default_runs(engine: VllmProfile) -> list[EngineRun]:
@@ -75,6 +77,17 @@ def default_runs(engine: VllmProfile) -> list[EngineRun]:
     return runs
 
 
+def extra_model_runs(engine: VllmProfile, model: str, tag: str) -> list[EngineRun]:
+    """For one more model size: its LM-pass run and its sampler run (the constants that vary with the model's
+    shape), named with ``tag``."""
+    out = []
+    for run in default_runs(engine):
+        if run.name.startswith(("lm_", "sampler_")):
+            out.append(EngineRun(f"{run.name}_{tag}", run.runner, run.engine, run.measures, run.held_out, run.est_s,
+                                 model))
+    return out
+
+
 @dataclass
 class RunSettings:
     """How to start the engines."""
@@ -108,14 +121,15 @@ def run_engine(run: EngineRun, engine: VllmProfile, settings: RunSettings,
     """Start one engine, stop it once the KV cache size is logged (or it failed / timed out); the parsed row."""
     settings.logdir.mkdir(parents=True, exist_ok=True)
     log = settings.logdir / f"{run.name}.log"
-    config = {"name": run.name, "model": settings.model, "runner": run.runner, "engine": run.engine,
+    model = run.model or settings.model
+    config = {"name": run.name, "model": model, "runner": run.runner, "engine": run.engine,
               "held_out": run.held_out}
     env = dict(os.environ, VLLM_LOGGING_LEVEL="DEBUG", PYTHONUNBUFFERED="1")
     for runner in engine.runners.values():
         for key in runner.env:
             env.pop(key, None)
     env.update(engine.runners[run.runner].env)
-    argv = [*settings.launcher, settings.model, json.dumps(run.engine), "--load-format", settings.load_format,
+    argv = [*settings.launcher, model, json.dumps(run.engine), "--load-format", settings.load_format,
             "--name", run.name]
     stop_at = re.compile(engine.kv_tokens_line + "|PROBE START FAILED|" + "|".join(engine.memory_lines.failures[:2]))
     started = time.monotonic()

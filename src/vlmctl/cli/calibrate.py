@@ -15,6 +15,7 @@ EXAMPLES = """
 Examples:
   vlmctl models materialize Qwen/Qwen2.5-VL-7B-Instruct /tmp/models/7B
   vlmctl calibrate /tmp/models/7B
+  vlmctl calibrate /tmp/models/7B /tmp/models/32B          # the 32B adds its LM and sampler runs
   vlmctl calibrate /models/Qwen2.5-VL-7B-Instruct --load-format auto -o ~/cal-h200.json
   vlmctl calibrate /tmp/models/7B --start-from wrong.json --budget-s 300 --json > report.json
 
@@ -40,6 +41,7 @@ def _runs_file(path: str):
 
 @click.command("calibrate", epilog=EXAMPLES)
 @click.argument("model")
+@click.argument("more_models", nargs=-1, metavar="[MORE_MODELS]...")
 @click.option("--vllm-version", metavar="X.Y[.Z]", help="vLLM release the engines run (default: the installed one).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False),
               help="Calibration file to write (default: the per-user one `vlmctl plan` reads for this release).")
@@ -57,11 +59,12 @@ def _runs_file(path: str):
 @click.option("--runs", "runs_file", type=click.Path(dir_okay=False, exists=True),
               help="JSON list of engine runs instead of the built-in set.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def cli(model, vllm_version, output, start_from, load_format, timeout_s, budget_s, logdir, gpu, launcher, runs_file,
+def cli(model, more_models, vllm_version, output, start_from, load_format, timeout_s, budget_s, logdir, gpu, launcher, runs_file,
         as_json) -> None:
     """Fit the planner's memory constants to this node's vLLM and GPU.
 
-    MODEL is the model folder (or id) vLLM loads; `vlmctl plan` reads the same one.
+    MODEL is the model folder (or id) vLLM loads; `vlmctl plan` reads the same one. MORE_MODELS (other sizes of
+    the family) add two short runs each, for the constants that vary with the model's shape.
     """
     import datetime as dt
 
@@ -84,6 +87,12 @@ def cli(model, vllm_version, output, start_from, load_format, timeout_s, budget_
     version = vllm_version or installed_vllm_version()
     engine = resolve(version).profile if version else None
     runs = _runs_file(runs_file) if runs_file else (default_runs(engine) if engine else None)
+    if runs is not None and not runs_file:
+        from vlmctl.calibrate.runs import extra_model_runs
+
+        for i, extra in enumerate(more_models, 1):
+            runs += extra_model_runs(engine, extra, Path(extra.rstrip("/")).name or f"m{i}")
+        runs = [r for r in runs if not r.held_out] + [r for r in runs if r.held_out]  # checks last
     start = constants_from_file(engine, read_calibration_file(start_from)) if start_from and engine else None
     err = console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
