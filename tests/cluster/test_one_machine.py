@@ -122,6 +122,40 @@ def test_up_and_join_two_nodes_on_loopback_addresses(cluster):
     assert a_pids and b_pids and not a_pids & b_pids
 
 
+def test_the_scrape_config_finds_every_nodes_ray_metrics(cluster):
+    """monitoring/prometheus.yml reads the service discovery file Ray's head writes into its state dir; every
+    target it lists serves the Ray series the Grafana board queries (the non-GPU ones: no GPU here)."""
+    import urllib.request
+
+    from vlmctl.cluster.monitoring import dashboard, prometheus_config, queried_series
+    from vlmctl.clusterspec import load_cluster
+
+    config = prometheus_config(load_cluster(cluster.cluster_file), state_root=cluster.root)
+    discovery = Path(config["scrape_configs"][1]["file_sd_configs"][0]["files"][0])
+    wanted = {n for n in queried_series(dashboard("vo")) if n.startswith("ray_") and "gpu" not in n and "gram" not in n}
+    assert wanted
+    deadline, missing, targets = time.monotonic() + 90, wanted, []
+    while time.monotonic() < deadline:
+        targets = [t for group in json.loads(discovery.read_text()) for t in group["targets"]] \
+            if discovery.exists() else []
+        hosts = {t.rsplit(":", 1)[0] for t in targets}
+        names = set()
+        for target in targets:
+            try:
+                with urllib.request.urlopen(f"http://{target}/metrics", timeout=5) as resp:
+                    names |= {line.split("{")[0].split(" ")[0] for line in resp.read().decode().splitlines()
+                              if line and not line.startswith("#")}
+            except OSError:
+                pass
+        missing = wanted - names
+        if not missing and {A_IP, B_IP} <= hosts:
+            break
+        time.sleep(2)
+    assert discovery.exists(), f"Ray wrote no {discovery}"
+    assert {A_IP, B_IP} <= {t.rsplit(":", 1)[0] for t in targets}, targets
+    assert not missing, f"no node serves {sorted(missing)}"
+
+
 def test_status_without_node_names_both_and_asks_for_node(cluster):
     res = cluster.run("cluster", "status", timeout=60)
     assert res.returncode == 2, res.stderr + res.stdout
