@@ -1,8 +1,8 @@
 """Accuracy of `vlmctl doctor explain` on the real-log corpus (tests/failures/corpus), fit and held-out parts.
 
 Parts: fit (signatures were written from it), held-out (split off by a hash of the URL before any signature was
-written), fresh-1 and fresh-2 (collected after the catalogue's first and second freeze; fresh-1 was then used to
-improve signatures, fresh-2 was not).
+written), fresh-1, fresh-2 and fresh-3 (collected after the catalogue's first, second and third freeze; fresh-1 and
+fresh-2 were then used to improve signatures, fresh-3 was not).
 
 A log counts as correct when the explanation's primary cause is the cause its thread confirmed (the corpus
 label); for a log whose thread only establishes the subsystem (label ``triage:<subsystem>``) when the primary
@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("fit", "held-out", "fresh-1", "fresh-2")
+PARTS = ("fit", "held-out", "fresh-1", "fresh-2", "fresh-3")
 CORPUS = ROOT / "tests" / "failures" / "corpus"
 
 
