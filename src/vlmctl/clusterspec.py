@@ -34,7 +34,7 @@ import re
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from vlmctl.errors import ConfigError
 from vlmctl.hardware.gpus import GPUS, GpuType, gpu_type
@@ -168,6 +168,12 @@ class ClusterSpec(BaseModel):
     """Model folder, the same path on every node (vLLM's workers open the path the driver gives them)."""
     ports: Ports = Ports()
     nodes: list[NodeSpec] = Field(min_length=1)
+    _from_gpus: bool = PrivateAttr(False)
+
+    @property
+    def from_gpus(self) -> bool:
+        """True when built from ``--gpus`` (no file: no addresses, no cluster name of the user's)."""
+        return self._from_gpus
 
     @field_validator("name")
     @classmethod
@@ -320,4 +326,6 @@ def cluster_from_gpus(spec: str) -> ClusterSpec:
                               fix="run `vlmctl gpus` for the listed names; a GPU it does not list is declared in a "
                                   "cluster file (total_gib, compute_capability) and planned with --cluster FILE") from None
         nodes.append({"name": f"node{i}", "gpu": name, "gpu_count": n})
-    return parse(ClusterSpec, {"nodes": nodes}, f"--gpus '{spec}'", "write --gpus TYPE[:COUNT],…")
+    cluster = parse(ClusterSpec, {"nodes": nodes}, f"--gpus '{spec}'", "write --gpus TYPE[:COUNT],…")
+    cluster._from_gpus = True
+    return cluster

@@ -17,12 +17,13 @@ from pathlib import Path
 import yaml
 
 from vlmctl.clusterspec import ClusterSpec
+from vlmctl.engines.vllm import NEWEST
 from vlmctl.launch import LaunchSpec, NodeLaunch, build_launch
 from vlmctl.launch.spec import CONTAINER_STATE_ROOT, token_path
 from vlmctl.plan.schema import Plan
 
 #: Built from docker/Dockerfile (the vLLM image of the default profile plus vlmctl[cluster]).
-DEFAULT_IMAGE = "vlmctl-vllm:0.26.0"
+DEFAULT_IMAGE = f"vlmctl-vllm:{NEWEST}"
 CLUSTER_MOUNT = "/etc/vlmctl/cluster.yaml"
 PLAN_MOUNT = "/etc/vlmctl/plan.json"
 #: Ray's auth token next to the compose files (mode 600), mounted where RAY_AUTH_TOKEN_PATH points.

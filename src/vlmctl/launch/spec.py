@@ -318,7 +318,7 @@ def build_launch(plan: Plan | None = None, cluster: ClusterSpec | None = None, *
     if plan is None and cluster is None:
         raise ConfigError("nothing to launch: neither a plan nor a cluster file.",
                           fix="vlmctl plan MODEL --cluster cluster.yaml -o plan.json")
-    cluster_name = cluster.name if cluster else "vlmctl"
+    cluster_name = cluster.name if cluster else (plan.cluster_name if plan and plan.cluster_name else "vlmctl")
     ports = cluster.ports if cluster else None
     ray_port = ports.ray if ports else 6379
     dash_port = ports.dashboard if ports else 8265

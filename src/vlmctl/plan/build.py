@@ -73,6 +73,7 @@ def to_plan(model: str, spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest,
         model_path = str(Path(model).expanduser().resolve())
     return Plan(
         model=model, model_path=model_path, served_model_name=Path(model.rstrip("/")).name or model,
+        cluster_name=None if cluster.from_gpus else cluster.name,
         vllm_version=chosen.vllm_version, model_runner=chosen.runner,
         vllm_profile=None if chosen.engine.version == chosen.vllm_version else chosen.engine.version,
         calibration_file=chosen.calibration_file,

@@ -124,6 +124,8 @@ class Plan(_Strict):
     model_path: str | None = None
     """Path to serve from on every node (cluster file or local folder); None = the model id (hub)."""
     served_model_name: str
+    cluster_name: str | None = None
+    """The cluster file's ``name`` (per-node state folders are named after it); None when planned for --gpus."""
     vllm_version: str = LEGACY
     """vLLM release the plan was made for (`vlmctl serve` refuses another one unless --force)."""
     vllm_profile: str | None = None
