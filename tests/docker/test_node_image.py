@@ -59,7 +59,8 @@ def test_compose_files_validate_against_the_compose_spec(tmp_path):
     cluster = tmp_path / "cluster.yaml"
     cluster.write_text(CLUSTER)
     plan = tmp_path / "plan.json"
-    assert main(["plan", "Qwen/Qwen2.5-VL-72B-Instruct-AWQ", "--cluster", str(cluster), "-o", str(plan)]) == 0
+    assert main(["plan", "Qwen/Qwen2.5-VL-72B-Instruct-AWQ", "--cluster", str(cluster), "--vllm-version", "0.26.0",
+                 "-o", str(plan)]) == 0
     for extra in ([], ["--plan", str(plan)]):
         out = tmp_path / ("with-plan" if extra else "without")
         assert main(["compose", "--cluster", str(cluster), *extra, "-o", str(out)]) == 0
@@ -68,6 +69,6 @@ def test_compose_files_validate_against_the_compose_spec(tmp_path):
         for path in files:
             doc = yaml.safe_load(path.read_text())
             jsonschema.validate(doc, schema)
-            assert doc["services"]["ray"]["image"] == f"vlmctl-vllm:{NEWEST}"
+            assert doc["services"]["ray"]["image"] == f"vlmctl-vllm:{'0.26.0' if extra else NEWEST}"
         head = yaml.safe_load((out / "docker-compose.gpu-a.yml").read_text())["services"]
         assert ("api" in head) == bool(extra)

@@ -10,7 +10,7 @@ from vlmctl.cli._output import console, next_steps
 @click.option("--cluster", "cluster_file", default="cluster.yaml", show_default=True, metavar="FILE", help="The cluster file (YAML).")
 @click.option("--plan", "plan_file", metavar="FILE",
               help="A plan from `vlmctl plan -o`: its GPUs and variables per node, and an `api` service on the head.")
-@click.option("--image", default=None, metavar="IMAGE", help="Container image with vLLM and vlmctl (same on every node).")
+@click.option("--image", default=None, metavar="IMAGE", help="Container image with vLLM and vlmctl (same on every node); default vlmctl-vllm:<the plan's vLLM>.")
 @click.option("-o", "--out", "out_dir", default="compose", show_default=True, metavar="DIR", help="Folder to write into.")
 def cli(cluster_file, plan_file, image, out_dir) -> None:
     """Write one docker-compose file per node, a README and the cluster file into a folder.
@@ -25,12 +25,13 @@ def cli(cluster_file, plan_file, image, out_dir) -> None:
       vlmctl compose --cluster cluster.yaml --plan plan.json --image registry.lab/vlmctl-vllm:0.26.0 -o deploy/
     """
     from vlmctl.cli.cluster import _plan
-    from vlmctl.cluster.compose import DEFAULT_IMAGE, file_name, write_compose
+    from vlmctl.cluster.compose import file_name, image_for, write_compose
     from vlmctl.clusterspec import load_cluster
 
     spec = load_cluster(cluster_file)
-    written = write_compose(spec, out_dir, cluster_file=cluster_file, image=image or DEFAULT_IMAGE,
-                            plan=_plan(plan_file), plan_file=plan_file)
+    plan = _plan(plan_file)
+    written = write_compose(spec, out_dir, cluster_file=cluster_file, image=image or image_for(plan),
+                            plan=plan, plan_file=plan_file)
     con = console()
     for path in written:
         con.print(f"wrote {path}", markup=False)
