@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from vlmctl.models.spec import ModelSpec
 from vlmctl.plan.request import PlanRequest
 
-VLLM_DEFAULT_MM_LIMIT = 999  # vllm/config/multimodal.py: default per-modality limit
 
 
 @dataclass(frozen=True)
@@ -50,16 +49,17 @@ def ladder(spec: ModelSpec) -> list[MediaProfile]:
     return [MediaProfile(n, i, v, min(px, full), f, rank) for rank, (n, i, v, px, f) in enumerate(steps)]
 
 
-def profiles_for(spec: ModelSpec, req: PlanRequest) -> list[MediaProfile]:
-    """The user's own limits as one fixed profile, or the ladder when none were given."""
+def profiles_for(spec: ModelSpec, req: PlanRequest, default_limit: int = 999) -> list[MediaProfile]:
+    """The user's own limits as one fixed profile (a modality left out gets vLLM's ``default_limit``, from the
+    version profile), or the ladder when none were given."""
     if req.limit_mm_per_prompt is None and req.mm_processor_kwargs is None:
         return ladder(spec)
     limits = req.limit_mm_per_prompt or {}
     kwargs = req.mm_processor_kwargs or {}
     return [MediaProfile(
         name="as given",
-        images=limits.get("image", VLLM_DEFAULT_MM_LIMIT),
-        videos=limits.get("video", VLLM_DEFAULT_MM_LIMIT),
+        images=limits.get("image", default_limit),
+        videos=limits.get("video", default_limit),
         max_pixels=kwargs.get("max_pixels", spec.max_pixels),
         frames=kwargs.get("num_frames", spec.family.max_frames_per_video),
         rank=0, fixed=True,

@@ -199,8 +199,8 @@ def _max_utilization(slot: Slot, world: int, cal: Calibration) -> float:
 class _Sizer:
     """Sizes one (TP, PP, dtype, media, eager) configuration with vLLM's arithmetic."""
 
-    def __init__(self, spec: ModelSpec, req: PlanRequest, cal: Calibration) -> None:
-        self.spec, self.req, self.cal = spec, req, cal
+    def __init__(self, spec: ModelSpec, req: PlanRequest, cal: Calibration, engine: VllmProfile) -> None:
+        self.spec, self.req, self.cal, self.engine = spec, req, cal, engine
         self._weights: dict[tuple, float] = {}
 
     def weights(self, **key) -> float:
@@ -220,8 +220,7 @@ class _Sizer:
             frames = spec.family.video_frames_within(spec, media.max_pixels, max_model_len, media.frames)
             vid = mem.video_tokens(spec, media.max_pixels, frames)
         item = max(img, vid)
-        step = max(batched, item) if item else 0
-        return frames, item, step
+        return frames, item, self.engine.encoder_budget_tokens(batched, item)
 
     def size(self, c: Candidate) -> None:
         spec, cal = self.spec, self.cal
@@ -287,7 +286,7 @@ class Planner:
             self.chosen = replace(self.chosen, cal=constants,
                                   findings=[f for f in self.chosen.findings if f.id == "vllm-version-unknown"])
         self.engine, self.cal = self.chosen.engine, self.chosen.cal
-        self.sizer = _Sizer(spec, req, self.cal)
+        self.sizer = _Sizer(spec, req, self.cal, self.engine)
         self.work = spd.parse_workload(req.workload, req.prompt_tokens, req.output_tokens)
         self.speed_constants = speed_constants(self.chosen.engine.version)
         self.concurrency = req.concurrency or 1
@@ -567,7 +566,7 @@ class Planner:
     # -- search -----------------------------------------------------------------------------
     def candidates(self) -> list[Candidate]:
         out: list[Candidate] = []
-        profiles = profiles_for(self.spec, self.req)
+        profiles = profiles_for(self.spec, self.req, self.engine.default_mm_limit)
         eagers = [self.req.enforce_eager] if self.req.enforce_eager is not None else [False, True]
         modes = [self.req.mm_encoder_tp_mode] if self.req.mm_encoder_tp_mode else ["weights", "data"]
         # PP only where no node holds a replica: once a one-stage replica starts with full media, deeper pipelines

@@ -214,7 +214,7 @@ class VllmProfile:
     default_mm_limit: int
     """Items per modality vLLM admits when --limit-mm-per-prompt is unset."""
     encoder_budget: str
-    """How the encoder cache budget is computed: 'max(batched, item)' = max(max_num_batched_tokens, largest item)."""
+    """Where the encoder budget rule is read (``encoder_budget_tokens`` implements it)."""
     flags: Flags
     env: EnvNames
     log_phases: tuple[tuple[str, str], ...]
@@ -254,6 +254,11 @@ class VllmProfile:
                               f"{', '.join(sorted(self.calibrations))}).",
                               fix=f"--model-runner {self.default_runner}")
         return self.calibrations[name]
+
+    def encoder_budget_tokens(self, max_num_batched_tokens: int, largest_item: int) -> int:
+        """Encoder tokens one step (and the start-up profile) runs: max(max_num_batched_tokens, largest item), 0
+        without media."""
+        return max(max_num_batched_tokens, largest_item) if largest_item else 0
 
     def phase_patterns(self) -> list[tuple[str, re.Pattern]]:
         """Compiled log phases."""

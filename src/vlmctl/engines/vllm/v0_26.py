@@ -114,7 +114,8 @@ PROFILE = VllmProfile(
         tiers=(BatchTier(70, 8192, 1024, excluded_names=("a100",)),), fallback=(2048, 256),
         source="vllm/engine/arg_utils.py EngineArgs.get_batch_defaults (OpenAI API server usage context)"),
     default_mm_limit=999,
-    encoder_budget="max(batched, item)",
+    encoder_budget="vllm/v1/core/encoder_cache_manager.py compute_mm_encoder_budget: max(max_num_encoder_input_tokens "
+                   "(= max_num_batched_tokens, config/scheduler.py), largest item)",
     flags=Flags(limit_mm_item_options=True, max_model_len_auto=True,
                 source=f"{_WHEEL}: vllm/engine/arg_utils.py EngineArgs.add_cli_args, "
                        "vllm/entrypoints/openai/cli_args.py FrontendArgs, vllm/config/multimodal.py "
