@@ -222,3 +222,20 @@ def test_without_iproute2_psutil_and_a_udp_probe_give_the_same_answers(monkeypat
         assert {n: (i.up, i.addresses) for n, i in ifaces.items()} == {n: (i.up, i.addresses) for n, i in before[0].items()}
         after = _route_or_error("198.51.100.7")
         assert after == before[1] or (isinstance(after, tuple) and after[0] == before[1][0])
+
+
+def test_gpu_ids_past_this_machines_count_are_refused_before_ray_starts(monkeypatch, tmp_path):
+    """NVML is faked (no GPU here): the machine reports 2 GPUs, node b asks for ids 2 and 3."""
+    from vlmctl.cluster import probe, ray_node
+    from vlmctl.errors import ConfigError
+
+    _machine(monkeypatch, {"lo": (True, ["127.0.0.1"])}, route=("lo", "127.0.0.1"))
+    two = [probe.GpuProbe(index=i, name="NVIDIA H100", compute_capability="9.0", total_gib=79.1, used_gib=0.5)
+           for i in range(2)]
+    monkeypatch.setattr(probe, "probe_gpus", lambda: (two, None))
+    spec = ClusterSpec.model_validate(ONE_MACHINE)
+    ray_node.check_gpu_ids(node_env(spec, "a", root=tmp_path))  # ids 0,1: fine
+    with pytest.raises(ConfigError, match=r"lists GPU ids \[2, 3\], but this machine has 2 GPU\(s\), ids 0-1"):
+        ray_node.check_gpu_ids(node_env(spec, "b", root=tmp_path))
+    monkeypatch.setattr(probe, "probe_gpus", lambda: ([], "NVML unavailable"))
+    ray_node.check_gpu_ids(node_env(spec, "b", root=tmp_path))  # nothing to check against

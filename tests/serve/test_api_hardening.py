@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests._servers import demo_server as start_demo
+from tests._servers import free_port
 from tests.serve.media_fixtures import data_uri, mp4_bytes, png_bytes
 
 pytestmark = [pytest.mark.integration]
@@ -71,6 +72,8 @@ def _literal(value) -> str:
 
 
 @PROPERTY
+@hypothesis.example(field="top_p", value=2.127179828187416e-296)  # once kept no token at all
+@hypothesis.example(field="temperature", value=1.2039057624804055e-210)  # once divided the logits into inf
 @given(field=st.sampled_from(sorted(RANGES)),
        value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**30), 10**30)))
 def test_sampling_numbers_are_accepted_in_range_and_refused_with_a_400_otherwise(server, field, value):
@@ -221,17 +224,26 @@ def test_media_messages_point_the_right_way(server, tmp_path):
     assert still.status_code == 415 and "still image" in _openai_error(still)["message"]
 
 
-def test_fifo_and_directory_are_named_as_such(tmp_path):
+def _image_msg(url: str) -> list[dict]:
+    return [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]
+
+
+def test_fifo_directory_and_remote_failures_are_named_as_such(tmp_path):
     media = tmp_path / "media"
     media.mkdir()
     os.mkfifo(media / "pipe.png")
     (media / "folder.png").mkdir()
-    with start_demo(args=("--allowed-media-dir", str(media))) as server:
+    closed = free_port()  # nothing listens there
+    with start_demo(args=("--allowed-media-dir", str(media), "--allow-remote-media")) as server:
         for name, words in (("pipe.png", "named pipe"), ("folder.png", "directory"), ("gone.png", "does not exist")):
             body = {"messages": [{"role": "user", "content": [
                 {"type": "image_url", "image_url": {"url": f"file://{media / name}"}}]}], "max_tokens": 1}
             resp = _post(server, json.dumps(body))
             assert 400 <= resp.status_code < 500 and words in _openai_error(resp)["message"], resp.text
+        for url, status, words in ((f"http://127.0.0.1:{closed}/cat.png", 502, "ConnectError"),
+                                   ("http://[::1/cat.png", 400, "not a valid URL")):
+            resp = _post(server, json.dumps({"messages": _image_msg(url), "max_tokens": 1}))
+            assert resp.status_code == status and words in _openai_error(resp)["message"], resp.text
 
 
 def test_a_huge_prompt_is_refused_before_tokenizing(server):

@@ -181,6 +181,7 @@ def up(ne: NodeEnv, *, dashboard_host: str | None = None, dashboard: bool = True
                            fix=f"run on this node: vlmctl cluster join {ne.head_address}")
     if is_up(ne):
         return False
+    check_gpu_ids(ne)
     _clear_leftovers(ne, progress)
     _check_port_free(ne.address, ne.ray_port)
     log = _prepare(ne, create_token=True)
@@ -211,6 +212,20 @@ def reap_dead_local_nodes(ne: NodeEnv) -> dict[str, int]:
             if left:
                 reaped[folder.name] = stop_local(folder, timeout=2.0)
     return reaped
+
+
+def check_gpu_ids(ne: NodeEnv) -> None:
+    """Refuse GPU ids this machine does not have (NVML's count); nothing to check where NVML sees no GPU."""
+    from vlmctl.cluster.probe import probe_gpus
+    from vlmctl.errors import ConfigError
+
+    ids = list(ne.launch.gpu_ids)
+    gpus, _ = probe_gpus()
+    if gpus and ids and max(ids) >= len(gpus):
+        raise ConfigError(
+            f"node '{ne.node}' lists GPU ids {ids}, but this machine has {len(gpus)} GPU(s), ids 0-{len(gpus) - 1}.",
+            fix=f"set gpu_ids of node '{ne.node}' in the cluster file to ids nvidia-smi -L shows",
+        )
 
 
 def _clear_leftovers(ne: NodeEnv, progress: Progress = _quiet) -> int:
@@ -319,6 +334,7 @@ def join(ne: NodeEnv, *, block: bool = False, timeout: float = JOIN_TIMEOUT_S, s
         raise ClusterError(f"node '{ne.node}' is the head.", fix="run on this node: vlmctl cluster up")
     if is_up(ne):
         return False
+    check_gpu_ids(ne)
     _clear_leftovers(ne, progress)
     t0 = time.monotonic()
     progress(f"checking the head {ne.head} from {ne.address} (NIC {ne.nic})")

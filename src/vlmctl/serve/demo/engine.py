@@ -292,6 +292,7 @@ class Engine:
         if p.top_p < 1.0:
             sorted_p, order = probs.sort(descending=True)
             keep = sorted_p.cumsum(-1) - sorted_p < p.top_p
+            keep[0] = True  # the most likely token always stays (a tiny top_p would otherwise keep none)
             probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
         return torch.multinomial(probs, 1, generator=seq.generator)[0]
 
