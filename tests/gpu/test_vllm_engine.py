@@ -56,6 +56,7 @@ def _run_engine(model_dir: Path, engine: dict, env: dict, log: Path, timeout_s: 
 
 @pytest.mark.timeout(300)
 def test_v2_engine_kv_tokens_match_plan(tmp_path):
+    from vlmctl.engines.vllm import installed_version
     from vlmctl.models.materialize import materialize
     from vlmctl.plan import make_plan
 
@@ -69,7 +70,7 @@ def test_v2_engine_kv_tokens_match_plan(tmp_path):
         ["nvidia-smi", "-L"], capture_output=True, text=True).stdout else "h200:1",
         dtype="bfloat16", enforce_eager=True, gpu_memory_utilization=0.6, max_model_len=16384,
         limit_mm_per_prompt={"image": 2, "video": 0}, max_num_batched_tokens=8192, max_num_seqs=256,
-        model_runner="v2")
+        model_runner="v2", vllm_version=installed_version())
     assert plan.ok
     err = (plan.plan.kv_cache_tokens - row["kv_tokens"]) / row["kv_tokens"]
     assert abs(err) <= 0.05, (plan.plan.kv_cache_tokens, row["kv_tokens"])

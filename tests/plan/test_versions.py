@@ -129,3 +129,14 @@ def test_plan_cli_documents_and_takes_the_version_options(tmp_path, capsys):
     assert main(["plan", MODEL, "--gpus", GPUS, "--calibration", str(tmp_path / "none.json")]) == 2
     err = capsys.readouterr().err
     assert "cannot read it" in err and "fix:" in err
+
+
+def test_plan_cli_on_a_node_with_vllm_plans_for_that_release(capsys, monkeypatch):
+    from vlmctl.cli.main import main
+    from vlmctl.engines import vllm as engines
+
+    monkeypatch.setattr(engines, "installed_version", lambda: "0.26.0")
+    assert main(["plan", MODEL, "--gpus", GPUS, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plan"]["vllm_version"] == "0.26.0"
+    assert main(["plan", MODEL, "--gpus", GPUS, "--vllm-version", "0.33.0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plan"]["vllm_version"] == "0.33.0"

@@ -72,8 +72,9 @@ def _json_option(value: str | None, flag: str) -> dict | None:
               help="vLLM model runner (default: the one that release picks for the model; v1 = "
                    "VLLM_USE_V2_MODEL_RUNNER=0).")
 @click.option("--vllm-version", metavar="X.Y[.Z]",
-              help=f"vLLM release the nodes run (default: the newest supported, {_NEWEST}; supported: "
-                   f"{_SUPPORTED}). Another release plans with the nearest profile and a warning.")
+              help=f"vLLM release the nodes run (default: the one installed here, else the newest supported, "
+                   f"{_NEWEST}; supported: {_SUPPORTED}). Another release plans with the nearest profile and a "
+                   "warning.")
 @click.option("--calibration", "calibration_file", type=click.Path(dir_okay=False),
               help="Calibration file from `vlmctl calibrate` (default: the per-user one for that release, "
                    "$VLMCTL_CALIBRATION_DIR/vllm-X.Y.json, when it exists).")
@@ -102,8 +103,10 @@ def cli(model, cluster_file, gpus, tensor_parallel_size, pipeline_parallel_size,
     MODEL is a catalog id (`vlmctl models`) or a local model folder. Options keep vLLM's names;
     a given option is fixed, an omitted one is searched.
     """
+    from vlmctl.engines.vllm import installed_version
     from vlmctl.plan import make_plan
 
+    vllm_version = vllm_version or installed_version()  # a GPU node plans for the vLLM it runs
     if gpus is None and cluster_file is None:
         raise ConfigError("no hardware given.", fix="add --gpus TYPE[:COUNT],… (e.g. --gpus a100-80gb:2) or --cluster FILE")
     if gpus is not None and cluster_file is not None:
