@@ -59,3 +59,18 @@ def test_hybrid_graphs_need_a_state_block_per_sequence():
     eager = make_plan("Qwen/Qwen3.5-27B", gpus="h100-80gb:1", max_model_len=32768, enforce_eager=True,
                       max_num_seqs=1024)
     assert eager.ok and eager.plan.max_num_seqs == 1024
+
+
+def test_expert_parallel_group_spans_the_data_parallel_replicas():
+    """vLLM's EP group is TP × DP ranks: two replicas of TP 2 deal the 128 experts over 4 GPUs."""
+    from vlmctl.models import catalog_entry
+
+    spec = catalog_entry("Qwen/Qwen3-VL-30B-A3B-Instruct").spec()
+    kw = dict(gpus="h100-80gb:4", tensor_parallel_size=2, max_model_len=32768, enable_expert_parallel=True,
+              vllm_version="0.26.0")
+    one = make_plan("Qwen/Qwen3-VL-30B-A3B-Instruct", data_parallel_size=1, **kw)
+    two = make_plan("Qwen/Qwen3-VL-30B-A3B-Instruct", data_parallel_size=2, **kw)
+    assert one.ok and two.ok and two.plan.data_parallel_size == 2
+    experts_gib = spec.family.expert_params(spec, range(48)) * 2 / 2**30
+    gap = one.plan.per_gpu[0].weights_gib - two.plan.per_gpu[0].weights_gib
+    assert gap == pytest.approx(experts_gib * (1 / 2 - 1 / 4), abs=0.02)

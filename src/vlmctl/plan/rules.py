@@ -36,7 +36,9 @@ class RuleInput:
     """Distinct GPU types the engine runs on."""
     partition: tuple[int, ...]
     expert_parallel: bool = False
-    """--enable-expert-parallel: MoE experts dealt whole over the TP ranks instead of split."""
+    """--enable-expert-parallel: MoE experts dealt whole over the TP × DP ranks instead of split by TP."""
+    data_parallel: int = 1
+    """Replicas (--data-parallel-size): with expert parallelism they share one expert group."""
 
 
 Rule = Callable[[RuleInput], list[Finding]]
@@ -215,7 +217,7 @@ def pp_layers(x: RuleInput) -> list[Finding]:
 
 def family_parallel(x: RuleInput) -> list[Finding]:
     """The model family's own divisibility rules (MoE expert width or expert parallelism, linear-attention heads)."""
-    return x.spec.family.parallel_rules(x.spec, x.tp, x.expert_parallel)
+    return x.spec.family.parallel_rules(x.spec, x.tp, x.expert_parallel, x.data_parallel)
 
 
 RULES: dict[str, Rule] = {

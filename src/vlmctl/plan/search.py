@@ -244,7 +244,8 @@ class _Sizer:
             requested = math.ceil(total * c.utilization)
             weights = self.weights(tp=c.tp, layers=layers, first=first, last=last, dtype=c.dtype,
                                    quantization=c.quantization, vision=vision,
-                                   expert_parallel=c.expert_parallel) + cal.weight_overhead_gib * GIB + buffers
+                                   expert_parallel=c.expert_parallel, data_parallel=c.dp)
+            weights += cal.weight_overhead_gib * GIB + buffers
             shape = mem.cache_shape(spec, c.tp, kv_bytes, start, layers)
             start += layers
             lm = mem.lm_activation_bytes(spec, tp=c.tp, tokens=c.max_num_batched_tokens, seqs=c.max_num_seqs,
@@ -312,9 +313,10 @@ class Planner:
         return sorted(p for p in opts if 1 <= p <= min(n_slots, self.spec.num_hidden_layers))
 
     def static_findings(self, tp: int, pp: int, dtype: str, quant: str | None, vision: str,
-                        gpus: tuple[GpuType, ...], partition: list[int], expert_parallel: bool = False) -> list[Finding]:
+                        gpus: tuple[GpuType, ...], partition: list[int], expert_parallel: bool = False,
+                        dp: int = 1) -> list[Finding]:
         return check(RuleInput(self.spec, tp, pp, dtype, self.req.dtype, quant, vision, gpus, tuple(partition),
-                               expert_parallel))
+                               expert_parallel, dp))
 
     def passing_tps(self) -> list[int]:
         """TP sizes that pass every static rule on this cluster (for fixes)."""
@@ -332,11 +334,12 @@ class Planner:
                 out.append(t)
         return out
 
-    def ep_options(self, tp: int) -> list[bool]:
-        """Expert parallelism: as asked, else both for an MoE model on more than one GPU per stage."""
+    def ep_options(self, tp: int, dp: int = 1) -> list[bool]:
+        """Expert parallelism: as asked, else both for an MoE model whose expert-parallel group (TP × DP ranks,
+        as vLLM forms it) has more than one GPU."""
         if self.req.enable_expert_parallel is not None:
             return [self.req.enable_expert_parallel]
-        return [False, True] if self.spec.moe is not None and tp > 1 else [False]
+        return [False, True] if self.spec.moe is not None and tp * dp > 1 else [False]
 
     def evaluate(self, tp: int, pp: int, slots: list[Slot], media: MediaProfile, eager: bool, vision_mode: str,
                  partition: list[int] | None = None, expert_parallel: bool = False,
@@ -356,7 +359,7 @@ class Planner:
         c = Candidate(tp, pp, slots, part, dtype, quant, vision_mode, media, eager, util, length, seqs, batched,
                       expert_parallel=expert_parallel, replicas=replicas or [slots])
         static = self.static_findings(tp, pp, dtype, quant, vision_mode if media.vision_on else "none", gpus, part,
-                                      expert_parallel)
+                                      expert_parallel, c.dp)
         if errors(static):
             c.findings = static
             return c
@@ -590,7 +593,7 @@ class Planner:
                 layouts = _layouts(slots, pp, self.req.data_parallel_size)
                 if pp > 1 and len(layouts) > 2:  # deep pipelines: the roomiest slots and all of them
                     layouts = [layouts[0], layouts[-1]]
-                for replicas, ep in ((r, e) for r in layouts for e in self.ep_options(tp)):
+                for replicas, ep in ((r, e) for r in layouts for e in self.ep_options(tp, len(r))):
                     chosen = _tightest(replicas)
                     best: Candidate | None = None
                     for mode in modes:
