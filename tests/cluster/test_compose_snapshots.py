@@ -101,6 +101,7 @@ def test_compose_content_rules(tmp_path):
     api = head_doc["api"]
     assert api["command"][:3] == ["serve", "--plan", "/etc/vlmctl/plan.json"] and "--cluster" in api["command"]
     assert "/health" in " ".join(api["healthcheck"]["test"]) and api["depends_on"] == ["ray"]
+    assert api["command"][api["command"].index("--cuda-visible-devices") + 1] == "0,1"  # the container's numbering
     assert api["environment"]["VLMCTL_API_KEY"].startswith("${VLMCTL_API_KEY:?")
     assert "api" not in compose_service(spec, "gpu-b", plan=plan)["services"]
     assert "api" not in compose_service(spec, "gpu-a")["services"]  # no plan, nothing to serve

@@ -60,7 +60,7 @@ def test_compose_files_validate_against_the_compose_spec(tmp_path):
     cluster.write_text(CLUSTER)
     plan = tmp_path / "plan.json"
     assert main(["plan", "Qwen/Qwen2.5-VL-72B-Instruct-AWQ", "--cluster", str(cluster), "--vllm-version", "0.26.0",
-                 "-o", str(plan)]) == 0
+                 "-tp", "2", "-pp", "5", "-o", str(plan)]) == 0  # the field report's two-node pipeline
     for extra in ([], ["--plan", str(plan)]):
         out = tmp_path / ("with-plan" if extra else "without")
         assert main(["compose", "--cluster", str(cluster), *extra, "-o", str(out)]) == 0

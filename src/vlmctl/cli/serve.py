@@ -131,10 +131,12 @@ class _PassthroughCommand(click.Command):
                                            "(with a warning).")
 @click.option("--vllm-bin", default="vllm", show_default=True,
               help="How to run vLLM, e.g. 'python3 -m vllm.entrypoints.cli.main'.")
+@click.option("--cuda-visible-devices", metavar="IDS",
+              help="Override CUDA_VISIBLE_DEVICES of vllm serve (containers renumber their GPUs from 0).")
 def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, host, port, api_key_file, api_key,
         health_timeout, on_unhealthy, insecure,
         served_model_name, max_model_len, no_ui, allow_remote_media, allowed_media_dir, log_file, ready_timeout,
-        force, vllm_bin):
+        force, vllm_bin, cuda_visible_devices):
     from vlmctl.serve.safety import check_bind
 
     if model and model_opt and model != model_opt:
@@ -170,6 +172,8 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
         else:
             raise ConfigError("the vLLM engine needs a plan.", fix="--plan plan.json, or MODEL --gpus TYPE:N")
         spec, env = _vllm_launch(plan, cluster, vllm_args, host, port, api_key, vllm_bin.split(), write=not dry_run)
+        if cuda_visible_devices is not None:
+            env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices
         argv = spec.vllm_argv
     else:
         media_limits = None

@@ -85,7 +85,8 @@ def _api_service(cluster: ClusterSpec, spec: LaunchSpec, node: NodeLaunch, image
         "volumes": _volumes(cluster, node.name, True),
         "deploy": _gpus(node),
         "entrypoint": ["vlmctl"],
-        "command": ["serve", "--plan", PLAN_MOUNT, "--cluster", CLUSTER_MOUNT, "--host", "0.0.0.0", "--port", str(port)],
+        "command": ["serve", "--plan", PLAN_MOUNT, "--cluster", CLUSTER_MOUNT, "--host", "0.0.0.0", "--port", str(port),
+                    "--cuda-visible-devices", node.visible_devices],
         "healthcheck": {"test": ["CMD", "python3", "-c", probe], "interval": "30s", "timeout": "10s", "retries": 3,
                         "start_period": f"{API_START_PERIOD_S}s"},
     }
