@@ -239,3 +239,17 @@ def test_gpu_ids_past_this_machines_count_are_refused_before_ray_starts(monkeypa
         ray_node.check_gpu_ids(node_env(spec, "b", root=tmp_path))
     monkeypatch.setattr(probe, "probe_gpus", lambda: ([], "NVML unavailable"))
     ray_node.check_gpu_ids(node_env(spec, "b", root=tmp_path))  # nothing to check against
+
+
+def test_ray_token_is_made_once_private_and_required_to_join(tmp_path):
+    path = tmp_path / "lab.ray_auth_token"
+    with pytest.raises(ClusterError, match="no copy of the Ray token of cluster 'lab'") as info:
+        cenv.ensure_token(path, "lab")
+    assert f"scp HEAD:{path} {path}" in info.value.fix
+    made = cenv.ensure_token(path, "lab", create=True)
+    token = made.read_text()
+    assert made.stat().st_mode & 0o777 == 0o600 and len(token) == 64 and int(token, 16) >= 0
+    assert cenv.ensure_token(path, "lab", create=True).read_text() == token  # never replaced
+    path.chmod(0o666)
+    with pytest.raises(ClusterError, match="only its owner can write"):
+        cenv.ensure_token(path, "lab")

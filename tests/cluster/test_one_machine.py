@@ -232,6 +232,7 @@ def _gcs_answers(cluster, **env) -> subprocess.CompletedProcess:
 def test_token_auth_is_on_and_a_client_without_the_token_is_refused(cluster):
     token = Path(cluster.root, "vo.ray_auth_token")
     assert token.stat().st_mode & 0o777 == 0o600 and len(token.read_text()) == 64
+    assert f"scp {token} WORKER:{token}" in cluster.up.stdout  # cluster up says to copy it
     env_out = cluster.run("cluster", "env", "--node", "b", timeout=60).stdout
     assert "RAY_AUTH_MODE=token" in env_out and str(token) in env_out and token.read_text() not in env_out
     assert _gcs_answers(cluster, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token)).returncode == 0

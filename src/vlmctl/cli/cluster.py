@@ -164,7 +164,9 @@ def up_cmd(cluster_file, node_name, dashboard_host, no_dashboard, plan_file, cud
     else:
         dash = "" if no_dashboard else f", dashboard http://{dashboard_host or ne.address}:{ne.dashboard_port}"
         con.print(f"Ray head up: {ne.head} (node {ne.node}, NIC {ne.nic}{dash}); state in {ne.state_dir}")
-    next_steps(con, f"vlmctl cluster join {ne.head_address} --cluster {cluster_file}   # on each worker",
+    token = ne.env.get("RAY_AUTH_TOKEN_PATH") if ne.env.get("RAY_AUTH_MODE") == "token" else None
+    copy = [f"scp {token} WORKER:{token}   # Ray's auth token, to each worker (mode 600)"] if token else []
+    next_steps(con, *copy, f"vlmctl cluster join {ne.head_address} --cluster {cluster_file}   # on each worker",
                f"vlmctl cluster status --cluster {cluster_file}")
 
 

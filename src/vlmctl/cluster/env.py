@@ -113,7 +113,7 @@ def ensure_token(path: str | Path, cluster: str, create: bool = False) -> Path:
     if not path.exists():
         if not create:
             raise ClusterError(
-                f"this node has no copy of cluster '{cluster}''s Ray token ({path}); Ray runs with token "
+                f"this node has no copy of the Ray token of cluster '{cluster}' ({path}); Ray runs with token "
                 "authentication, so a node without the token cannot join.",
                 fix=f"copy it from the head: scp HEAD:{path} {path} && chmod 600 {path} (or export "
                     "RAY_AUTH_MODE=disabled on every node to run without authentication)")
