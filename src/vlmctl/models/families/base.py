@@ -30,7 +30,7 @@ class CacheLayout:
     """Bytes of one linear layer's state for one sequence (conv state + recurrent state)."""
 
 
-def _get(cfg: dict, key: str, source: str, text: dict | None = None, family: str = "Qwen-VL"):
+def config_value(cfg: dict, key: str, source: str, text: dict | None = None, family: str = "Qwen-VL"):
     """``key`` from text_config, else the top level; a ConfigError naming the key and the family when absent."""
     for d in (text or {}, cfg):
         if key in d:
@@ -79,7 +79,7 @@ class Family:
             raise ConfigError(f"{source}: config.json has no vision_config.", fix="use a vision-language checkpoint")
 
         def get(key: str):
-            return _get(config, key, source, text, self.name)
+            return config_value(config, key, source, text, self.name)
 
         heads = get("num_attention_heads")
         hidden = get("hidden_size")

@@ -19,7 +19,7 @@ out_proj; full attention with an output gate doubling q_proj and q/k RMSNorm).
 from __future__ import annotations
 
 from vlmctl.findings import Finding
-from vlmctl.models.families.base import CacheLayout, _get
+from vlmctl.models.families.base import CacheLayout, config_value
 from vlmctl.models.families.qwen3_vl import Qwen3VL
 from vlmctl.models.families.qwen3_vl_moe import moe_from_text
 from vlmctl.models.spec import LinearAttentionSpec, ModelSpec
@@ -44,7 +44,7 @@ class Qwen35(Qwen3VL):
 
     def text_extras(self, text: dict, config: dict, source: str) -> dict:
         def get(key: str) -> int:
-            return int(_get(config, key, source, text, self.name))
+            return int(config_value(config, key, source, text, self.name))
 
         lin = LinearAttentionSpec(
             num_key_heads=get("linear_num_key_heads"), num_value_heads=get("linear_num_value_heads"),

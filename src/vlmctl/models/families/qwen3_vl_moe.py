@@ -11,7 +11,7 @@ rank holds every expert, its MLP width split by TP). Layer rule: transformers' Q
 """
 from __future__ import annotations
 
-from vlmctl.models.families.base import _get
+from vlmctl.models.families.base import config_value
 from vlmctl.models.families.qwen3_vl import Qwen3VL
 from vlmctl.models.spec import MoESpec
 
@@ -19,7 +19,7 @@ from vlmctl.models.spec import MoESpec
 def moe_from_text(text: dict, config: dict, source: str, family: str) -> MoESpec:
     """The expert layout from a MoE config (num_experts, num_experts_per_tok, moe_intermediate_size required)."""
     def get(key: str) -> int:
-        return int(_get(config, key, source, text, family))
+        return int(config_value(config, key, source, text, family))
 
     return MoESpec(
         num_experts=get("num_experts"), experts_per_token=get("num_experts_per_tok"),
