@@ -44,11 +44,11 @@ def _dist(values: list[float]) -> dict[str, float] | None:
     ordered = sorted(values)
     out = {"mean": statistics.fmean(ordered), "median": statistics.median(ordered)}
     for p in PERCENTILES:
-        out[f"p{p}"] = _percentile(ordered, p)
+        out[f"p{p}"] = percentile(ordered, p)
     return {k: round(v, 6) for k, v in out.items()}
 
 
-def _percentile(ordered: list[float], p: float) -> float:
+def percentile(ordered: list[float], p: float) -> float:
     """Linear interpolation between closest ranks (numpy's default, as vllm bench serve uses)."""
     if len(ordered) == 1:
         return ordered[0]

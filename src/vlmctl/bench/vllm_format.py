@@ -18,7 +18,7 @@ import json
 import math
 import statistics
 
-from vlmctl.bench.metrics import _percentile
+from vlmctl.bench.metrics import percentile
 from vlmctl.errors import ConfigError
 
 METRICS = ("ttft", "tpot", "itl", "e2el")
@@ -100,7 +100,7 @@ def _stats(name: str, seconds: list[float], percentiles: list[float]) -> dict[st
            f"std_{name}_ms": statistics.pstdev(ms)}
     for p in percentiles:
         word = str(int(p)) if int(p) == p else str(p)
-        out[f"p{word}_{name}_ms"] = _percentile(ms, p)
+        out[f"p{word}_{name}_ms"] = percentile(ms, p)
     return out
 
 
