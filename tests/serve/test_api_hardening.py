@@ -28,10 +28,10 @@ PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=list(H
 HI = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture(scope="module")
-def server():
-    with start_demo() as url:
-        yield url
+@pytest.fixture
+def server(demo_server):
+    """The session's demo server (tests/conftest.py); tests that stop or reconfigure one start their own."""
+    return demo_server
 
 
 def _post(server, raw: str | bytes, content_type: str | None = "application/json", **headers):
@@ -130,11 +130,12 @@ def test_any_text_is_served_or_refused_as_invalid_unicode(server, text):
         assert resp.status_code == 200, resp.text
 
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-    max_leaves=12,
-)
+def _containers(inner):
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    _containers, max_leaves=12)
 FIELDS = ["messages", "model", "stream", "stop", "temperature", "max_tokens", "tools", "tool_choice",
           "response_format", "stream_options", "n", "seed", "logprobs", "functions", "top_p"]
 
