@@ -72,3 +72,34 @@ def test_prompts_are_sized_in_tokens_with_the_models_tokenizer(demo_server, tmp_
         per_request[n] = {r["prompt_tokens"] for r in data["levels"][0]["requests_detail"]}
     assert len(per_request[16]) == 1 and len(per_request[56]) == 1  # every prompt the same length in tokens
     assert per_request[56].pop() - per_request[16].pop() == 40
+
+
+@pytest.mark.integration
+def test_vllm_flags_and_vllm_json_against_the_demo(demo_server, tmp_path):
+    """vLLM's flag names and result format against `vlmctl serve`; its counts equal the server's vLLM-named series."""
+    from tests.bench.test_bench_vllm import VLLM_KEYS
+
+    base = str(demo_server)
+    before = httpx.get(base + "/metrics", timeout=10).text
+    out = tmp_path / "vllm.json"
+    proc = subprocess.run([sys.executable, "-m", "vlmctl.cli.main", "bench", "--base-url", base, "--mix", "text",
+                           "--mix", "image@160x120", "--max-concurrency", "2", "--num-prompts", "4", "--num-warmups",
+                           "0", "--random-input-len", "24", "--random-output-len", "8", "--result-format", "vllm",
+                           "--metric-percentiles", "50,99", "--out", str(out)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (obj,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert VLLM_KEYS <= set(obj) and obj["completed"] == 4 and obj["tokenizer_id"]
+    deadline = time.monotonic() + 10
+    while True:
+        after = httpx.get(base + "/metrics", timeout=10).text
+        done = _metric(after, "vllm:e2e_request_latency_seconds_count") - _metric(
+            before, "vllm:e2e_request_latency_seconds_count")
+        if done >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert done == 4
+    generated = _metric(after, "vllm:generation_tokens_total") - _metric(before, "vllm:generation_tokens_total")
+    assert generated == obj["total_output_tokens"]
+    assert _metric(after, "vllm:prompt_tokens_total") - _metric(before, "vllm:prompt_tokens_total") == \
+        obj["total_input_tokens"]
