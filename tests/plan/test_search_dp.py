@@ -35,7 +35,7 @@ def test_72b_on_the_field_rack_still_tp8_pp2():
 
 
 def test_7b_on_4_h100_dp4_for_throughput_and_tp_under_a_tight_tpot():
-    common = {"concurrency": 64, "workload": "image@1280x720"}
+    common = {"concurrency": 128, "vllm_version": "0.26.0"}  # text requests, 64 tokens in and out
     r = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="h100-80gb:4", **common)
     assert r.ok
     p = r.plan

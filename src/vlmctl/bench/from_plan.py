@@ -43,3 +43,46 @@ def concurrency_from_plan(plan) -> list[int]:
         levels.append(c)
         c *= 2
     return levels
+
+
+def predicted_levels(plan, result: dict) -> list[dict]:
+    """The plan's speed model for each measured level, for the same workload as the bench sent it.
+
+    One row per level: concurrency, measured and predicted output tok/s, median TTFT and TPOT (ms). The bench
+    reuses a few images per size, so the media are predicted as prefix-cache hits, as vLLM served them. Empty
+    when the mix has several kinds, the levels are rate-driven, or the plan's model or GPUs are not in the catalog.
+    """
+    import dataclasses
+
+    from vlmctl.engines.vllm.speed import speed_constants
+    from vlmctl.errors import ConfigError
+    from vlmctl.models.loader import load_model_spec
+    from vlmctl.plan import speed as spd
+
+    mix = result["meta"]["mix"]
+    if len(mix) != 1:
+        return []
+    try:
+        spec = load_model_spec(plan.model_path or plan.model)
+        work = spd.parse_workload(mix[0].split("=")[0])
+        replica = spd.replica_from_plan(spec, plan)
+    except (ConfigError, OSError, StopIteration):
+        return []
+    k = speed_constants(plan.vllm_version)
+    media = spd.media_tokens(spec, work, plan.media_limits.max_pixels)
+    rows = []
+    for level in result["levels"]:
+        s = level["summary"]
+        if not level.get("concurrency") or level.get("rate") or not s["completed"] or not s["ttft_s"]:
+            continue
+        prompt = s["total_input_tokens"] / s["completed"]
+        out = max(1, round(s["total_output_tokens"] / s["completed"]))
+        shaped = dataclasses.replace(work, prompt_tokens=max(1, round(prompt) - media - spd.TEMPLATE_TOKENS),
+                                     output_tokens=out)
+        sp = spd.predict(spec, replica, plan.data_parallel_size, shaped, level["concurrency"], k,
+                         cached_fraction=1.0 if media else 0.0)
+        rows.append({"concurrency": level["concurrency"],
+                     "output_tokens_per_s": (s["output_throughput"], round(sp.output_tokens_per_s, 1)),
+                     "ttft_ms": (round(s["ttft_s"]["p50"] * 1e3, 1), round(sp.ttft_ms, 1)),
+                     "tpot_ms": (round(s["tpot_s"]["p50"] * 1e3, 2) if s["tpot_s"] else None, round(sp.tpot_ms, 2))})
+    return rows

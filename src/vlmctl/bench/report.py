@@ -146,3 +146,23 @@ def compare_table(rows: list[dict], a_name: str, b_name: str):
         t.add_row(r["level"], r["metric"], fmt(r["a"]), fmt(r["b"]), ratio,
                   f"[{colour}]{r['better']}[/]" if colour else "=")
     return t
+
+
+def predicted_table(rows: list[dict]):
+    """Measured next to the plan's prediction, one row per level (`predicted_levels`)."""
+    from rich.table import Table
+
+    t = Table(title="measured vs the plan's speed model (median request)")
+    for col in ("level", "out tok/s meas / pred", "TTFT ms meas / pred", "TPOT ms meas / pred"):
+        t.add_column(col, justify="left" if col == "level" else "right")
+
+    def cell(pair, fmt: str) -> str:
+        meas, pred = pair
+        if meas is None:
+            return f"- / {pred:{fmt}}"
+        return f"{meas:{fmt}} / {pred:{fmt}} ({pred / meas - 1:+.0%})" if meas else f"{meas:{fmt}} / {pred:{fmt}}"
+
+    for r in rows:
+        t.add_row(f"c={r['concurrency']}", cell(r["output_tokens_per_s"], ",.1f"), cell(r["ttft_ms"], ",.0f"),
+                  cell(r["tpot_ms"], ".1f"))
+    return t

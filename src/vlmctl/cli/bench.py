@@ -260,6 +260,13 @@ def cli(ctx: click.Context, base_url: str | None, host: str, port: int, api_key:
 
         con = _wide(console())
         con.print(table(result))
+        if plan is not None:
+            from vlmctl.bench.from_plan import predicted_levels
+            from vlmctl.bench.report import predicted_table
+
+            predicted = predicted_levels(plan, result)
+            if predicted:
+                con.print(predicted_table(predicted))
         con.print(f"results: {out}" + (f"   plot: {plot_file}" if plot_file else ""), markup=False)
     if result["meta"]["interrupted"]:
         raise click.exceptions.Abort()  # exit 130 after the partial results are written

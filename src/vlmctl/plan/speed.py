@@ -252,14 +252,37 @@ def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: i
         step = max(step, r.pp * (parts["scheduler"]))
     pf = prefill_s(spec, r, uncached, uncached_media, k)
     cpu = k.media_ms_per_mpixel * work.megapixels * 1e-3
-    # requests arrive together (a closed loop at equal lengths runs in waves): the median one waits for the API
-    # server to take in half of the others and for their prefills; the rest of them join its decode steps
-    ttft = k.request_ms * 1e-3 + cpu + pf + step + (running - 1) / 2 * (cpu + pf)
-    tpot = step + (running - 1) / 2 * pf / max(1, work.output_tokens - 1)
+    # the step that carries a prefill costs the larger of its decode work and the prefill's compute; in a closed
+    # loop at equal lengths requests run in waves: the median one waits, for half the others in flight, for such a
+    # step and the API server's share of that request; the others' prefills lengthen its steps by their excess
+    first = max(step, pf)
+    ttft = k.request_ms * 1e-3 + cpu + first + (running - 1) / 2 * (first + k.queue_ms * 1e-3)
+    tpot = step + (running - 1) / 2 * max(0.0, pf - step) / max(1, work.output_tokens - 1)
     cycle = ttft + (work.output_tokens - 1) * tpot + k.gap_ms * 1e-3
-    if per_replica > running:  # more requests than max_num_seqs or the KV cache holds: the rest wait a turn
-        ttft += (per_replica - running) / running * cycle
+    if per_replica > running:  # more requests than max_num_seqs or the KV cache holds: the median waits half the turns
+        ttft += (per_replica - running) / running / 2 * cycle
     throughput = dp * running * work.output_tokens / cycle
     bound = max(parts, key=lambda key: parts[key])
     return Speed(ttft_ms=ttft * 1e3, tpot_ms=tpot * 1e3, output_tokens_per_s=throughput, decode_step_ms=step * 1e3,
                  bound=bound, prompt_tokens=prompt, media_tokens=media, output_tokens=work.output_tokens)
+
+
+def replica_from_plan(spec: ModelSpec, plan) -> Replica:
+    """The speed model's view of a ``Plan`` (one replica), e.g. to predict what `vlmctl bench` will measure."""
+    from vlmctl.hardware.gpus import gpu_type
+    from vlmctl.plan import memory as mem
+
+    kv = 1 if plan.kv_cache_dtype.startswith("fp8") else mem.dtype_bytes(plan.dtype)
+    stages = []
+    for stage in range(plan.pipeline_parallel_size):
+        g = next(g for g in plan.per_gpu if g.stage == stage and g.dp_rank == 0)
+        stages.append(Stage(gpu_type(g.gpu_type), g.node, g.layers, stage == 0,
+                            stage == plan.pipeline_parallel_size - 1))
+    layer = mem.stage_weights_bytes(spec, tp=1, layers=1, first=False, last=False, dtype=plan.dtype,
+                                    quantization=plan.quantization, vision="none")
+    tp = plan.tensor_parallel_size
+    return Replica(tp=tp, stages=tuple(stages), layer_bytes=layer,
+                   head_bytes=spec.embedding_params * mem.dtype_bytes(plan.dtype),
+                   kv_bytes_per_token_layer=mem.kv_page_bytes(spec, tp, kv) / mem.BLOCK_SIZE,
+                   eager=plan.enforce_eager, vision_tp=1 if plan.mm_encoder_tp_mode == "data" else tp,
+                   max_num_seqs=plan.max_num_seqs, max_pixels=plan.media_limits.max_pixels)

@@ -31,6 +31,8 @@ class SpeedConstants:
     """Fixed cost of a request before its prefill: HTTP, chat template, tokenisation, the first output."""
     media_ms_per_mpixel: float
     """API-server time per megapixel of image or video frames (decode, hash, resize), one request at a time."""
+    queue_ms: float
+    """API-server time a new request waits per other request in flight (parsing, media, streaming the others)."""
     gap_ms: float
     """Client gap between one request's end and the next one's start in a closed loop."""
     link_latency_us: dict[str, float]
@@ -41,11 +43,12 @@ class SpeedConstants:
 
 SPEED_V026 = SpeedConstants(
     vllm_version="0.26.0",
-    source="fitted 2026-11-24 on one H100 80GB HBM3, vLLM 0.26.0 V2 runner, 7B dummy weights, vlmctl bench "
-           "image@1280x720 (docs/validation/serve/bench_plan_u0.70.json c=1, bench_field.json c=1; "
-           "docs/validation.md § 3, § 4); link latencies and Ethernet from NCCL's published figures (not measured)",
-    bandwidth_fraction=0.90, prefill_mfu=0.40, vision_mfu=0.25, step_ms=0.90, layer_us=25.0, eager_layer_ms=1.0, seq_us=8.0,
-    request_ms=12.0, media_ms_per_mpixel=14.0, gap_ms=13.0,
+    source="fitted 2026-11-29 on 5 of 19 vlmctl bench runs with vLLM 0.26.0 (V2 runner, dummy weights, the bench's "
+           "images in the prefix cache): H200 7B image c=1 and c=32, 32B image c=8, 7B text c=1, H100 7B eager c=1; "
+           "the other 14 held out (benchmarks/speed_fit.py, docs/validation.md § 9); vision_mfu, link latencies and "
+           "Ethernet are reference values, not measured (no multi-GPU machine, every bench image cached)",
+    bandwidth_fraction=0.853, prefill_mfu=0.372, vision_mfu=0.25, step_ms=0.0, layer_us=43.7, eager_layer_ms=1.14,
+    seq_us=30.8, request_ms=14.8, media_ms_per_mpixel=17.4, queue_ms=0.0, gap_ms=11.2,
     link_latency_us={"nvlink": 8.0, "pcie": 20.0, "ethernet": 60.0}, ethernet_gbs=1.25,
 )
 SPEED: dict[str, SpeedConstants] = {"0.26.0": SPEED_V026}

@@ -1,0 +1,154 @@
+"""The speed model against every measured `vlmctl bench` run: predicted next to measured, fitted rows and held out.
+
+Rows: the H200 speed visit (docs/validation/speed/results.json: 3B/7B/32B image at concurrency 1/8/32, 7B text and
+video) and the H100 runs of docs/validation.md § 3 (7B planned and the field report's eager launch, 1/8/32).
+Every bench reused four images (two videos) per size, so after the first requests the image sits in vLLM's prefix
+cache: the rows are predicted with the media cached (``cached_fraction`` 1) and median TTFT/TPOT.
+
+    python benchmarks/speed_fit.py            # the table with the committed constants
+    python benchmarks/speed_fit.py --fit      # refit the constants on the FIT rows, print them and the table
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+from vlmctl.engines.vllm.speed import speed_constants
+from vlmctl.models.loader import load_model_spec
+from vlmctl.plan import PlanResult, make_plan
+from vlmctl.plan import speed as spd
+
+ROOT = Path(__file__).resolve().parents[1]
+H200 = ROOT / "docs/validation/speed"
+H100 = ROOT / "docs/validation/serve"
+MODELS = {"3B": "Qwen/Qwen2.5-VL-3B-Instruct", "7B": "Qwen/Qwen2.5-VL-7B-Instruct",
+          "32B": "Qwen/Qwen2.5-VL-32B-Instruct"}
+#: Rows the constants are fitted on; every other row is held out.
+FIT = {("H200", "7B", "image@1280x720", 1), ("H200", "7B", "image@1280x720", 32), ("H200", "32B", "image@1280x720", 8),
+       ("H200", "7B", "text", 1), ("H100 field", "7B", "image@1280x720", 1)}
+#: The constants fitted (the others keep their reference values: nothing measured moves them).
+FITTED = ("bandwidth_fraction", "prefill_mfu", "step_ms", "layer_us", "seq_us", "request_ms", "media_ms_per_mpixel", "queue_ms",
+          "gap_ms", "eager_layer_ms")
+#: Physical bounds: fractions of a datasheet figure stay fractions.
+BOUNDS = {"bandwidth_fraction": (0.3, 1.0), "prefill_mfu": (0.2, 0.8)}
+TARGETS = {"output_tokens_per_s": 0.15, "tpot_ms": 0.15, "ttft_ms": 0.25}
+
+
+def _label(mix: list[str]) -> str:
+    return mix[0].split("=")[0]
+
+
+def rows() -> list[dict]:
+    """Every measured row: where, model, workload, concurrency, the plan it ran, and the measured medians."""
+    out = []
+    data = json.loads((H200 / "results.json").read_text())
+    plans = {size: PlanResult.model_validate_json((H200 / f"plan_{size}.json").read_text()).plan for size in MODELS}
+    for r in data["rows"]:
+        out.append({"gpu": "H200", "size": r["size"], "workload": _label(r["mix"]), "concurrency": r["concurrency"],
+                    "plan": plans[r["size"]], "prompt_tokens": r["prompt_tokens_per_request"],
+                    "output_tokens": round(r["output_tokens_per_request"]),
+                    "measured": {"output_tokens_per_s": r["output_throughput"], "ttft_ms": r["ttft_s"]["p50"] * 1e3,
+                                 "tpot_ms": r["tpot_s"]["p50"] * 1e3}})
+    field = make_plan(MODELS["7B"], gpus="h100-80gb:1", vllm_version="0.26.0", enforce_eager=True,
+                      gpu_memory_utilization=0.5, max_num_seqs=2, max_model_len=4096, dtype="float16").plan
+    for name, path, plan in (("H100", "bench_plan_u0.70.json", None), ("H100 field", "bench_field.json", field)):
+        bench = json.loads((H100 / path).read_text())
+        if plan is None:
+            plan = PlanResult.model_validate_json((H100 / "plan7b.json").read_text()).plan
+        for level in bench["levels"]:
+            s = level["summary"]
+            out.append({"gpu": name, "size": "7B", "workload": _label(bench["meta"]["mix"]),
+                        "concurrency": level["concurrency"], "plan": plan,
+                        "prompt_tokens": s["total_input_tokens"] / s["completed"],
+                        "output_tokens": round(s["total_output_tokens"] / s["completed"]),
+                        "measured": {"output_tokens_per_s": s["output_throughput"],
+                                     "ttft_ms": s["ttft_s"]["p50"] * 1e3, "tpot_ms": s["tpot_s"]["p50"] * 1e3}})
+    for r in out:
+        r["fit"] = (r["gpu"], r["size"], r["workload"], r["concurrency"]) in FIT
+    return out
+
+
+def predict(row: dict, k) -> spd.Speed:
+    """The model's prediction for one measured row (media cached, as the bench ran it)."""
+    if "_replica" not in row:
+        spec = load_model_spec(MODELS[row["size"]])
+        work = spd.parse_workload(row["workload"])
+        media = spd.media_tokens(spec, work, row["plan"].media_limits.max_pixels)
+        text = max(1, round(row["prompt_tokens"]) - media - spd.TEMPLATE_TOKENS)
+        row["_work"] = dataclasses.replace(work, prompt_tokens=text, output_tokens=row["output_tokens"])
+        row["_spec"], row["_replica"], row["_cached"] = spec, spd.replica_from_plan(spec, row["plan"]), float(media > 0)
+    return spd.predict(row["_spec"], row["_replica"], 1, row["_work"], row["concurrency"], k,
+                       cached_fraction=row["_cached"])
+
+
+def errors(row: dict, k) -> dict[str, float]:
+    """Relative error per metric: predicted / measured − 1."""
+    sp = predict(row, k)
+    return {m: getattr(sp, m) / row["measured"][m] - 1 for m in TARGETS}
+
+
+def fit(all_rows: list[dict], k):
+    """Coordinate descent on the FITTED constants: least squares of log(predicted / measured) over the FIT rows."""
+    fit_rows = [r for r in all_rows if r["fit"]]
+
+    def loss(c) -> float:
+        return sum(math.log1p(e) ** 2 for r in fit_rows for e in errors(r, c).values())
+
+    best, step = loss(k), 0.5
+    while step > 0.005:
+        improved = False
+        for name in FITTED:
+            for factor in (1 + step, 1 / (1 + step)):
+                trial = dataclasses.replace(k, **{name: getattr(k, name) * factor})
+                if not BOUNDS.get(name, (0, math.inf))[0] <= getattr(trial, name) <= BOUNDS.get(name, (0, math.inf))[1]:
+                    continue
+                value = loss(trial)
+                if value < best:
+                    k, best, improved = trial, value, True
+        if not improved:
+            step /= 2
+    return k
+
+
+def table(all_rows: list[dict], k) -> list[dict]:
+    out = []
+    for r in all_rows:
+        sp = predict(r, k)
+        out.append({"gpu": r["gpu"], "model": r["size"], "workload": r["workload"], "concurrency": r["concurrency"],
+                    "set": "fit" if r["fit"] else "held out", "measured": {m: round(v, 2) for m, v in r["measured"].items()},
+                    "predicted": {m: round(getattr(sp, m), 2) for m in TARGETS},
+                    "error": {m: round(e, 3) for m, e in errors(r, k).items()}})
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fit", action="store_true", help="refit the constants on the FIT rows")
+    ap.add_argument("--out", help="also write the table as JSON here")
+    args = ap.parse_args()
+    k = speed_constants("0.26.0")
+    all_rows = rows()
+    if args.fit:
+        k = fit(all_rows, k)
+        print({name: round(getattr(k, name), 4) for name in FITTED})
+    result = table(all_rows, k)
+    print("| GPU | model | workload | c | set | out tok/s meas / pred | TTFT ms meas / pred | TPOT ms meas / pred |")
+    print("|---|---|---|---|---|---|---|---|")
+    for t in result:
+        m, p, e = t["measured"], t["predicted"], t["error"]
+        cells = [f"{m[x]:,.1f} / {p[x]:,.1f} ({e[x]:+.0%})" for x in ("output_tokens_per_s", "ttft_ms", "tpot_ms")]
+        print(f"| {t['gpu']} | {t['model']} | {t['workload']} | {t['concurrency']} | {t['set']} | " + " | ".join(cells)
+              + " |")
+    held = [t for t in result if t["set"] == "held out"]
+    worst = {m: max(abs(t["error"][m]) for t in held) for m in TARGETS}
+    print("held-out worst:", {m: f"{v:.0%}" for m, v in worst.items()})
+    if args.out:
+        Path(args.out).write_text(json.dumps({"constants": dataclasses.asdict(k), "rows": result}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,39 @@
+"""`vlmctl bench --plan`: measured next to the plan's speed model, on a real measured run (H200, vLLM 0.26)."""
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from vlmctl.bench.from_plan import predicted_levels
+from vlmctl.bench.report import predicted_table
+from vlmctl.plan import PlanResult
+
+SPEED = Path(__file__).resolve().parents[2] / "docs/validation/speed"
+
+
+def _plan():
+    plan = PlanResult.model_validate_json((SPEED / "plan_7B.json").read_text()).plan
+    # the plan was made for a folder on the GPU machine; the catalog has the same config
+    return plan.model_copy(update={"model": "Qwen/Qwen2.5-VL-7B-Instruct", "model_path": None})
+
+
+def test_measured_next_to_predicted_for_each_level():
+    result = json.loads((SPEED / "bench_7B_image.json").read_text())
+    rows = predicted_levels(_plan(), result)
+    assert [r["concurrency"] for r in rows] == [1, 8, 32]
+    for r in rows:
+        for metric, tol in (("output_tokens_per_s", 0.15), ("tpot_ms", 0.15), ("ttft_ms", 0.25)):
+            measured, predicted = r[metric]
+            assert abs(predicted / measured - 1) < tol, (r, metric)
+    con = Console(width=160, record=True)
+    con.print(predicted_table(rows))
+    text = con.export_text()
+    assert "c=32" in text and "measured vs the plan's speed model" in text
+
+
+def test_no_prediction_for_a_mixed_workload_or_an_unknown_model():
+    result = json.loads((SPEED / "bench_7B_image.json").read_text())
+    mixed = {**result, "meta": {**result["meta"], "mix": ["text=1", "image@1280x720=1"]}}
+    assert predicted_levels(_plan(), mixed) == []
+    unknown = _plan().model_copy(update={"model": "/nonexistent/folder"})
+    assert predicted_levels(unknown, result) == []
