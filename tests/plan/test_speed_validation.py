@@ -1,6 +1,6 @@
 """The speed model re-predicts every measured `vlmctl bench` run (CPU-only): fitted rows and held-out rows.
 
-Targets (docs/validation.md § 9): held out, output tokens/s and TPOT within ±15 %, TTFT within ±25 %. The misses
+Targets (docs/validation.md § 11): held out, output tokens/s and TPOT within ±15 %, TTFT within ±25 %. The misses
 are listed here with their reason, so a change that fixes or breaks a row shows up.
 """
 from __future__ import annotations

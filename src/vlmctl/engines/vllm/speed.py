@@ -45,7 +45,7 @@ SPEED_V026 = SpeedConstants(
     vllm_version="0.26.0",
     source="fitted 2026-11-29 on 5 of 19 vlmctl bench runs with vLLM 0.26.0 (V2 runner, dummy weights, the bench's "
            "images in the prefix cache): H200 7B image c=1 and c=32, 32B image c=8, 7B text c=1, H100 7B eager c=1; "
-           "the other 14 held out (benchmarks/speed_fit.py, docs/validation.md § 9); vision_mfu, link latencies and "
+           "the other 14 held out (benchmarks/speed_fit.py, docs/validation.md § 11); vision_mfu, link latencies and "
            "Ethernet are reference values, not measured (no multi-GPU machine, every bench image cached)",
     bandwidth_fraction=0.853, prefill_mfu=0.372, vision_mfu=0.25, step_ms=0.0, layer_us=43.7, eager_layer_ms=1.14,
     seq_us=30.8, request_ms=14.8, media_ms_per_mpixel=17.4, queue_ms=0.0, gap_ms=11.2,
