@@ -1,8 +1,8 @@
 """Accuracy of `vlmctl doctor explain` on the real-log corpus (tests/failures/corpus), fit and held-out parts.
 
 Parts: fit (signatures were written from it), held-out (split off by a hash of the URL before any signature was
-written), fresh-1, fresh-2 and fresh-3 (collected after the catalogue's first, second and third freeze; fresh-1 and
-fresh-2 were then used to improve signatures, fresh-3 was not).
+written), fresh-1, fresh-2 and fresh-3 (collected after the catalogue's first, second and third freeze, each measured
+once and then used to improve signatures; held-out never was).
 
 A log counts as correct when the explanation's primary cause is the cause its thread confirmed (the corpus
 label); for a log whose thread only establishes the subsystem (label ``triage:<subsystem>``) when the primary

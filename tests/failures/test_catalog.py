@@ -83,3 +83,27 @@ def test_an_oom_after_the_server_started_is_a_request_time_oom():
             "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 232.00 MiB.\n")
     assert explain(text).primary == "oom-runtime"
     assert explain(text.split("\n", 2)[2]).primary == "oom-startup"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    # Triton on an Ampere GPU asked for an FP8 (e4m3) kernel (vllm-project/vllm#17581, sgl-project/sglang#5871)
+    ("ValueError(\"type fp8e4nv not supported in this architecture. The supported fp8 dtypes are "
+     "('fp8e4b15', 'fp8e5')\")", "quant-capability"),
+    # transformers' CONFIG_MAPPING lookup of a model type it predates (QwenLM/Qwen3#434)
+    ("    raise KeyError(key)\nKeyError: 'qwen2'", "transformers-too-old"),
+    ("KeyError: 'qwen3_moe'", "transformers-too-old"),
+    # vLLM V0's input-length check (vllm-project/vllm#12165)
+    ("ValueError: The prompt (total length 25938) is too long to fit into the model (context length 4096).",
+     "prompt-too-long"),
+])
+def test_round_4_wordings(line, expected):
+    from vlmctl.failures import explain
+
+    assert explain(line).primary == expected
+
+
+def test_a_keyerror_that_is_not_a_model_type_is_not_a_transformers_version():
+    from vlmctl.failures import explain
+
+    assert explain("KeyError: 'qwen_api_key'").primary != "transformers-too-old"
+    assert explain("KeyError: 'model.layers.0.mlp.gate_proj.weight'").primary != "transformers-too-old"

@@ -98,11 +98,18 @@ SIGNATURES: tuple[Signature, ...] = (
         patterns=(r"The quantization method (?P<method>\S+) is not supported for the current GPU\. Minimum "
                   r"capability: (?P<min_cc>\d+)\. Current capability: (?P<cc>\d+)",
                   r"Quantization scheme is not supported for ',? *'the current GPU\. Min capability: "
-                  r"(?P<min_cc2>\d+)\. ',? *'Current capability: (?P<cc2>\d+)"),
+                  r"(?P<min_cc2>\d+)\. ',? *'Current capability: (?P<cc2>\d+)",
+                  # Triton compiling an FP8 (e4m3) kernel on a GPU without FP8 (compute capability < 8.9)
+                  r"type fp8e4nv not supported in this architecture",
+                  # front ends that check first (ComfyUI-QwenVL), torchao's Float8 check
+                  r"FP8 models require a GPU with Compute Capability (?P<min_cc3>[\d.]+) or higher",
+                  r"Float8 \w+ (?:\w+ )?quantization is only supported on CUDA>=8\.9"),
         cause="the quantization kernel was not built for this compute capability (e.g. fp8 W8A8 needs 8.9; "
               "Marlin kernels needed 8.0 before vLLM PR #29901).",
         fix="use a quantization this GPU supports (awq at CC 7.5, or bf16/fp16 weights), or a newer vLLM.",
-        sources=("vllm-project/vllm#4327", "vllm-project/vllm#14040", "vllm-project/vllm#4202"),
+        sources=("vllm-project/vllm#4327", "vllm-project/vllm#14040", "vllm-project/vllm#4202",
+                 "vllm-project/vllm#17581", "sgl-project/sglang#5871", "1038lab/ComfyUI-QwenVL#28",
+                 "vllm-project/vllm#37033"),
         specificity=3,
     ),
     Signature(

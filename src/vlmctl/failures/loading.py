@@ -70,14 +70,16 @@ SIGNATURES: tuple[Signature, ...] = (
         title="transformers is too old for the model type",
         subsystem="versions",
         patterns=(r"model type `(?P<model_type>\w+)` but Transformers does not recognize this architecture",
-                  r"KeyError: '(?P<model_type2>qwen\w*_vl\w*)'",
+                  # transformers' CONFIG_MAPPING lookup of a model_type it does not know yet
+                  r"KeyError: '(?P<model_type2>qwen\d\w*|gemma\d\w*|mllama|llava\w*|llama4\w*|mistral3|"
+                  r"deepseek_v\d\w*|glm4\w*|phi\d\w*|idefics\d|paligemma|smolvlm|internvl\w*)'",
                   r"cannot import name '(?P<cls>Qwen\w*VL\w*)' from 'transformers'",
                   r"Unrecognized configuration class .{0,80}(?:Qwen\w*VL|qwen\w*_vl)"),
-        cause="the installed transformers release predates this model type (qwen2_vl: 4.45, qwen2_5_vl: 4.49, "
-              "qwen3_vl: 4.57), so its config cannot be parsed.",
+        cause="the installed transformers release predates this model type (qwen2: 4.37, qwen2_vl: 4.45, "
+              "qwen2_5_vl: 4.49, qwen3_vl: 4.57), so its config cannot be parsed.",
         fix="upgrade transformers to a release that knows the model type (the version vLLM pins for it), on every "
             "node; `vlmctl doctor` prints the installed version.",
-        sources=("xorbitsai/inference#2833", "hiyouga/LlamaFactory#5495", "QwenLM/Qwen3-VL#62"),
+        sources=("xorbitsai/inference#2833", "hiyouga/LlamaFactory#5495", "QwenLM/Qwen3-VL#62", "QwenLM/Qwen3#434"),
         specificity=3,
     ),
     Signature(

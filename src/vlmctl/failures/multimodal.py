@@ -36,7 +36,10 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"This model's maximum context length is (?P<max_model_len2>\d+) tokens\. However, you requested "
                   r"(?P<prompt_tokens2>\d+) tokens",
                   r"Input prompt \((?P<prompt_tokens3>\d+) tokens\) is too long and exceeds limit of "
-                  r"(?P<max_model_len3>\d+)"),
+                  r"(?P<max_model_len3>\d+)",
+                  # vLLM V0's input check (0.6-0.7)
+                  r"The prompt \(total length (?P<prompt_tokens4>\d+)\) is too long to fit into the model "
+                  r"\(context length (?P<max_model_len4>\d+)\)"),
         cause="the request's text plus its images' tokens exceed max_model_len; each image costs up to "
               "max_pixels / 784 tokens (Qwen2.5-VL), so a few large images fill a short context.",
         fix="raise --max-model-len if memory allows (`vlmctl plan` shows what fits), lower max_pixels "
