@@ -1,7 +1,7 @@
-"""A stand-in for `vllm serve … --distributed-executor-backend ray` that does what vLLM 0.26's Ray executor does
+"""A stand-in for `vllm serve … --distributed-executor-backend ray` that does what vLLM's Ray executor does
 before it touches a GPU, and writes what every worker sees to ``$VLLM_STANDIN_REPORT`` (JSON).
 
-The steps, as vLLM 0.26.0 does them (wheel sources):
+The steps, as vLLM 0.26.0 and 0.33.0 do them (wheel sources, the same in both but where said):
 
 * ``vllm/v1/executor/ray_utils.py`` ``initialize_ray_cluster``: ``ray.init(address=None)``, so ``RAY_ADDRESS``
   decides which cluster; one placement-group bundle ``{"GPU": 1.0}`` per rank (world = TP × PP), the first
@@ -11,10 +11,12 @@ The steps, as vLLM 0.26.0 does them (wheel sources):
   = the sorted Ray GPU ids of all workers on its node; then ``update_environment_variables`` with the driver's
   variables from ``vllm/ray/ray_env.py`` ``get_env_vars_to_copy``: vLLM's registered names (here: every
   ``VLLM_*``), names starting ``VLLM_``, ``LMCACHE_``, ``NCCL_``, ``UCX_``, ``HF_``, ``HUGGING_FACE_``, and
-  ``PYTHONHASHSEED``, minus ``WORKER_SPECIFIC_ENV_VARS`` (``ray_utils.py``) and the names in
-  ``$VLLM_CONFIG_ROOT/ray_non_carry_over_env_vars.json``. With ``VLLM_USE_RAY_V2_EXECUTOR_BACKEND=1``
-  (``RayExecutorV2``) the driver copies everything (``vllm/v1/executor/ray_env_utils.py``
-  ``get_driver_env_vars``) minus the same two sets.
+  ``PYTHONHASHSEED`` (0.33.0 adds ``FLASH_ATTENTION_``), minus ``WORKER_SPECIFIC_ENV_VARS`` (``ray_utils.py``)
+  and the names in ``$VLLM_CONFIG_ROOT/ray_non_carry_over_env_vars.json``, each overwriting the worker's own.
+  With ``VLLM_USE_RAY_V2_EXECUTOR_BACKEND=1`` (``RayExecutorV2``, the only Ray executor in 0.33.0) the driver
+  sends everything (``vllm/v1/executor/ray_env_utils.py`` ``get_driver_env_vars``) minus the same two sets, and
+  the worker applies it with ``setdefault`` (``ray_executor_v2.py`` ``RayWorkerProc``: fills in what the node's
+  raylet did not set), while ``CUDA_VISIBLE_DEVICES`` always overwrites.
 
 On this CPU machine Ray's "GPUs" are the count `ray start --num-gpus` declares; Ray hands out ids from each
 raylet's ``CUDA_VISIBLE_DEVICES``, as it does on GPU nodes.
@@ -26,7 +28,7 @@ import os
 import sys
 from pathlib import Path
 
-PREFIXES = ("VLLM_", "LMCACHE_", "NCCL_", "UCX_", "HF_", "HUGGING_FACE_")
+PREFIXES = ("VLLM_", "FLASH_ATTENTION_", "LMCACHE_", "NCCL_", "UCX_", "HF_", "HUGGING_FACE_")
 WORKER_SPECIFIC = {"VLLM_HOST_IP", "VLLM_HOST_PORT", "VLLM_NIXL_SIDE_CHANNEL_HOST", "LOCAL_RANK",
                    "CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES"}
 SEEN = ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "VLLM_HOST_IP", "CUDA_VISIBLE_DEVICES", "VLMCTL_NODE")
@@ -39,9 +41,13 @@ def _non_carry_over() -> set[str]:
     return set(json.loads(path.read_text())) if path.exists() else set()
 
 
+def _v2() -> bool:
+    return os.environ.get("VLLM_USE_RAY_V2_EXECUTOR_BACKEND") == "1"
+
+
 def _to_copy() -> dict[str, str]:
     exclude = WORKER_SPECIFIC | _non_carry_over()
-    if os.environ.get("VLLM_USE_RAY_V2_EXECUTOR_BACKEND") == "1":
+    if _v2():
         return {k: v for k, v in os.environ.items() if k not in exclude}
     names = {k for k in os.environ if k.startswith(PREFIXES)} | {"PYTHONHASHSEED"}
     return {k: os.environ[k] for k in names - exclude if k in os.environ}
@@ -67,8 +73,13 @@ def main(argv: list[str]) -> None:
         def where(self):
             return ray.util.get_node_ip_address(), [int(i) for i in ray.get_gpu_ids()]
 
-        def update_environment_variables(self, env: dict[str, str]) -> None:
-            os.environ.update(env)
+        def update_environment_variables(self, env: dict[str, str], fill_only: bool, devices: str) -> None:
+            for key, value in env.items():
+                if fill_only:
+                    os.environ.setdefault(key, value)
+                else:
+                    os.environ[key] = value
+            os.environ["CUDA_VISIBLE_DEVICES"] = devices
 
         def seen(self):
             return {"node_ip": ray.util.get_node_ip_address(), **{k: os.environ.get(k) for k in SEEN}}
@@ -81,8 +92,8 @@ def main(argv: list[str]) -> None:
     for ip, ids in where:
         by_node.setdefault(ip, []).extend(ids)
     copied = _to_copy()
-    ray.get([w.update_environment_variables.remote(
-        {**copied, "CUDA_VISIBLE_DEVICES": ",".join(map(str, sorted(by_node[ip])))}) for w, (ip, _) in zip(workers, where)])
+    ray.get([w.update_environment_variables.remote(copied, _v2(), ",".join(map(str, sorted(by_node[ip]))))
+             for w, (ip, _) in zip(workers, where)])
     report = {"driver": {k: os.environ.get(k) for k in (*SEEN, "RAY_ADDRESS", "VLLM_CONFIG_ROOT")},
               "copied": sorted(copied), "workers": ray.get([w.seen.remote() for w in workers]), "argv": argv}
     Path(os.environ["VLLM_STANDIN_REPORT"]).write_text(json.dumps(report, indent=2))

@@ -14,7 +14,6 @@ import pytest
 from vlmctl.plan import make_plan
 from vlmctl.plan.schema import GpuMemory, MediaLimits, NodePlacement, Plan
 from vlmctl.launch import build_launch
-from vlmctl.launch.vllm_flags import KNOWN
 
 
 def vllm_argv(plan, host="127.0.0.1", port=8000):
@@ -56,7 +55,7 @@ def test_planner_scenarios_snapshot(name):
     env = spec.driver_env(api_key="s3cr3t-k")
     _check_snapshot(name, f"# {model} on {gpus}\n{spec.vllm_shell(env)}\n")
     assert env["VLLM_API_KEY"] == "s3cr3t-k" and "s3cr3t-k" not in spec.vllm_argv + [spec.vllm_shell(env)]
-    _assert_parses(spec.vllm_argv)
+    _assert_parses(spec.vllm_argv, result.plan.vllm_version)
 
 
 def test_two_node_plans_use_ray_and_every_flag_matches_the_plan():
@@ -148,8 +147,10 @@ def _flags(argv: list[str]) -> dict[str, str]:
     return out
 
 
-def _assert_parses(argv: list[str]) -> None:
-    unknown = {tok for tok in argv if tok.startswith("--")} - KNOWN
+def _assert_parses(argv: list[str], vllm_version: str) -> None:
+    from vlmctl.engines.vllm.serve_flags import serve_flags
+
+    unknown = {tok for tok in argv if tok.startswith("--")} - serve_flags(vllm_version).long
     assert not unknown, f"flags not in vLLM 0.26: {unknown}"
     for tok in argv:
         if tok.startswith("{"):

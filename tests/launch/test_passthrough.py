@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from vlmctl.cli.main import main
 from vlmctl.errors import ConfigError
 from vlmctl.launch import check_passthrough
-from vlmctl.launch.vllm_flags import KNOWN
+from vlmctl.engines.vllm.serve_flags import BY_VERSION
 from vlmctl.plan import make_plan
 
 
@@ -38,7 +38,8 @@ def test_known_flags_reach_the_vllm_argv_in_order(capsys, plan_file):
 
 def test_a_misspelt_flag_is_refused_with_the_closest_one(capsys, plan_file):
     code, _, err = _serve(capsys, plan_file, "--", "--enable-auto-tool-chioce")
-    assert code == 2 and "'--enable-auto-tool-chioce' is not a `vllm serve` 0.26.0 flag" in err
+    version = json.loads(open(plan_file).read())["plan"]["vllm_version"]
+    assert code == 2 and f"'--enable-auto-tool-chioce' is not a `vllm serve` {version} flag" in err
     assert "Did you mean '--enable-auto-tool-choice'?" in err and "vllm serve --help" in err
 
 
@@ -86,12 +87,20 @@ def test_any_arguments_pass_or_fail_with_a_config_error(args):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.sampled_from(sorted(KNOWN)))
-def test_every_known_flag_not_owned_passes(flag):
+@given(st.sampled_from(sorted((v, f) for v, flags in BY_VERSION.items() for f in flags.long)))
+def test_every_known_flag_not_owned_passes(version_flag):
     from vlmctl.launch.passthrough import OWNED
 
+    version, flag = version_flag
     if flag in OWNED:
         with pytest.raises(ConfigError):
-            check_passthrough([flag])
+            check_passthrough([flag], version)
     else:
-        assert check_passthrough([flag, "1"]) == [flag, "1"]
+        assert check_passthrough([flag, "1"], version) == [flag, "1"]
+
+
+def test_flags_are_checked_against_the_plans_vllm_release():
+    only_new = sorted(BY_VERSION["0.33.0"].long - BY_VERSION["0.26.0"].long)[0]
+    assert check_passthrough([only_new], "0.33.0") == [only_new]
+    with pytest.raises(ConfigError, match="not a `vllm serve` 0.26.0 flag"):
+        check_passthrough([only_new], "0.26.0")

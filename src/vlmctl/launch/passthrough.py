@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from vlmctl.errors import ConfigError, did_you_mean
-from vlmctl.launch.vllm_flags import FLAGS, KNOWN, SHORT, SOURCE_VERSION
+from vlmctl.launch.vllm_flags import FLAGS
 
 #: Flags the plan or `vlmctl serve` sets, and where to change each instead.
 OWNED: dict[str, str] = {
@@ -19,19 +19,19 @@ OWNED: dict[str, str] = {
 _EXAMPLE = "vlmctl serve --plan plan.json -- --enable-auto-tool-choice --tool-call-parser hermes"
 
 
-def _long(flag: str) -> str:
+def _long(flag: str, short: dict[str, str]) -> str:
     name, _, _ = flag.partition("=")
     if not name.startswith("--"):
-        return SHORT.get(name, name)
+        return short.get(name, name)
     return "--" + name[2:].replace("_", "-")
 
 
-def _known(flag: str) -> bool:
-    return flag in KNOWN or (flag.startswith("--no-") and "--" + flag[5:] in KNOWN)
+def check_passthrough(args: list[str], vllm_version: str | None = None) -> list[str]:
+    """Return ``args`` unchanged when every flag is one `vllm serve` of ``vllm_version`` knows and none is one
+    the plan sets."""
+    from vlmctl.engines.vllm.serve_flags import serve_flags
 
-
-def check_passthrough(args: list[str]) -> list[str]:
-    """Return ``args`` unchanged when every flag is one `vllm serve` knows and none is one the plan sets."""
+    known = serve_flags(vllm_version)
     args = list(args)
     if args and not args[0].startswith("-"):
         raise ConfigError(f"vLLM argument {args[0]!r} after -- is not a flag.",
@@ -41,10 +41,10 @@ def check_passthrough(args: list[str]) -> list[str]:
             if arg == "--":
                 raise ConfigError("a second -- among the vLLM arguments.", fix=f"give -- once, e.g. {_EXAMPLE}")
             continue
-        flag = _long(arg)
-        if not _known(flag):
-            hint = did_you_mean(flag, sorted(KNOWN))
-            raise ConfigError(f"{arg.partition('=')[0]!r} is not a `vllm serve` {SOURCE_VERSION} flag.{hint}",
+        flag = _long(arg, known.short)
+        if not (flag in known.long or (flag.startswith("--no-") and "--" + flag[5:] in known.long)):
+            hint = did_you_mean(flag, sorted(known.long))
+            raise ConfigError(f"{arg.partition('=')[0]!r} is not a `vllm serve` {known.version} flag.{hint}",
                               fix="check `vllm serve --help` and pass only its flags after --")
         if flag in OWNED:
             raise ConfigError(f"{arg.partition('=')[0]!r} after -- would override a setting vlmctl controls.",

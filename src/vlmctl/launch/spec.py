@@ -20,10 +20,11 @@ Why each variable, and where it goes:
 * on the head, for ``vllm serve`` (the driver): the plan's variables, ``VLLM_HOST_IP`` (vLLM's
   ``RayDistributedExecutor._init_workers_ray`` refuses to start when the driver's IP is not one of the
   workers' node IPs), ``VLLM_CONFIG_ROOT`` and ``RAY_ADDRESS``, but no NIC variable: the driver copies
-  its environment onto every Ray worker (vLLM 0.26 ``vllm/ray/ray_env.py`` ``get_env_vars_to_copy``:
-  every ``VLLM_*``/``NCCL_*``/``HF_*``/``UCX_*``/``LMCACHE_*`` variable; ``RayExecutorV2``:
-  ``vllm/v1/executor/ray_env_utils.py`` ``get_driver_env_vars``, everything), minus
-  ``WORKER_SPECIFIC_ENV_VARS`` (``vllm/v1/executor/ray_utils.py``) and the names listed in
+  its environment onto every Ray worker (vLLM 0.26's default executor: ``vllm/ray/ray_env.py``
+  ``get_env_vars_to_copy``, every ``VLLM_*``/``NCCL_*``/``HF_*``/``UCX_*``/``LMCACHE_*`` variable, overwriting
+  the worker's; ``RayExecutorV2``, the only one in 0.33: ``vllm/v1/executor/ray_env_utils.py``
+  ``get_driver_env_vars``, everything, filling in what the worker lacks), minus ``WORKER_SPECIFIC_ENV_VARS``
+  (``vllm/v1/executor/ray_utils.py``) and the names listed in
   ``$VLLM_CONFIG_ROOT/ray_non_carry_over_env_vars.json`` (read once by ``vllm/ray/ray_env.py``);
   the head's NIC would overwrite every worker's. The file lists the NIC variables as well, so one
   exported by hand in the head's shell stays on the head too.
@@ -366,7 +367,7 @@ def build_launch(plan: Plan | None = None, cluster: ClusterSpec | None = None, *
     serve_port = port if port is not None else (ports.api if ports else 8000)
     model = ""
     if plan is not None:
-        checked = check_passthrough(passthrough or [])
+        checked = check_passthrough(passthrough or [], plan.vllm_version)
         model = plan.model_path or plan.model
         argv = _argv(model, plan, host, serve_port, list(launcher or ["vllm"]), checked)
     elif passthrough:
