@@ -1,8 +1,8 @@
 """Accuracy of `vlmctl doctor explain` on the real-log corpus (tests/failures/corpus), fit and held-out parts.
 
 Parts: fit (signatures were written from it), held-out (split off by a hash of the URL before any signature was
-written), fresh-1, fresh-2 and fresh-3 (collected after the catalogue's first, second and third freeze, each measured
-once and then used to improve signatures; held-out never was).
+written), fresh-1 … fresh-4 (collected after each freeze of the catalogue, each measured once before any signature
+was written from it; held-out never was).
 
 A log counts as correct when the explanation's primary cause is the cause its thread confirmed (the corpus
 label); for a log whose thread only establishes the subsystem (label ``triage:<subsystem>``) when the primary
@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("fit", "held-out", "fresh-1", "fresh-2", "fresh-3")
+PARTS = ("fit", "held-out", "fresh-1", "fresh-2", "fresh-3", "fresh-4")
 CORPUS = ROOT / "tests" / "failures" / "corpus"
 
 
