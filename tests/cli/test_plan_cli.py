@@ -59,6 +59,11 @@ def test_table_output_and_next_step(tmp_path):
      "key 'audio' is not a modality"),
     (["Qwen/Qwen2.5-VL-7B-Instruct", "--gpus", "t4", "--cluster", "c.yaml"], "both given"),
     (["Qwen/Qwen2.5-VL-7B-Instruct", "--cluster", "/no/such.yaml"], "cannot read cluster file"),
+    (["Qwen/Qwen2.5-VL-7B-Instruct", "--gpus", "t4", "--workload", "image@1280"], "--workload 'image@1280' is not"),
+    (["Qwen/Qwen2.5-VL-7B-Instruct", "--gpus", "t4", "--prompt-tokens", "0"], "prompt_tokens"),
+    (["Qwen/Qwen2.5-VL-7B-Instruct", "--gpus", "t4", "--concurrency", "0"], "concurrency"),
+    (["Qwen/Qwen2.5-VL-7B-Instruct", "--gpus", "t4", "--max-tpot-ms", "-1"], "max_tpot_ms"),
+    (["Qwen/Qwen2.5-VL-7B-Instruct", "--gpus", "t4", "--data-parallel-size", "0"], "data_parallel_size"),
 ])
 def test_bad_input_exit_2_one_line_no_traceback(args, needle):
     p = run(*args)
@@ -67,6 +72,22 @@ def test_bad_input_exit_2_one_line_no_traceback(args, needle):
     assert "Traceback" not in p.stderr
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert lines[0].startswith("error: ") and lines[1].startswith("  fix: ") and len(lines) == 2
+
+
+def test_speed_contract_in_json_and_table():
+    args = ("Qwen/Qwen2.5-VL-7B-Instruct", "--gpus", "h100-80gb:4", "--concurrency", "32", "--workload",
+            "image@1280x720", "--prompt-tokens", "100", "--output-tokens", "128", "--vllm-version", "0.26.0")
+    p = run(*args, "--json")
+    assert p.returncode == 0, p.stderr
+    plan = PlanResult.model_validate_json(p.stdout).plan
+    sp = plan.speed
+    assert (sp.workload, sp.concurrency, sp.output_tokens) == ("image@1280x720", 32, 128)
+    assert sp.ttft_ms > 0 and sp.tpot_ms > 0 and sp.output_tokens_per_s > 0
+    assert plan.data_parallel_size * plan.tensor_parallel_size * plan.pipeline_parallel_size == 4
+    table = run(*args, env={"COLUMNS": "220"})
+    assert table.returncode == 0, table.stderr
+    assert "predicted speed" in table.stdout and f"{sp.output_tokens_per_s:,.0f} output tok/s" in table.stdout
+    assert "Runner-up" in table.stdout and "TTFT / TPOT ms" in table.stdout
 
 
 def test_debug_shows_traceback():
