@@ -591,9 +591,14 @@ class Planner:
                 if (pp > 1) != pp_wanted:
                     continue
                 layouts = _layouts(slots, pp, self.req.data_parallel_size)
-                if pp > 1 and len(layouts) > 2:  # deep pipelines: the roomiest slots and all of them
-                    layouts = [layouts[0], layouts[-1]]
+                # most replicas first (all slots, sized on the tightest); fewer, roomier replicas only while the
+                # larger layouts do not start with full media (or when the longest context is what counts)
+                layouts = layouts[::-1] if pp == 1 or len(layouts) < 3 else [layouts[-1], layouts[0]]
                 for replicas, ep in ((r, e) for r in layouts for e in self.ep_options(tp, len(r))):
+                    if self.req.prefer != "context" and any(
+                            c.ok and c.media.rank == 0 and c.tp == tp and c.pp == pp and c.dp > len(replicas)
+                            for c in out):
+                        break
                     chosen = _tightest(replicas)
                     best: Candidate | None = None
                     for mode in modes:
