@@ -23,6 +23,15 @@ def _run(capsys, *args) -> tuple[int, str, str]:
 
 
 @pytest.fixture
+def one_node_plan_file(tmp_path) -> Path:
+    """A plan `vlmctl serve` can launch without a cluster file (one node: no Ray cluster to find)."""
+    result = make_plan("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", gpus="rtx-2080-ti:2")
+    path = tmp_path / "one-node-plan.json"
+    path.write_text(result.model_dump_json(indent=2))
+    return path
+
+
+@pytest.fixture
 def plan_file(tmp_path) -> Path:
     result = make_plan("Qwen/Qwen2.5-VL-3B-Instruct-AWQ", gpus="rtx-2080-ti:2,rtx-2080-ti:2",
                        tensor_parallel_size=2, pipeline_parallel_size=2)  # a two-node pipeline, pinned
@@ -56,6 +65,8 @@ def test_dry_run_from_plan_file_matches_the_plan(capsys, plan_file):
     # A two-node plan: vLLM's ray.init() must find the cluster (the head's address is not known without --cluster).
     assert 'export RAY_ADDRESS="$HEAD_IP:6379"' in shell and shell.startswith('HEAD_IP="${HEAD_IP:?') and data["env"]["RAY_ADDRESS"] == "$HEAD_IP:6379"
     assert "SOCKET_IFNAME" not in shell  # the driver carries no NIC: it would be copied onto every worker
+    code, _, err = _run(capsys, "serve", "--plan", str(plan_file))  # for real: $HEAD_IP cannot be guessed
+    assert code == 2 and "does not know the head's address" in err and "--cluster cluster.yaml" in err
 
 
 def test_dry_run_plans_on_the_fly(capsys):
@@ -91,10 +102,10 @@ def test_non_loopback_bind_needs_key_or_insecure(capsys):
 
 
 @pytest.mark.integration
-def test_engine_death_is_explained_on_the_command_line(tmp_path, plan_file):
+def test_engine_death_is_explained_on_the_command_line(tmp_path, one_node_plan_file):
     env = {**os.environ, "FAKE_VLLM_DIE": "kv", "VLMCTL_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
     proc = subprocess.run(
-        [*_vlmctl(), "serve", "--plan", str(plan_file), "--port", str(free_port()),
+        [*_vlmctl(), "serve", "--plan", str(one_node_plan_file), "--port", str(free_port()),
          "--vllm-bin", f"{sys.executable} {FAKE}", "--log-file", str(tmp_path / "engine.log")],
         capture_output=True, text=True, env=env, timeout=60,
     )
@@ -104,10 +115,10 @@ def test_engine_death_is_explained_on_the_command_line(tmp_path, plan_file):
 
 
 @pytest.mark.integration
-def test_engine_ready_then_dies_is_explained(tmp_path, plan_file):
+def test_engine_ready_then_dies_is_explained(tmp_path, one_node_plan_file):
     env = {**os.environ, "FAKE_VLLM_DIE_AFTER_READY": "1", "VLMCTL_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
     proc = subprocess.run(
-        [*_vlmctl(), "serve", "--plan", str(plan_file), "--port", str(free_port()), "--api-key", "k",
+        [*_vlmctl(), "serve", "--plan", str(one_node_plan_file), "--port", str(free_port()), "--api-key", "k",
          "--vllm-bin", f"{sys.executable} {FAKE}", "--log-file", str(tmp_path / "engine.log")],
         capture_output=True, text=True, env=env, timeout=60,
     )

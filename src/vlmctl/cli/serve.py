@@ -250,6 +250,10 @@ def _vllm_launch(plan, cluster_file, vllm_args, host, port, api_key, launcher, w
         return spec, spec.driver_env(api_key=api_key)
     spec = build_launch(plan, None, passthrough=vllm_args, host=host, port=port, launcher=launcher,
                         state_root=envs.state_root())
+    if write and spec.multi_node and not spec.head_address:
+        raise ConfigError(f"this plan spans {len(spec.nodes)} nodes and does not know the head's address, so vLLM "
+                          "could not find the Ray cluster (RAY_ADDRESS).",
+                          fix="vlmctl serve --plan PLAN --cluster cluster.yaml (or plan with --cluster instead of --gpus)")
     return spec, spec.driver_env(api_key=api_key)
 
 
