@@ -2,7 +2,7 @@
 
 Parts: fit (signatures were written from it), held-out (split off by a hash of the URL before any signature was
 written), fresh-1 … fresh-4 (collected after each freeze of the catalogue, each measured once before any signature
-was written from it; held-out never was).
+was written from it, then used to improve the catalogue; held-out never was).
 
 A log counts as correct when the explanation's primary cause is the cause its thread confirmed (the corpus
 label); for a log whose thread only establishes the subsystem (label ``triage:<subsystem>``) when the primary

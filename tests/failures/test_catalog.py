@@ -95,8 +95,15 @@ def test_an_oom_after_the_server_started_is_a_request_time_oom():
     # vLLM V0's input-length check (vllm-project/vllm#12165)
     ("ValueError: The prompt (total length 25938) is too long to fit into the model (context length 4096).",
      "prompt-too-long"),
+    # round 5: Ray's autoscaler and `ray status` while a placement group waits (rllm-org/rllm#35)
+    ("(autoscaler +34s) Error: No available node types can fulfill resource request defaultdict(<class 'float'>, "
+     "{'CPU': 8.0, 'GPU': 8.0}).", "ray-placement-group"),
+    ("Demands:\n {'GPU': 1.0, 'CPU': 1.0} * 8 (STRICT_PACK): 1+ pending placement groups", "ray-placement-group"),
+    # ... unless the request names a node IP Ray does not have
+    ("Error: No available node types can fulfill resource request {'node:172.16.10.33': 0.001, 'GPU': 1.0}.",
+     "ray-node-ip-mismatch"),
 ])
-def test_round_4_wordings(line, expected):
+def test_wordings_added_from_fresh_logs(line, expected):
     from vlmctl.failures import explain
 
     assert explain(line).primary == expected

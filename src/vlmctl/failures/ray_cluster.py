@@ -44,6 +44,9 @@ SIGNATURES: tuple[Signature, ...] = (
             r"in Ray placement group",
             r"Placement group bundle cannot have more than 1 GPU",
             r"Not enough resources to allocate (?P<groups>\d+) placement groups",
+            # Ray's autoscaler and `ray status` while the group waits
+            r"No available node types can fulfill resource request",
+            r"\d+\+ pending placement groups",
         ),
         cause="the placement group vLLM requests (one GPU per rank) is larger than what the Ray cluster offers: "
               "a worker node never joined (or joined without its GPUs: CUDA_VISIBLE_DEVICES, --num-gpus), or TP x "
@@ -51,7 +54,8 @@ SIGNATURES: tuple[Signature, ...] = (
         fix="`ray status` must list every node and GPU before `vllm serve`: start or fix the missing node "
             "(`vlmctl cluster status` / `vlmctl cluster verify`), or plan for the GPUs Ray has "
             "(`vlmctl plan MODEL --cluster cluster.yaml`).",
-        sources=("gpustack/gpustack#5056", "vllm-project/vllm#1116", "vllm-project/vllm#3293"),
+        sources=("gpustack/gpustack#5056", "vllm-project/vllm#1116", "vllm-project/vllm#3293",
+                 "ray-project/ray#47792", "rllm-org/rllm#35"),
         stalls=True,
     ),
     Signature(
