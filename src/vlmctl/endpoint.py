@@ -35,5 +35,25 @@ def api_base(url: str | None, flag: str = "--api-base") -> str:
 
 
 def api_key(key: str | None) -> str | None:
-    """The flag's key, else $VLMCTL_API_KEY, else $OPENAI_API_KEY."""
-    return key or envs.api_key() or envs.openai_api_key()
+    """The flag's key, else $VLMCTL_API_KEY (or $VLLM_API_KEY), else $OPENAI_API_KEY; checked by ``check_key``."""
+    if key:
+        return check_key(key, "--api-key")
+    value, name = envs.api_key_with_source()
+    if value:
+        return check_key(value, name)
+    value = envs.openai_api_key()
+    return check_key(value, "OPENAI_API_KEY") if value else None
+
+
+def check_key(key: str, source: str, fix: str = "") -> str:
+    """The key, if it can travel in an HTTP header (visible ASCII, no spaces); else a ConfigError naming it."""
+    for position, char in enumerate(key):
+        if not ("\x21" <= char <= "\x7e"):
+            shown = repr(char) if char.isprintable() else f"U+{ord(char):04X}"
+            raise ConfigError(
+                f"the API key from {source} has {shown} at position {position}; a key travels in the HTTP "
+                "Authorization header, which carries only visible ASCII (letters, digits, punctuation; no spaces).",
+                fix=fix or f"send the key the server was started with, via {source}; keys made with "
+                           "`openssl rand -hex 32` are always valid",
+            )
+    return key

@@ -153,3 +153,15 @@ def test_plan_request_numbers_are_finite_and_bounded(u, length, q):
     assert math.isfinite(req.gpu_memory_utilization) and 0 < req.gpu_memory_utilization <= 1
     assert 16 <= req.max_model_len <= 2**24
     assert q is None or q in QUANTIZATIONS
+
+
+@pytest.mark.parametrize("argv, env", [
+    (("--api-key", "ключ"), {}),
+    ((), {"VLMCTL_API_KEY": "tab\there"}),
+    ((), {"OPENAI_API_KEY": "naïve"}),
+])
+def test_bench_key_that_cannot_be_a_header_is_one_line(capsys, monkeypatch, argv, env):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    _bad(capsys, "bench", *NOWHERE, *argv, words="the API key from")

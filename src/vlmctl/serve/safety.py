@@ -27,16 +27,10 @@ def check_bind(host: str, api_key: str | None, insecure: bool) -> None:
 
 def check_api_key(key: str, source: str) -> str:
     """The key, if it can travel in an HTTP header (visible ASCII, no spaces); else a ConfigError naming it."""
-    for position, char in enumerate(key):
-        if not ("\x21" <= char <= "\x7e"):
-            shown = repr(char) if char.isprintable() else f"U+{ord(char):04X}"
-            raise ConfigError(
-                f"the API key from {source} has {shown} at position {position}; a key travels in the HTTP "
-                "Authorization header, which carries only visible ASCII (letters, digits, punctuation; no spaces).",
-                fix="make a new key: openssl rand -hex 32 > ~/.vlmctl-key && chmod 600 ~/.vlmctl-key, then "
-                    "--api-key-file ~/.vlmctl-key",
-            )
-    return key
+    from vlmctl.endpoint import check_key
+
+    return check_key(key, source, fix="make a new key: openssl rand -hex 32 > ~/.vlmctl-key && chmod 600 "
+                                      "~/.vlmctl-key, then --api-key-file ~/.vlmctl-key")
 
 
 def read_api_key(flag_value: str | None, key_file: str | None) -> tuple[str | None, list[str]]:
