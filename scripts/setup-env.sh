@@ -24,8 +24,3 @@ if [ "$(id -u)" = 0 ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
     || echo "warning: could not install chromium; browser tests will be skipped" >&2
 fi
-# The Dockerfile lint (tests/docker) uses dockerfilelint from the npm registry where npm is installed.
-if ! command -v dockerfilelint >/dev/null && command -v npm >/dev/null; then
-  npm install -g --silent dockerfilelint@1.8.0 >/dev/null 2>&1 \
-    || echo "warning: could not install dockerfilelint; the Dockerfile lint test will be skipped" >&2
-fi
