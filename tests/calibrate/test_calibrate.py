@@ -110,3 +110,27 @@ def test_more_models_add_their_lm_and_sampler_runs():
     extra = extra_model_runs(PROFILES["0.26.0"], "/tmp/models/32B", "32B")
     assert [(r.name, r.model) for r in extra] == [("lm_v2_32B", "/tmp/models/32B"), ("sampler_v1_32B", "/tmp/models/32B")]
     assert not any(r.held_out for r in extra)
+
+
+def test_cli_json_report_names_the_file_and_the_fitted_constants(tmp_path, capsys):
+    from vlmctl.cli.main import main
+
+    runs = tmp_path / "runs.json"
+    runs.write_text(json.dumps([{"name": r.name, "runner": r.runner, "engine": r.engine, "est_s": 1}
+                                for r in _runs(["A1_v2_7b_bf16_eager_u90_default_worstvideo",
+                                                "A2_v1_7b_bf16_eager_u90_default_worstvideo"])]))
+    out_file = tmp_path / "cal.json"
+    assert main(["calibrate", MODEL, "--vllm-version", "0.26.0", "--launcher", " ".join(STANDIN), "--runs", str(runs),
+                 "--logs", str(tmp_path / "logs"), "-o", str(out_file), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["calibration_file"] == str(out_file) and data["gpu"] == "NVIDIA H100 80GB HBM3"
+    assert "vit_factor" in data["runners"]["v1"]["fitted"] and len(data["table"]) == 2
+
+
+def test_cli_bad_runs_file_is_one_line(tmp_path, capsys):
+    from vlmctl.cli.main import main
+
+    runs = tmp_path / "runs.json"
+    runs.write_text('[{"name": "x"}]')
+    assert main(["calibrate", MODEL, "--vllm-version", "0.26.0", "--runs", str(runs)]) == 2
+    assert "--runs" in capsys.readouterr().err

@@ -61,7 +61,8 @@ def _json_option(value: str | None, flag: str) -> dict | None:
 @click.option("--kv-cache-dtype", type=click.Choice(["auto", "fp8", "fp8_e4m3", "fp8_e5m2"]), default="auto",
               show_default=True)
 @click.option("--max-model-len", type=int, help="Fix the context length (else auto-fit to the KV cache).")
-@click.option("--gpu-memory-utilization", type=float, help="Fix u in (0, 1] (else 0.92, lowered if needed).")
+@click.option("--gpu-memory-utilization", type=float, help=f"Fix u in (0, 1] (else vLLM's default, {PROFILES[_NEWEST].default_utilization}, "
+                   "lowered if needed).")
 @click.option("--max-num-seqs", type=int, help="Fix max sequences per step (else vLLM's default for the GPU).")
 @click.option("--max-num-batched-tokens", type=int, help="Fix tokens per step (else vLLM's default for the GPU).")
 @click.option("--limit-mm-per-prompt", help='JSON, e.g. \'{"image":4,"video":0}\' (else searched).')
