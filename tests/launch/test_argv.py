@@ -155,3 +155,14 @@ def _assert_parses(argv: list[str], vllm_version: str) -> None:
     for tok in argv:
         if tok.startswith("{"):
             json.loads(tok)
+
+
+def test_data_parallel_across_nodes_places_the_heads_replicas_locally_and_the_rest_through_ray():
+    nodes = [NodePlacement(name="a", gpu_type="a100-80gb", gpu_ids=[0, 1], stages=[0], dp_ranks=[0, 1]),
+             NodePlacement(name="b", gpu_type="a100-80gb", gpu_ids=[0], stages=[0], dp_ranks=[2])]
+    plan = _hand_plan(data_parallel_size=3, nodes=nodes, distributed_executor_backend="ray")
+    flags = _flags(vllm_argv(plan))
+    assert (flags["--data-parallel-size"], flags["--data-parallel-size-local"]) == ("3", "2")
+    assert flags["--data-parallel-backend"] == "ray"
+    one_node = _flags(vllm_argv(_hand_plan(data_parallel_size=2, nodes=[nodes[0]])))
+    assert one_node["--data-parallel-size"] == "2" and "--data-parallel-backend" not in one_node

@@ -256,7 +256,11 @@ def vllm_settings(plan: Plan) -> list[tuple[str, object]]:
     ]
     if plan.data_parallel_size > 1:
         out.append(("data_parallel_size", plan.data_parallel_size))
-        if len(plan.nodes) > 1:  # replicas on other nodes: vLLM places them through Ray
+        if len(plan.nodes) > 1:
+            # Replicas on other nodes: vLLM places them through Ray, the head's count locally; without
+            # --data-parallel-size-local vLLM would put every replica on the head (vllm/engine/arg_utils.py
+            # EngineArgs.create_engine_config: local size defaults to the global one, 0.26.0).
+            out.append(("data_parallel_size_local", len(plan.nodes[0].dp_ranks)))
             out.append(("data_parallel_backend", "ray"))
     if plan.distributed_executor_backend != "uni":
         out.append(("distributed_executor_backend", plan.distributed_executor_backend))
