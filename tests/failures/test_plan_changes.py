@@ -1,6 +1,7 @@
 """A fix that names a number is itself valid: computed by the planner for the model and GPUs the log names."""
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -86,3 +87,14 @@ def test_context_reads_model_gpu_layout_version_and_engine():
     assert ctx.gpu_count == 4
     # a GPTQ checkpoint is not the catalogue's model: no planner advice for it
     assert read_context("Qwen2.5-VL-72B-Instruct-GPTQ-Int4 on 4x V100").model is None
+
+
+@pytest.mark.parametrize("line", [
+    "GPU 0 has a total capacity of 79.15 GiB of which 752.31 MiB is free.",
+    "GPU 0 has a total capacty of 79.33 GiB of which 351.81 MiB is free.",  # torch 2.1/2.2's spelling
+    "Tried to allocate 160.00 MiB (GPU 0; 79.35 GiB total capacity; 78.58 GiB already allocated;",  # torch <= 2.0
+])
+def test_context_reads_the_gpu_size_from_every_torch_oom_wording(line):
+    ctx = read_context(line)
+    assert 79 < ctx.gpu_total_gib < 80
+    assert ctx.gpu is not None  # an 80 GB GPU of the catalogue, by its size

@@ -113,9 +113,11 @@ def read_context(text: str) -> LogContext:
         if re.search(pattern, text, re.I if not pattern.startswith(r"\bA10") else 0):
             ctx.gpu = gpu
             break
-    total = re.search(r"total capacity of ([\d.]+) GiB|total_gpu_memory[= (]+([\d.]+) ?GiB", text)
+    # torch >= 2.1 ("total capacty" in 2.1/2.2), torch <= 2.0 ("79.35 GiB total capacity"), vLLM's profile line
+    total = re.search(r"total capac(?:i)?ty of ([\d.]+) GiB|total_gpu_memory[= (]+([\d.]+) ?GiB"
+                      r"|GPU \d+; ([\d.]+) GiB total capacity", text)
     if total:
-        ctx.gpu_total_gib = float(total.group(1) or total.group(2))
+        ctx.gpu_total_gib = float(total.group(1) or total.group(2) or total.group(3))
         if ctx.gpu is None or abs(_total_of(ctx.gpu) - ctx.gpu_total_gib) > 0.05 * ctx.gpu_total_gib:
             ctx.gpu = _gpu_by_memory(ctx.gpu_total_gib) or ctx.gpu
     ctx.tensor_parallel_size = (_int(r"tensor_parallel_size[=:'\" ]+(\d+)", text)
