@@ -111,7 +111,9 @@ def test_ctrl_c_writes_what_was_measured(tmp_path):
                                   "--concurrency", "2", "--duration", "60", "--warmup", "0", "--max-tokens", "10",
                                   "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
-        while server_stats(base)["ok"] < 4 and time.monotonic() < deadline:
+        # at concurrency 2 the client starts request k only once it has finished k - 2: six answered by the server
+        # means at least four recorded by bench
+        while server_stats(base)["ok"] < 6 and time.monotonic() < deadline:
             time.sleep(0.1)
         bench.send_signal(signal.SIGINT)
         stdout, stderr = bench.communicate(timeout=30)

@@ -19,6 +19,7 @@ import pytest
 from tests.cluster._ray_procs import ray_pids, remove_root
 from vlmctl.cluster import netns
 from vlmctl.cluster.netns import HEAD_IP, HEAD_NIC, WORKER_IP, WORKER_NIC
+from vlmctl.launch.spec import token_path
 
 pytestmark = [pytest.mark.netns, pytest.mark.integration, pytest.mark.slow]
 
@@ -155,6 +156,8 @@ def test_join_unreachable_head_fails_within_20s(cluster, tmp_path):
 
 def test_join_wrong_port_fails_within_20s(cluster):
     other_state = dict(cluster.env, VLMCTL_STATE_ROOT=cluster.root + "x")  # w1 is up in the shared one
+    os.makedirs(cluster.root + "x", exist_ok=True)  # a worker that has its copy of the head's token
+    shutil.copy2(token_path(cluster.root, "vt"), token_path(cluster.root + "x", "vt"))
 
     def join(port: int) -> tuple[subprocess.CompletedProcess, float]:
         argv = cluster.hosts.argv(cluster.hosts.worker, sys.executable, "-m", "vlmctl.cli.main", "cluster", "join",

@@ -257,3 +257,8 @@ def test_multinode_plan_warns_about_127_0_0_1_which_ray_rewrites():
     nodes[0]["address"] = "127.0.0.3"
     res = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", cluster=ClusterSpec.model_validate({"name": "one", "nodes": nodes}))
     assert not [f for f in res.findings if f.id == "ray-loopback-address"]
+
+
+def test_eager_asked_for_is_not_reported_as_graphs_not_fitting():
+    asked = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="h200:1", vllm_version="0.26.0", enforce_eager=True)
+    assert asked.plan.enforce_eager and "enforce-eager" not in {f.id for f in asked.findings}

@@ -84,7 +84,7 @@ def summarize(records: list[RequestRecord], duration_s: float) -> dict:
         "first_error": first_error,
         "completed_by_kind": by_kind,
         "usage_missing": sum(1 for r in done if r.completion_tokens is None),
-        "duration_s": round(duration_s, 4),
+        "duration_s": round(duration_s, 6),
         "total_input_tokens": prompt,
         "total_output_tokens": output,
         "request_throughput": round(len(done) / duration_s, 4),

@@ -150,7 +150,7 @@ def _context_findings(spec: ModelSpec, cluster: ClusterSpec, req: PlanRequest, c
                                    f"{v.intermediate_size}): the plan replicates it on every rank "
                                    "(--mm-encoder-tp-mode data), which costs its full weights per GPU.",
                            fix=""))
-    if c.eager:
+    if c.eager and req.enforce_eager is None:
         out.append(Finding(id="enforce-eager", severity="info",
                            message="CUDA graphs do not fit: the plan runs eager (slower decode).",
                            fix="more memory per GPU to enable CUDA graphs"))

@@ -174,7 +174,8 @@ def choose(vllm_version: str | None, model_runner: str | None, calibration_file:
                 id="calibration-file-runner", severity="warning",
                 message=f"{path} has constants for the {', '.join(sorted(data.runners))} runner(s), not {runner}: "
                         f"the plan uses vLLM {engine.version}'s built-in ones.",
-                fix=f"run `vlmctl calibrate --model-runner {runner}`"))
+                fix=f"on a GPU node with vLLM {engine.version}: vlmctl calibrate MODEL_DIR (its runs cover every runner "
+                    "that release has)"))
     missing = [c for c in _PLAN_CONSTANTS if c in cal.unmeasured]
     if missing:
         built_in = engine.calibration(runner, family).source
