@@ -91,7 +91,7 @@ def test_api_key_is_sent_and_refusals_are_counted_by_kind(tiny_server_with_key, 
                      "--concurrency", "2", "--requests", "4", "--warmup", "0", "--out", str(out), "--json")
     assert refused.returncode == 7, refused.stderr  # a level with no success fails the run ...
     assert "http_401: {\"error\":{\"message\":\"bad key\"}}" in refused.stderr  # ... and shows the server's body
-    assert "--api-key" in refused.stderr.split("fix:")[1]
+    assert "VLMCTL_API_KEY" in refused.stderr.split("fix:")[1]
     s = json.loads(out.read_text())["levels"][0]["summary"]  # results are still written
     assert s["errors"] == {"http_401": 4} and s["completed"] == 0
     assert s["first_error"] == {"kind": "http_401", "body": '{"error":{"message":"bad key"}}'}

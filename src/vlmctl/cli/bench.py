@@ -313,8 +313,8 @@ def _fail_on_empty_levels(result: dict, out: Path) -> None:
 
 
 _FIXES = {
-    "http_401": "pass the server's key: --api-key KEY (or VLMCTL_API_KEY / OPENAI_API_KEY)",
-    "http_403": "pass the server's key: --api-key KEY (or VLMCTL_API_KEY / OPENAI_API_KEY)",
+    "http_401": "pass the server's key: export VLMCTL_API_KEY (or OPENAI_API_KEY), then run the same command again",
+    "http_403": "pass the server's key: export VLMCTL_API_KEY (or OPENAI_API_KEY), then run the same command again",
     "http_404": "check --model and --base-url against `curl BASE_URL/models`",
     "http_4": "shrink what the error names (--mix sizes, --random-input-len, --random-output-len) and re-run",
     "connect": "start the server or fix --base-url, then re-run",

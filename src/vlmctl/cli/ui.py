@@ -22,7 +22,7 @@ def cli(api_base: str | None, api_key: str | None, host: str, port: int) -> None
     \b
     Examples:
       vlmctl ui --api-base http://127.0.0.1:8000/v1
-      vlmctl ui --api-base http://gpu-head:8000/v1 --api-key "$KEY" --port 7861
+      VLMCTL_API_KEY="$(cat ~/.vlmctl-key)" vlmctl ui --api-base http://gpu-head:8000/v1 --port 7861
       vlmctl ui --api-base http://127.0.0.1:8000/v1 --host 0.0.0.0   # share on the LAN
       OPENAI_BASE_URL=http://gpu-head:8000/v1 vlmctl ui              # the OpenAI client variables work too
     """
