@@ -1,0 +1,106 @@
+"""Every `vlmctl ...` command that src/ tells a user to run names a command and flags the CLI really has.
+
+Read with ast from every string in src/ (f-string fields become a placeholder): backticked spans
+(`` `vlmctl plan X --gpus T:N` ``) and example lines that start with ``vlmctl`` (help texts, fixes). The
+command words are walked down click's command tree; each ``--flag`` / ``-f`` must be an option of the
+command reached (or ``--help``). Anything after `` -- `` is passed through to vLLM and is not checked.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import click
+
+from vlmctl.cli.main import cli
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "vlmctl"
+HOLE = "\x00"  # an f-string field
+#: A backticked span, or a command at the start of a line / after "e.g." or "run"/"then" (a fix, an example).
+SPANS = re.compile(r"`(vlmctl [^`]*)`|(?:^|\n|e\.g\.,? |\brun |\bthen |: |\()[ \t]*(vlmctl [a-z][^\n`;),]*)")
+FLAG = re.compile(r"(?<![\w-])(--?[A-Za-z][-A-Za-z0-9]*)")
+
+
+def _titles(tree: ast.AST) -> set[int]:
+    """Window and schema titles ("vlmctl chat"): names, not commands."""
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "title":
+            skip.update(id(n) for n in ast.walk(node.value))
+        elif isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Subscript) and getattr(t.slice, "value", None) == "title" for t in node.targets):
+            skip.update(id(n) for n in ast.walk(node.value))
+    return skip
+
+
+def _strings(tree: ast.AST):
+    titles = _titles(tree)  # and the literal parts of f-strings, read whole below
+    titles.update(id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values)
+    for node in ast.walk(tree):
+        if id(node) in titles:
+            continue
+        if isinstance(node, ast.JoinedStr):
+            yield node.lineno, "".join(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else HOLE
+                                       for v in node.values)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+
+
+def commands_in_source(root: Path = SRC) -> list[tuple[str, str]]:
+    """(file:line, command text) for every vlmctl command named in a string under ``root``."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for lineno, text in _strings(ast.parse(path.read_text(encoding="utf-8"))):
+            for m in SPANS.finditer(text):
+                found.append((f"{path.relative_to(root.parents[1])}:{lineno}", (m.group(1) or m.group(2)).strip()))
+    return found
+
+
+def problem(command: str) -> str | None:
+    """Why ``command`` (``vlmctl ...``) would not parse as written, or None."""
+    words = command.split(" -- ", 1)[0].split()[1:]
+    ctx = click.Context(cli, info_name="vlmctl")
+    cmd: click.Command = cli
+    while words and isinstance(cmd, click.Group):
+        word = words[0]
+        if HOLE in word or word in ("…", "...") or word.startswith("-"):
+            break
+        names = re.split(r"[|/]", word)
+        subs = [cmd.get_command(ctx, n) for n in names]
+        if not all(subs):
+            if cmd is cli or not (cmd.params and cmd.invoke_without_command):
+                return f"'{word}' is not a command of `{ctx.command_path}`"
+            break  # an argument of a group that also runs on its own (vlmctl bench)
+        words.pop(0)
+        cmd = subs[-1]
+        ctx = click.Context(cmd, parent=ctx, info_name=names[-1])
+    opts = {"--help", "-h"} | {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+    for word in words:
+        for flag in FLAG.findall(word.split("=", 1)[0]) if word.startswith("-") else ():
+            if flag not in opts:
+                return f"`{ctx.command_path}` has no option {flag}"
+    return None
+
+
+def test_every_command_named_in_src_exists_with_its_flags():
+    found = commands_in_source()
+    assert len(found) > 100  # the extraction still sees the messages and examples
+    bad = [f"{where}: `{command}`: {why}" for where, command in found if (why := problem(command))]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_check_sees_a_wrong_command_and_a_wrong_flag(tmp_path):
+    pkg = tmp_path / "src" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "m.py").write_text('X = "run `vlmctl plan M --gpu h100:1`"\nY = f"fix: vlmctl clster up --cluster {1}"\n'
+                              'Z = "e.g. vlmctl cluster up --cluster c.yaml -- --any-vllm-flag"\n'
+                              'W = dict(title="vlmctl chat")\n')
+    found = dict((c, w) for w, c in commands_in_source(pkg))
+    assert set(found) == {"vlmctl plan M --gpu h100:1", "vlmctl clster up --cluster \x00",
+                          "vlmctl cluster up --cluster c.yaml -- --any-vllm-flag"}
+    assert problem("vlmctl plan M --gpu h100:1") == "`vlmctl plan` has no option --gpu"
+    assert "'clster' is not a command" in problem("vlmctl clster up --cluster \x00")
+    assert problem("vlmctl cluster up --cluster c.yaml -- --any-vllm-flag") is None
+    assert problem("vlmctl cluster env|up|join --cluster c.yaml") is None
+    assert "'nope' is not a command" in problem("vlmctl cluster nope")
