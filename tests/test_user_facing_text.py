@@ -5,10 +5,11 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Internal note ids ("P11", "(… P1)"), issue numbers of the project's tracker, the notes' file name.
+#: Internal note ids ("P11", "(… P1)"), issue numbers of the project's tracker, the notes' file names and folder.
 #: (The notes numbered their pitfalls P1–P19; a GPU such as the Tesla P40 is not one of them.)
 INTERNAL = re.compile(r"(?-i:[(,] ?P(?:[1-9]|1\d)\))|\bP\d{1,2}[–-]P\d{1,2}\b|peers-and-pitfalls|\bissue[ -]\d+\b"
-                      r"|other four engineers|`vlmctl plan --help` shows an example", re.I)
+                      r"|other four engineers|`vlmctl plan --help` shows an example"
+                      r"|shared/reference|project notes|gpu-box\.md|style-anchors|design\.md", re.I)
 
 
 def _texts():
