@@ -5,7 +5,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests._servers import free_port
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
@@ -78,12 +79,6 @@ def own_scripted_api():
         server.kill()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PageServer:
     """``build_app`` launched in this process on a free 127.0.0.1 port."""
 
@@ -91,7 +86,7 @@ class PageServer:
         from vlmctl.ui.app import build_app
 
         self.demo = build_app(api_base, None, info)
-        port = _free_port()
+        port = free_port()
         self.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
                          quiet=True, footer_links=[])
         self.url = f"http://127.0.0.1:{port}/"
