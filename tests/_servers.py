@@ -77,17 +77,29 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, lo
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s:\n{tail}")
 
 
+def proc_stats() -> dict[int, list[str]]:
+    """pid -> the fields of /proc/PID/stat after the command name (state, ppid, pgrp, …); empty off Linux."""
+    out = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            out[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+    return out
+
+
+def group_members(pgid: int, zombies: bool = False) -> list[int]:
+    """The processes of process group ``pgid`` (zombies left out unless asked for)."""
+    return [pid for pid, f in proc_stats().items() if int(f[2]) == pgid and (zombies or f[0] != "Z")]
+
+
 def _descendant_groups(pid: int) -> set[int]:
     """Process groups of every descendant of ``pid`` (read from /proc; empty elsewhere)."""
     children: dict[int, list[int]] = {}
     groups: dict[int, int] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-        groups[int(entry.name)] = int(fields[2])
+    for child, fields in proc_stats().items():
+        children.setdefault(int(fields[1]), []).append(child)
+        groups[child] = int(fields[2])
     found, todo = set(), [pid]
     while todo:
         for child in children.get(todo.pop(), []):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._servers import _descendant_groups, _vlmctl, demo_server
+from tests._servers import _descendant_groups, _vlmctl, demo_server, group_members
 
 httpx = pytest.importorskip("httpx", reason="needs the demo extra")
 
@@ -16,14 +16,7 @@ KEY = "k3y-from-a-file-0123456789"
 
 
 def _cmdlines(pid: int) -> str:
-    pids = {pid}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) in ({pid} | _descendant_groups(pid)):
-            pids.add(int(entry.name))
+    pids = {pid, *(p for g in {pid} | _descendant_groups(pid) for p in group_members(g, zombies=True))}
     out = []
     for p in pids:
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._servers import _descendant_groups, _vlmctl, free_port, wait_http
+from tests._servers import _descendant_groups, _vlmctl, free_port, group_members, wait_http
 from vlmctl.errors import ServeError
 from vlmctl.serve.supervise import Launch, Supervisor, phases_in
 
@@ -27,18 +27,6 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def _group_members(pgid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(entry.name))
-    return out
 
 
 def _sup(tmp_path, *extra, api_key=None):
@@ -64,9 +52,9 @@ def test_ready_then_stop_kills_the_whole_group(tmp_path):
         assert sup.wait_ready(timeout_s=30) == ["fake-qwen"]
         assert phases == ["loading", "profiling", "graph capture", "ready"]
         deadline = time.monotonic() + 5
-        while len(_group_members(sup.proc.pid)) < 2 and time.monotonic() < deadline:
+        while len(group_members(sup.proc.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        members = _group_members(sup.proc.pid)
+        members = group_members(sup.proc.pid)
         assert len(members) >= 2  # the fake engine and its worker
     finally:
         sup.stop(grace_s=5)
@@ -131,9 +119,9 @@ def test_a_stalled_engine_is_stopped_and_explained_before_the_timeout(tmp_path):
     assert "stuck" in str(exc.value) and "[ray-local-instance]" in str(exc.value)
     assert "RAY_ADDRESS" in exc.value.fix
     deadline = time.monotonic() + 10
-    while _group_members(pgid) and time.monotonic() < deadline:
+    while group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _group_members(pgid) == []
+    assert group_members(pgid) == []
 
 
 def test_timeout_stops_the_child(tmp_path):
@@ -170,7 +158,7 @@ def test_vlmctl_serve_ctrl_c_stops_engine_and_children(tmp_path):
         assert proc.wait(timeout=30) == 0
         assert "stopped" in out.read_text()
         time.sleep(0.3)
-        assert not any(_group_members(g) for g in engine_groups)
+        assert not any(group_members(g) for g in engine_groups)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
