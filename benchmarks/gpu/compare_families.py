@@ -136,17 +136,9 @@ def compare(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _fmt(x) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, float):
-        return f"{x:.2f}"
-    if isinstance(x, int):
-        return f"{x:,}"
-    return str(x)
-
-
 def markdown(records: list[dict]) -> str:
+    from vlmctl.calibrate.fit import fmt_cell
+
     head = ("| run | split | runner m/p | verdict m/p | weights GiB m/p | torch peak GiB m/p | non-torch m/p "
             "| KV GiB m/p | KV tokens m/p | KV err % |")
     lines = [head, "|" + "---|" * 10]
@@ -154,8 +146,8 @@ def markdown(records: list[dict]) -> str:
         m, p = r["measured"], r["predicted"]
         cells = [r["name"], r["split"], f"{r['runner_measured'] or '—'}/{r['runner_predicted'] or '—'}",
                  f"{r['verdict_measured']}/{r['verdict_predicted']}"]
-        cells += [f"{_fmt(m.get(k))} / {_fmt(p.get(k))}" for k in FIELDS]
-        cells.append(_fmt(r["kv_tokens_err_pct"]))
+        cells += [f"{fmt_cell(m.get(k))} / {fmt_cell(p.get(k))}" for k in FIELDS]
+        cells.append(fmt_cell(r["kv_tokens_err_pct"]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

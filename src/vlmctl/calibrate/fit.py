@@ -260,7 +260,8 @@ def compare(rows: list[dict], engine: VllmProfile, target: Target, calibrations:
     return out
 
 
-def _fmt(x) -> str:
+def fmt_cell(x) -> str:
+    """One table cell: — for None, floats to 2 places, integers with thousands separators."""
     if x is None:
         return "—"
     if isinstance(x, float):
@@ -278,8 +279,8 @@ def markdown(records: list[dict]) -> str:
     for r in records:
         m, p = r["measured"], r["predicted"]
         cells = [r["name"], r["split"], f"{r['verdict_measured']}/{r['verdict_predicted']}"]
-        cells += [f"{_fmt(m.get(k))} / {_fmt(p.get(k))}" for k in FIELDS]
-        cells.append(_fmt(r["kv_tokens_err_pct"]))
+        cells += [f"{fmt_cell(m.get(k))} / {fmt_cell(p.get(k))}" for k in FIELDS]
+        cells.append(fmt_cell(r["kv_tokens_err_pct"]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
