@@ -8,7 +8,6 @@ cannot say (no GPUs, float32).
 from __future__ import annotations
 
 import hmac
-import sys
 import time
 
 
@@ -48,10 +47,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from vlmctl.errors import VlmctlError
+    from vlmctl.serve.demo.__main__ import exit_with
 
-    try:
-        sys.exit(main())
-    except VlmctlError as exc:
-        print(f"error: {exc.message}\n  fix: {exc.fix}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    exit_with(main)

@@ -153,11 +153,16 @@ def _warm_up(server) -> None:
     asyncio.run(run())
 
 
-if __name__ == "__main__":
+def exit_with(entry) -> None:
+    """Exit with ``entry()``'s status; a known error as its message and fix on stderr, not a traceback."""
     from vlmctl.errors import VlmctlError
 
     try:
-        sys.exit(main())
+        sys.exit(entry())
     except VlmctlError as exc:
         print(f"error: {exc.message}\n  fix: {exc.fix}", file=sys.stderr)
         sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    exit_with(main)
