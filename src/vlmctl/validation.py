@@ -1,6 +1,9 @@
 """Turn pydantic validation errors into one-line ConfigErrors with "did you mean" for unknown keys."""
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -8,6 +11,25 @@ from pydantic import BaseModel, ValidationError
 from vlmctl.errors import ConfigError, did_you_mean
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def read_json(path: str | os.PathLike, label: str, fix: str, *, unreadable: str = "", unreadable_fix: str = "") -> object:
+    """The JSON value in ``path``, or a one-line ConfigError starting with ``label`` (e.g. ``--plan p.json``).
+
+    ``unreadable`` is added to the OS's reason when the file cannot be opened, with ``unreadable_fix`` (else ``fix``).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot read it ({exc.strerror}{unreadable}).", fix=unreadable_fix or fix) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label} is not UTF-8 text.", fix=fix) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{label} is not JSON ({exc}).", fix=fix) from None
+    except RecursionError:
+        raise ConfigError(f"{label} is nested too deeply to be JSON that vlmctl reads.", fix=fix) from None
 
 
 def _fields_at(cls: type[BaseModel], loc: tuple) -> list[str]:

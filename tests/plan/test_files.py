@@ -28,3 +28,9 @@ def test_refuses_what_it_cannot_use(tmp_path):
         read_plan(tmp_path / "y.json")
     with pytest.raises(ConfigError, match="cannot read it"):
         read_plan(tmp_path / "missing.json")
+    (tmp_path / "latin1.json").write_bytes(b'{"model": "caf\xe9"}')
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        read_plan(tmp_path / "latin1.json")
+    (tmp_path / "deep.json").write_text("[" * 100_000)
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        read_plan(tmp_path / "deep.json")

@@ -99,6 +99,8 @@ def test_calibration_for_another_release_is_refused_with_the_fix(tmp_path):
 
 @pytest.mark.parametrize("content,words", [
     ("{", "is not JSON"),
+    (b"\xff\xfe{}", "is not UTF-8 text"),
+    ("[" * 100_000, "nested too deeply"),
     ('{"vllm_version": "0.33.0", "gpu": "x", "measured_at": "t", "engines": [], '
      '"runners": {"v2": {"constants": {"vit_factr": 1.0}}}}', "Did you mean 'vit_factor'"),
     ('{"vllm_version": "0.33.0", "gpu": "x", "measured_at": "t", "engines": [], "runers": {}}', "unknown key"),
@@ -106,7 +108,7 @@ def test_calibration_for_another_release_is_refused_with_the_fix(tmp_path):
 ])
 def test_broken_calibration_file_is_one_clear_line(tmp_path, content, words):
     path = tmp_path / "cal.json"
-    path.write_text(content)
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     with pytest.raises(ConfigError) as err:
         make_plan(MODEL, gpus=GPUS, calibration=str(path))
     assert words in str(err.value) and "\n" not in str(err.value)

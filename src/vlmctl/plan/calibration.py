@@ -7,7 +7,6 @@ reads from ``--calibration FILE`` or from the per-user folder (``vlmctl.envs.cal
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -90,17 +89,10 @@ def default_calibration_path(vllm_version: str) -> Path:
 
 def read_calibration_file(path: str | os.PathLike) -> CalibrationFile:
     """Read and validate a calibration file (one-line ConfigError on any problem)."""
-    from vlmctl.validation import parse
+    from vlmctl.validation import parse, read_json
 
     fix = "re-run `vlmctl calibrate`, or drop --calibration to use the built-in constants"
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"--calibration {path}: cannot read it ({exc.strerror}).", fix=fix) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--calibration {path} is not JSON ({exc}).", fix=fix) from None
+    data = read_json(path, f"--calibration {path}", fix)
     return parse(CalibrationFile, data, f"calibration file {path}", fix)
 
 
