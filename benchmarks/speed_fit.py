@@ -78,10 +78,10 @@ def predict(row: dict, k) -> spd.Speed:
         work = spd.parse_workload(row["workload"])
         media = spd.media_tokens(spec, work, row["plan"].media_limits.max_pixels)
         text = max(1, round(row["prompt_tokens"]) - media - spd.TEMPLATE_TOKENS)
-        row["_work"] = dataclasses.replace(work, prompt_tokens=text, output_tokens=row["output_tokens"])
-        row["_spec"], row["_replica"], row["_cached"] = spec, spd.replica_from_plan(spec, row["plan"]), float(media > 0)
-    return spd.predict(row["_spec"], row["_replica"], 1, row["_work"], row["concurrency"], k,
-                       cached_fraction=row["_cached"])
+        row["_work"] = dataclasses.replace(work, prompt_tokens=text, output_tokens=row["output_tokens"],
+                                           repeat=media > 0)
+        row["_spec"], row["_replica"] = spec, spd.replica_from_plan(spec, row["plan"])
+    return spd.predict(row["_spec"], row["_replica"], 1, row["_work"], row["concurrency"], k)
 
 
 def errors(row: dict, k) -> dict[str, float]:

@@ -78,3 +78,16 @@ def test_plan_carries_the_speed_contract():
     assert sp.prompt_tokens == 100 + spd.TEMPLATE_TOKENS + 1196
     assert 0 < sp.ttft_ms < 2000 and 0 < sp.tpot_ms < 50 and sp.output_tokens_per_s > 100
     assert "H100" in sp.calibration
+
+
+def test_repeated_media_are_prefix_cache_hits_and_new_media_run_the_encoder():
+    fresh, again = spd.parse_workload("image@1280x720"), spd.parse_workload("image@1280x720:repeat")
+    assert (fresh.repeat, again.repeat, again.label) == (False, True, "image@1280x720:repeat")
+    new = spd.predict(SPEC, replica(), 1, fresh, 1, K)
+    hit = spd.predict(SPEC, replica(), 1, again, 1, K)
+    media = spd.media_tokens(SPEC, fresh, SPEC.max_pixels)
+    encoder = spd.prefill_s(SPEC, replica(), 0, media, K)
+    assert new.ttft_ms - hit.ttft_ms > 1e3 * encoder > 1
+    assert hit.ttft_ms == pytest.approx(spd.predict(SPEC, replica(), 1, fresh, 1, K, cached_fraction=1.0).ttft_ms)
+    with pytest.raises(ConfigError, match="text:repeat"):
+        spd.parse_workload("text:repeat")

@@ -82,8 +82,9 @@ def _json_option(value: str | None, flag: str) -> dict | None:
 @click.option("--enable-expert-parallel/--no-expert-parallel", "enable_expert_parallel", default=None,
               help="MoE models: deal whole experts over the TP ranks (else searched).")
 @click.option("--concurrency", type=int, help="Requests in flight to predict speed for (default 1).")
-@click.option("--workload", default="text", show_default=True, metavar="KIND[@WxH[xF]]",
-              help="Request kind for the speed prediction, as `vlmctl bench --mix`: text, image@WxH, video@WxHxF.")
+@click.option("--workload", default="text", show_default=True, metavar="KIND[@WxH[xF][:repeat]]",
+              help="Request kind for the speed prediction, as `vlmctl bench --mix`: text, image@WxH, video@WxHxF; "
+                   "add :repeat when the same media recur (prefix-cache hits), e.g. image@1280x720:repeat.")
 @click.option("--prompt-tokens", type=int, default=64, show_default=True, help="Text tokens per prompt.")
 @click.option("--output-tokens", type=int, default=64, show_default=True, help="Output tokens per request.")
 @click.option("--prefer", type=click.Choice(["throughput", "latency", "context"]), default="throughput",

@@ -10,7 +10,7 @@ rules) belongs to the model's family (:mod:`vlmctl.models.families`), reached th
 """
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from vlmctl.models.families.base import Family
 
 
+@lru_cache(maxsize=None)
 def _family(model_type: str) -> "Family":
     from vlmctl.models.families import family_for
 

@@ -44,7 +44,8 @@ class PlanRequest(BaseModel):
     concurrency: int | None = Field(None, ge=1, le=2**20)
     """Requests in flight (closed loop) the speed is predicted for; the KV cache must hold them (default 1)."""
     workload: str = "text"
-    """Request kind for the speed prediction: text, image@WxH or video@WxHxFRAMES (as `vlmctl bench --mix`)."""
+    """Request kind for the speed prediction: text, image@WxH or video@WxHxFRAMES (as `vlmctl bench --mix`), with
+    ``:repeat`` when the same media recur (vLLM serves them from its prefix cache)."""
     prompt_tokens: int = Field(64, ge=1, le=10_000_000)
     """Text tokens per prompt (the chat template and media tokens are added)."""
     output_tokens: int = Field(64, ge=1, le=10_000_000)

@@ -418,7 +418,17 @@ class Planner:
 
         if fits(derived):
             return derived
+        # feasibility is monotone (a length that holds, holds every shorter one) and fit(L) bounds every feasible
+        # length above L: fit(derived) holds itself, and fit(256) / fit(floor) cap the answer, so the bisection
+        # runs over a few grid points instead of the whole range
+        floor = _fit_len(c.stages, derived, None) // 256
         lo, hi = 0, derived // 256
+        if hi >= 2:
+            if not fits(256):
+                return max(mem.BLOCK_SIZE, _fit_len(c.stages, derived, None))
+            lo, hi = 1, min(hi, _fit_len(c.stages, derived, None) // 256)
+            if lo < floor <= hi and fits(floor * 256):
+                lo, hi = floor, min(hi, _fit_len(c.stages, derived, None) // 256)
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if fits(mid * 256):

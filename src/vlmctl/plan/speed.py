@@ -26,7 +26,7 @@ from vlmctl.errors import ConfigError
 from vlmctl.hardware.gpus import GpuType
 from vlmctl.models.spec import ModelSpec
 
-_WORKLOAD_RE = re.compile(r"^(?P<kind>text|image|video)(?:@(?P<w>\d+)x(?P<h>\d+)(?:x(?P<f>\d+))?)?$")
+_WORKLOAD_RE = re.compile(r"^(?P<kind>text|image|video)(?:@(?P<w>\d+)x(?P<h>\d+)(?:x(?P<f>\d+))?)?(?P<repeat>:repeat)?$")
 TEMPLATE_TOKENS = 24
 """Chat-template tokens around a one-turn prompt (Qwen2.5-VL: system prompt, role markers, vision start/end)."""
 
@@ -44,13 +44,16 @@ class Workload:
     prompt_tokens: int = 64
     """Text tokens of the prompt (the chat template is added)."""
     output_tokens: int = 64
+    repeat: bool = False
+    """The same few images or videos recur (as `vlmctl bench` sends them): vLLM finds the template and the media
+    in its prefix cache and skips their prefill and the vision encoder; False = every request brings new media."""
 
     @property
     def label(self) -> str:
         if self.kind == "text":
             return "text"
         size = f"{self.width}x{self.height}" + (f"x{self.frames}" if self.kind == "video" else "")
-        return f"{self.kind}@{size}"
+        return f"{self.kind}@{size}" + (":repeat" if self.repeat else "")
 
     @property
     def megapixels(self) -> float:
@@ -58,11 +61,13 @@ class Workload:
 
 
 def parse_workload(text: str, prompt_tokens: int = 64, output_tokens: int = 64) -> Workload:
-    """``text``, ``image@WxH`` or ``video@WxHxFRAMES`` (the syntax of `vlmctl bench --mix`, without a weight)."""
+    """``text``, ``image@WxH`` or ``video@WxHxFRAMES`` (the syntax of `vlmctl bench --mix`, without a weight);
+    ``:repeat`` after a size says the same media recur (prefix-cache hits), e.g. ``image@1280x720:repeat``."""
     m = _WORKLOAD_RE.match(text.strip())
-    bad = ConfigError(f"--workload '{text}' is not text, image@WxH or video@WxHxFRAMES.",
-                      fix="e.g. --workload image@1280x720 or --workload video@448x448x8")
-    if not m:
+    bad = ConfigError(f"--workload '{text}' is not text, image@WxH[:repeat] or video@WxHxFRAMES[:repeat].",
+                      fix="e.g. --workload image@1280x720 (new images) or --workload image@1280x720:repeat "
+                          "(the same images again)")
+    if not m or m["kind"] == "text" and m["repeat"]:
         raise bad
     kind = m["kind"]
     if kind == "image" and (not m["w"] or m["f"]) or kind == "video" and not m["f"] or kind == "text" and m["w"]:
@@ -74,7 +79,7 @@ def parse_workload(text: str, prompt_tokens: int = 64, output_tokens: int = 64) 
     if prompt_tokens < 1 or output_tokens < 1:
         raise ConfigError(f"--prompt-tokens {prompt_tokens} / --output-tokens {output_tokens} must be at least 1.",
                           fix="e.g. --prompt-tokens 64 --output-tokens 64")
-    return Workload(kind, w, h, f, prompt_tokens, output_tokens)
+    return Workload(kind, w, h, f, prompt_tokens, output_tokens, repeat=bool(m["repeat"]))
 
 
 def _resize(spec: ModelSpec, width: int, height: int, max_pixels: int) -> tuple[int, int]:
@@ -233,13 +238,20 @@ def prefill_s(spec: ModelSpec, r: Replica, tokens: int, media: int, k: SpeedCons
 
 
 def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: int, k: SpeedConstants,
-            cached_fraction: float = 0.0) -> Speed:
+            cached_fraction: float | None = None) -> Speed:
     """TTFT, TPOT and output tokens/s for ``concurrency`` requests in flight over ``dp`` replicas.
 
-    ``cached_fraction``: share of the prompt's media+text found in vLLM's prefix cache (0 for distinct requests;
-    `vlmctl bench` reuses four images per size, so most of its requests hit the cache).
+    ``cached_fraction``: share of the template and media found in vLLM's prefix cache; by default 1 when the
+    workload's media repeat (``image@WxH:repeat``; `vlmctl bench` reuses four images per size) and 0 when every
+    request brings new media. vLLM keys cached blocks by token ids plus the media's hash
+    (vllm/v1/core/kv_cache_utils.py generate_block_hash_extra_keys), reuses the longest cached run of full blocks
+    (vllm/v1/core/kv_cache_manager.py KVCacheManager.get_computed_blocks) and runs the vision encoder only for
+    media not already computed or in the encoder cache (vllm/v1/core/sched/scheduler.py
+    Scheduler._try_schedule_encoder_inputs).
     """
     media = media_tokens(spec, work, r.max_pixels)
+    if cached_fraction is None:
+        cached_fraction = 1.0 if work.repeat and media else 0.0
     prompt = work.prompt_tokens + TEMPLATE_TOKENS + media
     uncached_media = round(media * (1 - cached_fraction))
     uncached = max(1, prompt - round((prompt - work.prompt_tokens) * cached_fraction))
