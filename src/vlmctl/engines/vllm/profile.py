@@ -227,10 +227,6 @@ class VllmProfile:
     family_calibrations: dict[tuple[str, str], Calibration] = field(default_factory=dict)
     """(runner, model family name) -> constants measured for that family, where they differ from the runner's."""
 
-    def runner_for(self, *, moe: bool, hybrid: bool, architectures: tuple[str, ...] = ()) -> str:
-        """The runner vLLM picks for a model when VLLM_USE_V2_MODEL_RUNNER is unset."""
-        return self.runner_choice.for_model(is_moe=moe, is_hybrid=hybrid, architectures=architectures)
-
     @property
     def default_runner(self) -> str:
         """The runner for a dense Qwen-VL model."""
