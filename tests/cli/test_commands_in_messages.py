@@ -17,8 +17,8 @@ from vlmctl.cli.main import cli
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "vlmctl"
 HOLE = "\x00"  # an f-string field
-#: A backticked span, or a command at the start of a line / after "e.g." or "run"/"then" (a fix, an example).
-SPANS = re.compile(r"`(vlmctl [^`]*)`|(?:^|\n|e\.g\.,? |\brun |\bthen |: |\()[ \t]*(vlmctl [a-z][^\n`;),]*)")
+#: A backticked span, or a command at the start of a line / after "e.g.", "run", "then", "with", "use", "try".
+SPANS = re.compile(r"`(vlmctl [^`]*)`|(?:^|\n|e\.g\.,? |\b(?:run|then|with|use|try) |: |\()[ \t]*(vlmctl [a-z][^\n`;),]*)")
 FLAG = re.compile(r"(?<![\w-])(--?[A-Za-z][-A-Za-z0-9]*)")
 
 

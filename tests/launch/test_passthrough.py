@@ -104,3 +104,12 @@ def test_flags_are_checked_against_the_plans_vllm_release():
     assert check_passthrough([only_new], "0.33.0") == [only_new]
     with pytest.raises(ConfigError, match="not a `vllm serve` 0.26.0 flag"):
         check_passthrough([only_new], "0.26.0")
+
+
+def test_every_owned_flags_fix_names_a_real_command_and_options():
+    from tests.cli.test_commands_in_messages import SPANS, problem
+    from vlmctl.launch.passthrough import OWNED
+
+    commands = [(flag, (m.group(1) or m.group(2)).strip()) for flag, fix in OWNED.items() for m in SPANS.finditer(fix)]
+    assert len(commands) >= 20  # all but the "edit plan.json" fixes name a command
+    assert [(flag, c, problem(c)) for flag, c in commands if problem(c)] == []

@@ -4,11 +4,22 @@ from __future__ import annotations
 from vlmctl.errors import ConfigError, did_you_mean
 from vlmctl.launch.vllm_flags import FLAGS
 
+#: Plan fields `vlmctl plan` derives from the layout it chooses (no option of their own).
+_FROM_LAYOUT = ("data_parallel_size_local", "data_parallel_backend", "distributed_executor_backend")
+#: Plan fields that `vlmctl plan` takes as on/off flags.
+_SWITCHES = ("enforce_eager", "enable_expert_parallel")
+
 #: Flags the plan or `vlmctl serve` sets, and where to change each instead.
 OWNED: dict[str, str] = {
-    **{flag: f"the plan sets it: plan again with vlmctl plan … --{field.replace('_', '-')} VALUE -o plan.json"
+    **{flag: f"the plan sets it: plan again with vlmctl plan … --{field.replace('_', '-')}"
+             f"{'' if field in _SWITCHES else ' VALUE'} -o plan.json"
        for field, flag in FLAGS.items()
-       if field not in ("host", "port", "api_key", "served_model_name", "config", "media_io_kwargs")},
+       if field not in ("host", "port", "api_key", "served_model_name", "config", "media_io_kwargs", "kv_cache_memory_bytes",
+                        *_FROM_LAYOUT)},
+    **{FLAGS[field]: "the plan sets it from where it places replicas and stages: plan again with "
+                     "vlmctl plan … --data-parallel-size N -o plan.json, or for other nodes with --cluster cluster.yaml"
+       for field in _FROM_LAYOUT},
+    "--kv-cache-memory-bytes": "the plan sets it: edit kv_cache_memory_bytes in plan.json",
     "--media-io-kwargs": "the plan sets it from its video frame budget: plan again with a different --limit-mm-per-prompt",
     "--served-model-name": "the plan sets it: edit served_model_name in plan.json",
     "--host": "use vlmctl serve --host ADDRESS",
