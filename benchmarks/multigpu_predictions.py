@@ -1,0 +1,162 @@
+"""The planner's predictions for the multi-GPU layouts, written down before any of them is measured.
+
+For Qwen2.5-VL-7B and Qwen3-VL-8B on one host of H200s (vLLM 0.26.0, the image workload a
+`benchmarks/gpu/visit_multigpu.sh` visit sends: one distinct 1280x720 image + 48 text tokens per request, 96 output
+tokens), every forced layout — DP 4, DP 2 x TP 2, TP 4, TP 2 x PP 2 on 4 GPUs; DP 2, TP 2, PP 2 on 2 GPUs — at
+concurrency 1, 8, 32 and 64: TTFT, TPOT, output tok/s (``plan.speed``, no prefix-cache hits), KV tokens per replica,
+the settings the engine is served with and the memory of each rank of one replica; and the layout the planner
+picks on its own at each concurrency.
+
+    python benchmarks/multigpu_predictions.py --out docs/validation/multigpu/predictions.json   # record
+    python benchmarks/multigpu_predictions.py --check docs/validation/multigpu/predictions.json # same as recorded?
+    python benchmarks/multigpu_predictions.py --markdown docs/validation/multigpu/predictions.json
+
+``recorded`` (date, commit) is left out of the comparison; everything else must match to the digit, so any change
+to the planner or its constants that moves a prediction shows up as a diff against what was recorded before the
+measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+MODELS = {"Qwen2.5-VL-7B": "Qwen/Qwen2.5-VL-7B-Instruct", "Qwen3-VL-8B": "Qwen/Qwen3-VL-8B-Instruct"}
+#: name -> (data parallel, tensor parallel, pipeline parallel), by GPU count
+LAYOUTS = {4: {"DP4": (4, 1, 1), "DP2xTP2": (2, 2, 1), "TP4": (1, 4, 1), "TP2xPP2": (1, 2, 2)},
+           2: {"DP2": (2, 1, 1), "TP2": (1, 2, 1), "PP2": (1, 1, 2)}}
+CONCURRENCY = (1, 8, 32, 64)
+GPU = "h200"
+VLLM = "0.26.0"
+WORKLOAD = {"workload": "image@1280x720", "prompt_tokens": 48, "output_tokens": 96}
+#: Plan fields an engine is started with; they must not depend on the concurrency planned for.
+SERVED = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "pp_layer_partition",
+          "max_model_len", "gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens", "enforce_eager",
+          "model_runner", "limit_mm_per_prompt", "mm_processor_kwargs", "kv_cache_tokens")
+RANK = ("stage", "tp_rank", "layers", "requested_gib", "weights_gib", "activation_gib", "non_torch_gib",
+        "cudagraph_gib", "encoder_runtime_gib", "kv_cache_gib", "kv_blocks")
+SPEED = ("ttft_ms", "tpot_ms", "output_tokens_per_s", "decode_step_ms", "bound", "prompt_tokens", "media_tokens")
+
+
+def layout_name(gpus: int, dp: int, tp: int, pp: int) -> str:
+    """The layout's name in LAYOUTS (or DPxTPxPP for one not listed)."""
+    for name, lay in LAYOUTS[gpus].items():
+        if lay == (dp, tp, pp):
+            return name
+    return f"DP{dp}xTP{tp}xPP{pp}"
+
+
+def _plan(model: str, gpus: int, concurrency: int, layout: tuple[int, int, int] | None):
+    from vlmctl.plan import make_plan
+
+    forced = {} if layout is None else dict(zip(("data_parallel_size", "tensor_parallel_size",
+                                                 "pipeline_parallel_size"), layout))
+    result = make_plan(model, gpus=f"{GPU}:{gpus}", vllm_version=VLLM, concurrency=concurrency, **WORKLOAD, **forced)
+    if not result.ok:
+        first = next(f for f in result.findings if f.severity == "error")
+        raise SystemExit(f"{model} on {gpus} x {GPU} {layout}: no plan ({first.id}: {first.message})")
+    return result.plan
+
+
+def _served(plan) -> dict:
+    data = plan.model_dump(mode="json")
+    return {k: data[k] for k in SERVED}
+
+
+def _speed(plan) -> dict:
+    s = plan.speed.model_dump(mode="json") if hasattr(plan.speed, "model_dump") else dict(plan.speed)
+    return {k: s[k] for k in SPEED}
+
+
+def _ranks(plan) -> list[dict]:
+    return [{k: g.model_dump(mode="json")[k] for k in RANK} for g in plan.per_gpu if g.dp_rank == 0]
+
+
+def predictions() -> dict:
+    """Everything but ``recorded``: per model, per GPU count, each layout and the planner's own picks."""
+    out: dict = {"gpu": GPU, "vllm_version": VLLM, "concurrency": list(CONCURRENCY), **WORKLOAD,
+                 "prefix_cache_hits": 0.0, "models": {}}
+    for short, model in MODELS.items():
+        per_count: dict = {}
+        for gpus, layouts in LAYOUTS.items():
+            rows: dict = {}
+            for name, lay in layouts.items():
+                plans = {c: _plan(model, gpus, c, lay) for c in CONCURRENCY}
+                served = {c: _served(p) for c, p in plans.items()}
+                if any(s != served[CONCURRENCY[-1]] for s in served.values()):
+                    raise SystemExit(f"{short} {name}: the served settings depend on the concurrency planned for")
+                rows[name] = {"served": served[CONCURRENCY[-1]], "ranks": _ranks(plans[CONCURRENCY[-1]]),
+                              "speed": {str(c): _speed(p) for c, p in plans.items()}}
+            picks = {}
+            for c in CONCURRENCY:
+                p = _plan(model, gpus, c, None)
+                name = layout_name(gpus, p.data_parallel_size, p.tensor_parallel_size, p.pipeline_parallel_size)
+                picks[str(c)] = {"layout": name, "served": _served(p), **_speed(p)}
+            per_count[str(gpus)] = {"layouts": rows, "pick": picks}
+        out["models"][short] = {"model": model, "gpus": per_count}
+    return out
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def markdown(doc: dict) -> str:
+    """The docs table: one row per model x GPUs x layout x concurrency, the pick marked."""
+    lines = ["| model | GPUs | layout | c | TTFT ms | TPOT ms | out tok/s | KV tokens / replica | GiB / rank: weights + act + KV (requested) | pick |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for short, m in doc["models"].items():
+        for gpus, g in m["gpus"].items():
+            for name, row in g["layouts"].items():
+                r0 = row["ranks"]
+                mem = "; ".join(sorted({f"{r['weights_gib']:.2f} + {r['activation_gib']:.2f} + {r['kv_cache_gib']:.2f} "
+                                        f"({r['requested_gib']:.2f})" for r in r0}))
+                for c in doc["concurrency"]:
+                    s = row["speed"][str(c)]
+                    pick = "**pick**" if g["pick"][str(c)]["layout"] == name else ""
+                    lines.append(f"| {short} | {gpus} | {name} | {c} | {s['ttft_ms']:,.1f} | {s['tpot_ms']:.2f} | "
+                                 f"{s['output_tokens_per_s']:,.0f} | {row['served']['kv_cache_tokens']:,} | {mem} | {pick} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = ap.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--out", type=Path, help="write the predictions here (with today's date and the commit)")
+    mode.add_argument("--check", type=Path, help="regenerate and compare with this file (exit 1 on a difference)")
+    mode.add_argument("--markdown", type=Path, help="print the docs table of this file")
+    args = ap.parse_args(argv)
+    os.environ["VLMCTL_CALIBRATION_DIR"] = str(ROOT / ".no-user-calibration")  # the profile's constants only
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
+    doc = predictions()
+    if args.check:
+        recorded = json.loads(args.check.read_text())
+        recorded.pop("recorded", None)
+        if recorded != json.loads(json.dumps(doc)):
+            print(f"{args.check}: the planner now predicts something else than what was recorded", file=sys.stderr)
+            return 1
+        print(f"{args.check}: unchanged")
+        return 0
+    doc = {"recorded": {"date": dt.date.today().isoformat(), "commit": _commit(),
+                        "note": "written before any multi-GPU run of these layouts existed (held out)"}, **doc}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
