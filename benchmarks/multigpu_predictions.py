@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,21 +114,90 @@ def _commit() -> str:
 
 
 def markdown(doc: dict) -> str:
-    """The docs table: one row per model x GPUs x layout x concurrency, the pick marked."""
-    lines = ["| model | GPUs | layout | c | TTFT ms | TPOT ms | out tok/s | KV tokens / replica | GiB / rank: weights + act + KV (requested) | pick |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    """The docs table: one row per model x GPUs x layout, the four concurrencies side by side, the pick marked."""
+    cs = doc["concurrency"]
+    head = "/".join(str(c) for c in cs)
+    lines = [f"| model | GPUs | layout | TTFT ms at c={head} | TPOT ms | output tok/s | KV tokens / replica "
+             f"| GiB per rank: weights + activation + KV (requested) | planner picks it at c |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for short, m in doc["models"].items():
         for gpus, g in m["gpus"].items():
             for name, row in g["layouts"].items():
-                r0 = row["ranks"]
-                mem = "; ".join(sorted({f"{r['weights_gib']:.2f} + {r['activation_gib']:.2f} + {r['kv_cache_gib']:.2f} "
-                                        f"({r['requested_gib']:.2f})" for r in r0}))
-                for c in doc["concurrency"]:
-                    s = row["speed"][str(c)]
-                    pick = "**pick**" if g["pick"][str(c)]["layout"] == name else ""
-                    lines.append(f"| {short} | {gpus} | {name} | {c} | {s['ttft_ms']:,.1f} | {s['tpot_ms']:.2f} | "
-                                 f"{s['output_tokens_per_s']:,.0f} | {row['served']['kv_cache_tokens']:,} | {mem} | {pick} |")
+                sp = [row["speed"][str(c)] for c in cs]
+                mem = "; ".join(dict.fromkeys(f"{r['weights_gib']:.2f} + {r['activation_gib']:.2f} + "
+                                              f"{r['kv_cache_gib']:.2f} ({r['requested_gib']:.2f})" for r in row["ranks"]))
+                picked = ", ".join(str(c) for c in cs if g["pick"][str(c)]["layout"] == name) or "—"
+                ttft = " / ".join(f"{x['ttft_ms']:,.0f}" for x in sp)
+                tpot = " / ".join(f"{x['tpot_ms']:.2f}" for x in sp)
+                tok = " / ".join(f"{x['output_tokens_per_s']:,.0f}" for x in sp)
+                lines.append(f"| {short} | {gpus} | {name} | {ttft} | {tpot} | {tok} | "
+                             f"{row['served']['kv_cache_tokens']:,} | {mem} | {picked} |")
     return "\n".join(lines)
+
+
+SHORT = {"7B": "Qwen2.5-VL-7B", "Q3-8B": "Qwen3-VL-8B"}  # the visit's folder names
+
+
+def _pct(measured: float | None, predicted: float) -> str:
+    return f"{(predicted / measured - 1) * 100:+.0f}%" if measured else "—"
+
+
+def compare(doc: dict, run_dir: Path) -> str:
+    """A visit's measurements (``RUN_DIR/<model>_<layout>/``) next to the recorded predictions, and the picks."""
+    lines = ["| model | GPUs | layout | c | out tok/s meas / pred | TTFT p50 ms meas / pred | TPOT p50 ms meas / pred |",
+             "|---|---|---|---|---|---|---|"]
+    mem = ["| model | layout | process | weights GiB meas / pred | torch peak / activation pred | KV GiB meas / pred "
+           "| KV tokens meas / pred |", "|---|---|---|---|---|---|---|"]
+    measured: dict = {}
+    for folder in sorted(p for p in run_dir.iterdir() if (p / "bench.json").exists()):
+        model, _, name = folder.name.partition("_")
+        if model not in SHORT:
+            continue
+        short = SHORT[model]
+        gpus = next((g for g, names in LAYOUTS.items() if name in names), None)
+        if gpus is None:
+            continue
+        row = doc["models"][short]["gpus"][str(gpus)]["layouts"][name]
+        for level in json.loads((folder / "bench.json").read_text())["levels"]:
+            c, s = level["concurrency"], level["summary"]
+            pred = row["speed"].get(str(c))
+            if pred is None or not s["completed"]:
+                continue
+            tok = s["output_throughput"]
+            ttft = s["ttft_s"]["p50"] * 1e3 if s["ttft_s"] else None
+            tpot = s["tpot_s"]["p50"] * 1e3 if s["tpot_s"] else None
+            measured.setdefault((short, gpus, c), {})[name] = tok
+            lines.append(f"| {short} | {gpus} | {name} | {c} | {tok:,.0f} / {pred['output_tokens_per_s']:,.0f} "
+                         f"({_pct(tok, pred['output_tokens_per_s'])}) | "
+                         + (f"{ttft:,.1f} / {pred['ttft_ms']:,.1f} ({_pct(ttft, pred['ttft_ms'])})" if ttft else "—")
+                         + " | " + (f"{tpot:.2f} / {pred['tpot_ms']:.2f} ({_pct(tpot, pred['tpot_ms'])})" if tpot else "—")
+                         + " |")
+        if (folder / "memory.json").exists():
+            ranks = row["ranks"]
+            for proc in json.loads((folder / "memory.json").read_text())["processes"]:
+                r = ranks[0]
+                tp = re.search(r"TP(\d+)", proc["process"])
+                pp = re.search(r"PP(\d+)", proc["process"])
+                for cand in ranks:
+                    if cand["tp_rank"] == int(tp.group(1) if tp else 0) and cand["stage"] == int(pp.group(1) if pp else 0):
+                        r = cand
+                if "weights_gib" not in proc and "kv_tokens" not in proc:
+                    continue
+                mem.append(f"| {short} | {name} | {proc['process']} | {proc.get('weights_gib', '—')} / "
+                           f"{r['weights_gib']:.2f} | {proc.get('torch_peak_gib', '—')} / {r['activation_gib']:.2f} | "
+                           f"{proc.get('available_kv_gib', '—')} / {r['kv_cache_gib']:.2f} | "
+                           f"{proc.get('kv_tokens', '—')} / {row['served']['kv_cache_tokens']} |")
+    picks = ["| model | GPUs | c | pick | best measured | pick's share of the best | within 5 % |", "|---|---|---|---|---|---|---|"]
+    for (short, gpus, c), got in sorted(measured.items()):
+        pick = doc["models"][short]["gpus"][str(gpus)]["pick"][str(c)]["layout"]
+        best = max(got, key=got.get)
+        if pick in got:
+            share = got[pick] / got[best]
+            picks.append(f"| {short} | {gpus} | {c} | {pick} | {best} | {share:.1%} | {'yes' if share >= 0.95 else 'NO'} |")
+        else:
+            picks.append(f"| {short} | {gpus} | {c} | {pick} | {best} | not measured | — |")
+    return "\n".join(["Speed (prediction error = predicted / measured − 1):", "", *lines, "",
+                      "Memory per process (one engine log):", "", *mem, "", "The planner's pick:", "", *picks])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,7 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--out", type=Path, help="write the predictions here (with today's date and the commit)")
     mode.add_argument("--check", type=Path, help="regenerate and compare with this file (exit 1 on a difference)")
     mode.add_argument("--markdown", type=Path, help="print the docs table of this file")
+    mode.add_argument("--compare", type=Path, metavar="RUN_DIR",
+                      help="a visit's run folder (visit_multigpu.sh's /tmp/mg) against --predictions")
+    ap.add_argument("--predictions", type=Path, default=ROOT / "docs" / "validation" / "multigpu" / "predictions.json")
     args = ap.parse_args(argv)
+    if args.compare:
+        print(compare(json.loads(args.predictions.read_text()), args.compare))
+        return 0
     os.environ["VLMCTL_CALIBRATION_DIR"] = str(ROOT / ".no-user-calibration")  # the profile's constants only
     if args.markdown:
         print(markdown(json.loads(args.markdown.read_text())))

@@ -56,11 +56,12 @@ def test_check_mode_reports_a_moved_prediction(tmp_path, capsys):
     assert "predicts something else" in capsys.readouterr().err
 
 
-def test_markdown_has_one_row_per_model_layout_and_concurrency():
+def test_markdown_has_one_row_per_model_and_layout_and_every_pick():
     table = mp.markdown(json.loads(RECORDED.read_text())).splitlines()
     layouts = sum(len(v) for v in mp.LAYOUTS.values())
-    assert len(table) == 2 + len(mp.MODELS) * layouts * len(mp.CONCURRENCY)
-    assert sum("**pick**" in row for row in table) == len(mp.MODELS) * len(mp.LAYOUTS) * len(mp.CONCURRENCY)
+    assert len(table) == 2 + len(mp.MODELS) * layouts
+    picked = [row.rsplit("|", 2)[1].strip() for row in table[2:]]
+    assert sum(len(p.split(", ")) for p in picked if p != "—") == len(mp.MODELS) * len(mp.LAYOUTS) * len(mp.CONCURRENCY)
 
 
 def test_memory_parser_keeps_each_rank_and_its_nvml_use(tmp_path):
@@ -93,3 +94,24 @@ def test_layout_names_of_plan_files(tmp_path):
         f.write_text(json.dumps({"plan": {"data_parallel_size": dp, "tensor_parallel_size": tp,
                                           "pipeline_parallel_size": pp}}))
         assert mv.layout(str(f)) == name
+
+
+def _bench(levels: dict[int, tuple[float, float, float]]) -> dict:
+    return {"levels": [{"concurrency": c, "summary": {"completed": 10, "output_throughput": tok,
+                                                      "ttft_s": {"p50": ttft / 1e3}, "tpot_s": {"p50": tpot / 1e3}}}
+                       for c, (tok, ttft, tpot) in levels.items()]}
+
+
+def test_compare_puts_measurements_beside_predictions_and_judges_the_pick(tmp_path):
+    doc = json.loads(RECORDED.read_text())
+    for name, tok in {"TP4": 1000.0, "DP2xTP2": 1100.0}.items():  # at c=1 the planner picks TP4 (predicted)
+        (tmp_path / f"7B_{name}").mkdir()
+        (tmp_path / f"7B_{name}" / "bench.json").write_text(json.dumps(_bench({1: (tok, 50.0, 3.0)})))
+    (tmp_path / "7B_TP4" / "memory.json").write_text(json.dumps({"processes": [
+        {"pid": 1, "process": "EngineCore_DP0/Worker_TP3", "weights_gib": 4.07, "torch_peak_gib": 0.75,
+         "available_kv_gib": 121.5}]}))
+    text = mp.compare(doc, tmp_path)
+    pred = doc["models"]["Qwen2.5-VL-7B"]["gpus"]["4"]["layouts"]["TP4"]["speed"]["1"]["output_tokens_per_s"]
+    assert f"| Qwen2.5-VL-7B | 4 | TP4 | 1 | 1,000 / {pred:,.0f} ({(pred / 1000 - 1) * 100:+.0f}%)" in text
+    assert "| Qwen2.5-VL-7B | 4 | 1 | TP4 | DP2xTP2 | 90.9% | NO |" in text
+    assert "| Qwen2.5-VL-7B | TP4 | EngineCore_DP0/Worker_TP3 | 4.07 / 4.04 | 0.75 / 0.70 | 121.5 / 122.00 |" in text
