@@ -1,4 +1,4 @@
-"""Every `vlmctl ...` command that src/ tells a user to run names a command and flags the CLI really has.
+"""Every `vlmctl ...` command that src/ or the docs tell a user to run names a command and flags the CLI really has.
 
 Read with ast from every string in src/ (f-string fields become a placeholder): backticked spans
 (`` `vlmctl plan X --gpus T:N` ``) and example lines that start with ``vlmctl`` (help texts, fixes). The
@@ -104,3 +104,37 @@ def test_the_check_sees_a_wrong_command_and_a_wrong_flag(tmp_path):
     assert problem("vlmctl cluster up --cluster c.yaml -- --any-vllm-flag") is None
     assert problem("vlmctl cluster env|up|join --cluster c.yaml") is None
     assert "'nope' is not a command" in problem("vlmctl cluster nope")
+
+
+def commands_in_docs(root: Path = SRC.parents[1]) -> list[tuple[str, str]]:
+    """(file:line, command) for backticked commands and fenced code lines starting with ``vlmctl`` in the docs."""
+    found = []
+    for path in [root / "README.md", *sorted((root / "docs").rglob("*.md"))]:
+        fenced = False
+        lines = re.sub(r"\\\n\s*", " ", path.read_text(encoding="utf-8")).splitlines()  # continued shell lines
+        for n, line in enumerate(lines, 1):
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+                continue
+            spans = re.findall(r"`(vlmctl [^`]*)`", line)
+            if fenced and re.match(r"\s*(?:\$ )?vlmctl [a-z]", line):
+                spans.append(re.sub(r"^\s*(?:\$ )?", "", line.split(" #", 1)[0]))
+            found += [(f"{path.relative_to(root)}:{n}", " ".join(part.split()).replace("<", HOLE))
+                      for s in spans for part in re.split(r";|&&", s) if part.strip().startswith("vlmctl ")]
+    return found
+
+
+def test_every_command_in_the_docs_exists_with_its_flags():
+    found = commands_in_docs()
+    assert len(found) > 100
+    bad = [f"{where}: `{command}`: {why}" for where, command in found if (why := problem(command))]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_docs_reader_sees_fenced_and_backticked_commands(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("Run `vlmctl plan M --gpu x:1`.\n\n```bash\nvlmctl serve --plan p.json \\\n"
+                                        "  --prot 8000   # comment\n```\nvlmctl is prose outside a fence\n")
+    found = [c for _, c in commands_in_docs(tmp_path)]
+    assert found == ["vlmctl plan M --gpu x:1", "vlmctl serve --plan p.json --prot 8000"]
+    assert problem(found[1]) == "`vlmctl serve` has no option --prot"
