@@ -1,7 +1,7 @@
 """Accuracy of `vlmctl doctor explain` on the real-log corpus (tests/failures/corpus), fit and held-out parts.
 
 Parts: fit (signatures were written from it), held-out (split off by a hash of the URL before any signature was
-written), fresh-1 … fresh-4 (collected after each freeze of the catalogue, each measured once before any signature
+written), fresh-1 … fresh-5 (collected after each freeze of the catalogue, each measured once before any signature
 was written from it, then used to improve the catalogue; held-out never was).
 
 A log counts as correct when the explanation's primary cause is the cause its thread confirmed (the corpus
@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("fit", "held-out", "fresh-1", "fresh-2", "fresh-3", "fresh-4")
+PARTS = ("fit", "held-out", "fresh-1", "fresh-2", "fresh-3", "fresh-4", "fresh-5")
 CORPUS = ROOT / "tests" / "failures" / "corpus"
 
 

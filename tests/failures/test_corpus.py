@@ -45,6 +45,7 @@ def test_the_recorded_split_is_the_hash_rule_and_about_a_third_is_held_out():
     assert sum(1 for part in recorded.values() if part == "fresh-2") >= 25
     assert sum(1 for part in recorded.values() if part == "fresh-3") >= 20
     assert sum(1 for part in recorded.values() if part == "fresh-4") >= 15
+    assert sum(1 for part in recorded.values() if part == "fresh-5") >= 20
     # URLs the older fixture set already cites stay in the fit part whatever their hash.
     for log in logs:
         if log.url in seen_urls(FIXTURES):
