@@ -13,7 +13,12 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"Incorrect path_or_model_id: '(?P<path2>[^']*)'\. Please provide either the path to a local "
                   r"folder or the repo_id of a model on the Hub",
                   r"(?P<path3>/\S+) does not appear to have a file named config\.json",
-                  r"Invalid repository ID or local directory specified: '(?P<path4>[^']*)'"),
+                  r"Invalid repository ID or local directory specified: '(?P<path4>[^']*)'",
+                  # huggingface_hub >= 0.2x validator wording, and transformers' OSError for a missing local folder
+                  r"Repo id must use alphanumeric chars.{0,160}?: '(?P<path5>[/.~][^']*)'",
+                  r"'?(?P<path6>/[^' ]+)'? is not a local folder and is not a valid model identifier",
+                  r"Can't load (?:the )?(?:configuration|config|tokenizer) (?:of|for) '(?P<path7>[/.~][^']*)'",
+                  r"No such file or directory: '(?P<path8>/[^']*)/config\.json'"),
         unless=(r"Error retrieving file list: .{0,300}retrying \d+ of \d+",),
         cause="the local model folder does not exist (or is empty) on the node that raised this: vLLM / "
               "transformers then took the path for a Hugging Face repo id (huggingface_hub's HFValidationError, "
@@ -28,7 +33,9 @@ SIGNATURES: tuple[Signature, ...] = (
         title="The Hub refused the download (gated repo or missing token)",
         subsystem="model-loading",
         patterns=(r"Cannot access gated repo", r"401 Client Error", r"GatedRepoError",
-                  r"Access to model \S+ is restricted"),
+                  r"Access to model \S+ is restricted", r"You are trying to access a gated repo",
+                  r"is restricted and you are not in the authorized list",
+                  r"403 Client Error.{0,120}huggingface\.co"),
         cause="the model is gated on the Hugging Face Hub and the node has no (or an unauthorised) token.",
         fix="accept the licence on the model page and provide HF_TOKEN through the environment (never on the "
             "command line), or download once and serve from a local path on every node.",
@@ -69,7 +76,8 @@ SIGNATURES: tuple[Signature, ...] = (
         id="transformers-too-old",
         title="transformers is too old for the model type",
         subsystem="versions",
-        patterns=(r"model type `(?P<model_type>\w+)` but Transformers does not recognize this architecture",
+        patterns=(r"model type [`'\"]?(?P<model_type>\w+)[`'\"]? but Transformers does not recognize this "
+                  r"architecture",
                   # transformers' CONFIG_MAPPING lookup of a model_type it does not know yet
                   r"KeyError: '(?P<model_type2>qwen\d\w*|gemma\d\w*|mllama|llava\w*|llama4\w*|mistral3|"
                   r"deepseek_v\d\w*|glm4\w*|phi\d\w*|idefics\d|paligemma|smolvlm|internvl\w*)'",
@@ -138,8 +146,12 @@ SIGNATURES: tuple[Signature, ...] = (
         title="A Python package the model or kernel needs is not installed",
         subsystem="versions",
         patterns=(r"ModuleNotFoundError: No module named '(?P<module>[\w.]+)'",
-                  r"ImportError: (?P<module2>[\w.]+) is not installed",),
-        unless=(r"No module named 'vllm\._C'",),
+                  r"ImportError: (?P<module2>[\w.]+) is not installed",
+                  # transformers' checks of a model's imports (remote code, requires_backends)
+                  r"This modeling file requires the following packages that were not found in your environment: "
+                  r"(?P<module3>[\w.-]+)",
+                  r"requires the (?P<module4>[\w.-]+) library but it was not found in your environment"),
+        unless=(r"No module named 'vllm\._C'", r"No module named 'vllm\.vllm_flash_attn"),
         cause="an optional dependency is missing from this environment (compressed_tensors for compressed-tensors "
               "/ AWQ checkpoints, flash_attn, xformers, qwen_vl_utils, decord for video): a trimmed image or a "
               "pip install that skipped extras.",
@@ -158,6 +170,30 @@ SIGNATURES: tuple[Signature, ...] = (
         cause="the checkpoint ships custom Python (auto_map) that transformers only runs when allowed.",
         fix="add --trust-remote-code after checking the repository's code.",
         sources=("huggingface/transformers docs: trust_remote_code",),
+        specificity=3,
+    ),
+    Signature(
+        id="stale-checkpoint",
+        title="The checkpoint files are incomplete or older than this release reads (re-download them)",
+        subsystem="model-loading",
+        patterns=(
+            # safetensors' header errors: a truncated or partial download
+            r"Error while deserializing header: (?P<error>HeaderTooLarge|HeaderTooSmall|MetadataIncompleteBuffer|"
+            r"InvalidHeader\w*|incomplete metadata)",
+            r"PytorchStreamReader failed reading zip archive: failed finding central directory",
+            # transformers' AutoProcessor on a preprocessor_config.json written before the processor was renamed
+            r"Unrecognized (?:image processor|processing class|feature extractor|video processor) in "
+            r"(?P<path>\S+?)\.? Should have a",
+        ),
+        cause="the model folder holds files that are truncated (an interrupted download or copy) or come from an "
+              "older revision of the repository than the transformers / vLLM release expects (Qwen2.5-VL "
+              "checkpoints from before transformers 4.49 carry the old processor name).",
+        fix="re-download the model (huggingface-cli download REPO --local-dir DIR, or delete the cached snapshot) "
+            "and copy the same revision to every node; `vlmctl cluster verify` compares the folders' "
+            "fingerprints across nodes.",
+        sources=("TideDra/lmm-r1#48", "huggingface/safetensors: safetensors/src/tensor.rs SafeTensorError",
+                 "huggingface/transformers: models/auto/image_processing_auto.py"),
+        supersedes=("vllm-arch-unsupported",),
         specificity=3,
     ),
 )

@@ -191,7 +191,9 @@ SIGNATURES: tuple[Signature, ...] = (
         id="oom-startup",
         title="CUDA OOM (start-up load or memory profile)",
         subsystem="cuda-memory",
-        patterns=(_OOM,),
+        patterns=(_OOM,
+                  # NCCL allocating its buffers on a GPU that is already full
+                  r"NCCL WARN Cuda failure (?:\d+ )?'out of memory'", r"NCCL WARN Failed to CUDA (?:calloc|malloc)"),
         cause="weights plus the start-up profile's dummy batch (for Qwen2.5-VL: the largest image/video at "
               "max_pixels x mm limits) exceed the GPU, or a request overflowed what the KV cache left.",
         fix="lower --max-model-len, --limit-mm-per-prompt (video 0 if unused) and max_pixels, raise TP/PP, or "
@@ -200,6 +202,8 @@ SIGNATURES: tuple[Signature, ...] = (
         plan_change=pc.startup_oom,
         plan_change_doc="the planner's max_model_len / utilization / max_num_seqs / mm limits for the model and GPUs "
                         "in the log, else `max_model_len` halved and video ← 0",
+        # the rank that ran out of memory is why the collectives and the rendezvous around it failed
+        supersedes=("nccl-cuda-error", "nccl-watchdog-timeout", "torch-store-timeout"),
         specificity=1,
     ),
     Signature(
@@ -207,7 +211,9 @@ SIGNATURES: tuple[Signature, ...] = (
         title="A process was killed by the host's OOM killer (RAM, not GPU memory)",
         subsystem="host-memory",
         patterns=(r"(?:^| )(?-i:Killed)(?: |$)",
-                  r"Out of memory: Killed process \d+", r"oom-kill", r"Task was killed due to the node running low "
+                  r"Out of memory: Kill(?:ed)? process \d+", r"oom-kill", r"invoked oom-killer",
+                  r"Memory cgroup out of memory", r"\bOOMKilled\b", r"(?:exitcode|exit code|exit status):? -?9\b|"
+                  r"(?:exitcode|exit code|exit status):? 137\b", r"Task was killed due to the node running low "
                   r"on memory", r"The process is killed by SIGKILL by OOM killer", r"exited with code 137",
                   r"died with <Signals\.SIGKILL: 9>", r"(?:gets?|got|was|were|is|be) killed by (?:the )?(?:system|kernel|OOM)", r"Memory on the node .{0,80} was \d+\.\d+GB / \d+\.\d+GB"),
         unless=(r"Killed by signal 2",
@@ -219,6 +225,7 @@ SIGNATURES: tuple[Signature, ...] = (
             "limits), lower --swap-space, load fewer ranks per node at once, or use a smaller/quantized "
             "checkpoint; `vlmctl doctor` on the node shows RAM and shm.",
         sources=("vllm-project/vllm#586", "vllm-project/vllm#1765", "TIBHannover/GeoEstimation#16"),
+        supersedes=("ray-node-dead", "nccl-watchdog-timeout", "torch-store-timeout"),
         specificity=2,
     ),
     Signature(

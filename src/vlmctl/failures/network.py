@@ -46,7 +46,16 @@ SIGNATURES: tuple[Signature, ...] = (
             r"failed to extend /dev/shm/nccl-\S+ to \d+ bytes",
             r"ncclShmOpen",
             r"unable to (?:allocate|create) shared memory",
+            r"/dev/shm/nccl-\S+.{0,80}?(?:No space left on device|Bus error)",
+            # torch's DataLoader / shared-memory tensors: same cause, same fix
+            r"insufficient shared memory \(shm\)",
         ),
+        # NCCL's bare "unhandled system error" inside a container that was not given a larger /dev/shm, on one
+        # node: the cause the NCCL maintainers name first (NVIDIA/nccl#525) and the fix these threads confirmed.
+        when=((r"unhandled system error|ncclSystemError|NCCL_ERROR_SYSTEM_ERROR",
+               r"\b(?:docker|container|kubernetes|k8s|pod)\b",
+               r"--shm-size|shm_size|shmSize|--ipc[= ]host|NCCL_SHM_DISABLE|nNodes [2-9]|nNodes \d\d|"
+               r"No route to host|Connection refused"),),
         cause="NCCL puts its intra-node buffers in /dev/shm; Docker gives a container 64 MB by default (Kubernetes "
               "pods the same unless /dev/shm is mounted from memory), or stale nccl-* segments of crashed runs "
               "fill it.",
@@ -54,7 +63,7 @@ SIGNATURES: tuple[Signature, ...] = (
             "with medium: Memory at /dev/shm; `vlmctl compose` writes it); remove stale /dev/shm/nccl-* files; "
             "NCCL_SHM_DISABLE=1 works around it at some speed cost. `vlmctl doctor` on the node shows the shm size.",
         sources=("NVIDIA/nccl#290", "NVIDIA/nccl#525", "NVIDIA/nccl#1518", "pytorch/ci-infra#490",
-                 ),
+                 "vllm-project/vllm#1710", "xorbitsai/inference#2836"),
         supersedes=("nccl-system-error", "nccl-cuda-error"),
         specificity=3,
     ),
@@ -140,6 +149,36 @@ SIGNATURES: tuple[Signature, ...] = (
             "if the very first collective hangs try NCCL_P2P_DISABLE=1; across nodes pin NCCL_SOCKET_IFNAME "
             "(`vlmctl cluster verify`).",
         sources=("vllm-project/vllm#5484", "vllm-project/vllm#8978", "hiyouga/LlamaFactory#7396"),
+        specificity=2,
+    ),
+    Signature(
+        id="torch-store-timeout",
+        title="torch.distributed's TCP store (MASTER_ADDR:PORT) unreachable, or a rank never joined it",
+        subsystem="network",
+        patterns=(
+            # torch >= 2.2 (DistNetworkError, ms) and older releases (s)
+            r"The client socket has timed out after \d+\s*m?s while trying to connect to \(?(?P<host>[\w.:-]+), "
+            r"(?P<port>\d+)\)?",
+            r"The client socket has failed to connect to any network address of \((?P<host2>[^,)]+), "
+            r"(?P<port2>\d+)\)",
+            r"The client socket has failed to connect to \S+ \(errno: \d+ - (?:Connection timed out|"
+            r"Connection refused|No route to host)",
+            r"connect\(\) timed out\. Original timeout was \d+ ms",
+            # the store's own side: the other ranks never arrived (vLLM's DP / multi-node rendezvous too)
+            r"Timed out after \d+ seconds waiting for clients\. (?P<joined>\d+)/(?P<expected>\d+) clients joined",
+            r"Timed out initializing process group in store based barrier",
+            r"DistStoreError: wait timeout after \d+ ?ms",
+            r"RuntimeError: Socket Timeout",
+        ),
+        cause="a rank could not reach the rendezvous TCP store that rank 0 serves (vLLM's distributed_init_method "
+              "/ MASTER_ADDR:MASTER_PORT): the address is one the other node cannot route to (a container or "
+              "docker0 IP, the wrong NIC), a firewall blocks the port, or a rank crashed or hung before it joined "
+              "(its own log has the first error).",
+        fix="make the head's address the routable IP of the NIC the nodes share (VLLM_HOST_IP / --node-ip-address, "
+            "host networking for containers), open the port range between nodes (`nc -zv HEAD PORT` from each "
+            "node), and read every other rank's log for an earlier error; `vlmctl cluster verify` checks both.",
+        sources=("vllm-project/vllm#6650", "zai-org/GLM-4#677", "vllm-project/vllm#15744",
+                 "pytorch/pytorch: torch/csrc/distributed/c10d/socket.cpp, distributed_c10d.py:_store_based_barrier"),
         specificity=2,
     ),
     Signature(

@@ -37,12 +37,13 @@ SIGNATURES: tuple[Signature, ...] = (
         title="A port the engine or Ray needs is taken",
         subsystem="process",
         patterns=(r"\[Errno 98\] (?:error while attempting to bind on address|Address already in use)",
-                  r"address already in use", r"EADDRINUSE"),
+                  r"address already in use", r"EADDRINUSE", r"ZMQError: Address already in use",
+                  r"[Pp]ort \d+ (?:is )?already in use"),
         cause="an earlier engine / Ray head still listens on the port (8000 for the API, 6379 for the GCS), or "
               "another service uses it.",
         fix="stop the old process (`ss -ltnp` / `lsof -i :PORT`) or choose another --port; `vlmctl doctor` "
             "checks the ports vlmctl uses.",
-        sources=("vllm-project/vllm docs: serve --port",),
+        sources=("vllm-project/vllm docs: serve --port", "vllm-project/vllm#7196", "om-ai-lab/VLM-R1#289"),
         specificity=3,
     ),
 )

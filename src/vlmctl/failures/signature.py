@@ -39,6 +39,10 @@ class Signature:
     """vLLM versions the wording applies to: [min, max) as "MAJOR.MINOR[.PATCH]"; None = open end."""
     unless: tuple[str, ...] = ()
     """Regexes that veto the match (to keep look-alike signatures apart)."""
+    when: tuple[tuple[str, str, str], ...] = ()
+    """(pattern, required, forbidden): a generic wording that names this cause only when ``required`` occurs
+    anywhere in the log and ``forbidden`` does not (e.g. NCCL's bare 'unhandled system error' inside a container
+    started without a larger /dev/shm). Tried after ``patterns``."""
     plan_change: PlanChange | None = None
     plan_change_doc: str = ""
     """The plan change in words, for docs/doctor.md."""
@@ -52,10 +56,13 @@ class Signature:
     """1 = a generic symptom (e.g. 'unhandled system error'), 2 = a cause, 3 = a cause pinned by a unique wording."""
     compiled: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
     compiled_unless: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
+    compiled_when: tuple[tuple[re.Pattern, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "compiled", tuple(re.compile(p, re.I | re.S) for p in self.patterns))
         object.__setattr__(self, "compiled_unless", tuple(re.compile(p, re.I | re.S) for p in self.unless))
+        object.__setattr__(self, "compiled_when",
+                           tuple(tuple(re.compile(p, re.I | re.S) for p in triple) for triple in self.when))
 
     def search(self, text: str) -> re.Match | None:
         """The first regex match in ``text`` (normalised), or None; vetoed by ``unless``."""
@@ -65,6 +72,11 @@ class Signature:
             m = pattern.search(text)
             if m:
                 return m
+        for pattern, required, forbidden in self.compiled_when:
+            if required.search(text) and not forbidden.search(text):
+                m = pattern.search(text)
+                if m:
+                    return m
         return None
 
     def applies_to(self, version: str | None) -> bool:
