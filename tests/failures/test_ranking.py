@@ -96,3 +96,33 @@ def test_a_truncated_or_outdated_checkpoint_says_re_download(line):
 ])
 def test_other_wordings_the_sources_print(line, cause):
     assert explain(line + "\n").primary == cause
+
+
+@pytest.mark.parametrize("line, estimate", [
+    ("ValueError: To serve at least one request with the models's max seq len (262144), 28.00 GiB KV cache is "
+     "needed, which is larger than the available KV cache memory (13.69 GiB). The estimated maximum model length "
+     "is 128128.", 128128),
+    ("ValueError: To serve at least one request with the model's max seq len (40960), (10.00 GiB KV cache is needed, "
+     "which is larger than the available KV cache memory (1.25 GiB). Based on the available memory,  Try increasing "
+     "`gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine.", None),
+])
+def test_v1_kv_wordings_across_releases(line, estimate):
+    result = explain(line + "\n")
+    assert result.primary == "kv-max-seq-len-v1"
+    assert result.matches[0].values.get("estimated_max_model_len") == estimate
+
+
+@pytest.mark.parametrize("line, cause", [
+    ("WARNING ray_utils.py:320] The number of required GPUs exceeds the total number of available GPUs in the "
+     "placement group.", "ray-placement-group"),
+    ("ValueError: Current node has no GPU available. current_node_resource={'CPU': 8.0}. vLLM engine cannot start "
+     "without GPU.", "ray-driver-no-gpu"),
+    ("requests.exceptions.ConnectionError: HTTPSConnectionPool(host='huggingface.co', port=443): Max retries "
+     "exceeded with url: /api/models/Qwen/Qwen2.5-VL-7B-Instruct (Caused by NameResolutionError(...))",
+     "hf-offline"),
+    ("RuntimeError: CUDA error: the provided PTX was compiled with an unsupported toolchain.", "cuda-driver-too-old"),
+    ("RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:799] connect [10.0.0.2]:41234: Connection "
+     "refused", "gloo-connect-failed"),
+])
+def test_more_source_wordings(line, cause):
+    assert explain(line + "\n").primary == cause

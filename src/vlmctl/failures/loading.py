@@ -48,7 +48,11 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="model-loading",
         patterns=(r"We couldn't connect to 'https://huggingface\.co'", r"LocalEntryNotFoundError",
                   r"Cannot find the requested files in the disk cache and outgoing traffic has been disabled",
-                  r"(?:Max retries exceeded|ConnectTimeout|Connection reset).{0,200}huggingface\.co"),
+                  r"(?:Max retries exceeded|ConnectTimeout|Connection reset).{0,200}huggingface\.co",
+                  # urllib3 names the host first: HTTPSConnectionPool(host='huggingface.co', …): Max retries …
+                  r"host='huggingface\.co'.{0,300}?(?:Max retries exceeded|NameResolutionError|Temporary failure in "
+                  r"name resolution|Network is unreachable|ConnectTimeout)",
+                  r"OfflineModeIsEnabled"),
         cause="the node has no route to huggingface.co (air-gapped or proxy) and the files are not in its cache.",
         fix="download the model once and serve it from a local path present on every node (HF_HUB_OFFLINE=1), "
             "or set the proxy / HF_ENDPOINT mirror.",
@@ -134,7 +138,9 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="versions",
         patterns=(r"The NVIDIA driver on your system is too old", r"CUDA driver version is insufficient for CUDA "
                   r"runtime version", r"forward compatibility was attempted on non supported HW",
-                  r"unsatisfied condition: cuda>=[\d.]+, please update your driver"),
+                  r"unsatisfied condition: cuda>=[\d.]+, please update your driver",
+                  # PTX JIT-compiled (Triton, flashinfer) by a CUDA toolkit newer than the driver
+                  r"the provided PTX was compiled with an unsupported toolchain", r"cudaErrorInsufficientDriver"),
         cause="torch/vLLM were built for a newer CUDA than the installed driver supports.",
         fix="upgrade the driver (or use wheels / an image built for the driver's CUDA version); `vlmctl doctor` "
             "prints the driver.",

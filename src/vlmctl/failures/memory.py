@@ -24,10 +24,12 @@ SIGNATURES: tuple[Signature, ...] = (
         id="kv-max-seq-len-v1",
         title="max_model_len does not fit the KV cache (V1 engine)",
         subsystem="cuda-memory",
+        # vLLM 0.8 … 0.26: "models's" / "model's", the needed GiB with or without its parenthesis, the estimate
+        # after "Based on the available memory, the" or as its own sentence, or missing (0.9's cut message)
         patterns=(r"To serve at least one request with the models?'?s max seq len \((?P<max_seq_len>\d+)\),? "
-                  r"\((?P<needed_gib>[\d.]+) GiB KV cache is needed, which is larger than the available KV "
-                  r"cache memory \((?P<available_gib>-?[\d.]+) GiB\)\.(?: Based on the available memory, the "
-                  r"estimated maximum model length is (?P<estimated_max_model_len>\d+)\.)?",),
+                  r"\(?(?P<needed_gib>[\d.]+) GiB KV cache is needed, which is larger than the available "
+                  r"(?:KV cache memory )?\((?P<available_gib>-?[\d.]+) GiB(?: per rank)?\)\.?(?:.{0,60}?estimated "
+                  r"maximum model length (?:is )?(?P<estimated_max_model_len>\d+))?",),
         cause="after weights and the start-up profile's activation peak (for a VLM: the largest dummy image/"
               "video), the KV budget cannot hold one request of max_model_len tokens. Qwen2.5-VL defaults to "
               "max_model_len 128000.",

@@ -30,7 +30,10 @@ SIGNATURES: tuple[Signature, ...] = (
         id="gloo-connect-failed",
         title="Gloo full-mesh connect failed between nodes",
         subsystem="network",
-        patterns=(r"Gloo connectFullMesh failed",),
+        patterns=(r"Gloo connectFullMesh failed",
+                  # Gloo's TCP transport naming the peer it cannot reach
+                  r"gloo/transport/tcp/\w+\.cc:\d+\].{0,160}?(?:Connection refused|No route to host|"
+                  r"Connection timed out)"),
         cause="the CPU process group could not connect every rank: the wrong NIC picked on a multi-NIC host, a "
               "firewall between nodes, or GLOO_SOCKET_IFNAME differing from the NIC Ray registered.",
         fix=_IFNAME_FIX + ".",

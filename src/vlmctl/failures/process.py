@@ -24,7 +24,8 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="process",
         patterns=(r"No CUDA GPUs are available", r"Found no NVIDIA driver on your system",
                   r"Failed to infer device type", r"CUDA_VISIBLE_DEVICES.{0,40}is set to an empty",
-                  r"NVML_ERROR_LIBRARY_NOT_FOUND|Failed to initialize NVML"),
+                  r"NVML_ERROR_LIBRARY_NOT_FOUND|Failed to initialize NVML",
+                  r"CUDA driver initialization failed, you might not have a CUDA gpu"),
         cause="the process sees no GPU: the container was started without --gpus / the NVIDIA runtime, "
               "CUDA_VISIBLE_DEVICES is empty or wrong, or the driver is not loaded.",
         fix="start containers with --gpus all (compose: deploy.resources.reservations.devices; `vlmctl compose` "

@@ -47,6 +47,9 @@ SIGNATURES: tuple[Signature, ...] = (
             # Ray's autoscaler and `ray status` while the group waits
             r"No available node types can fulfill resource request",
             r"\d+\+ pending placement groups",
+            # vLLM's ray_utils before it waits (older releases: "... in the cluster")
+            r"The number of required GPUs exceeds the total number of available GPUs in the (?:placement group|"
+            r"cluster)",
         ),
         cause="the placement group vLLM requests (one GPU per rank) is larger than what the Ray cluster offers: "
               "a worker node never joined (or joined without its GPUs: CUDA_VISIBLE_DEVICES, --num-gpus), or TP x "
@@ -63,6 +66,7 @@ SIGNATURES: tuple[Signature, ...] = (
         title="vLLM's driver runs on a Ray node without a GPU in its placement group",
         subsystem="ray",
         patterns=(r"Ray does not allocate any GPUs on the driver node",
+                  r"Current node has no GPU available\. current_node_resource=",
                   r"No CUDA GPUs are available.{0,3000}?(?:\bray::|Ray Serve|ray actor|RayWorker|serve run)",
                   r"(?:\bray::|Ray Serve|ray actor|RayWorker|serve run).{0,3000}?No CUDA GPUs are available"),
         supersedes=("no-gpu-visible",),
