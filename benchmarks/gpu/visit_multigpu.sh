@@ -17,7 +17,23 @@ OUT=${OUT:-/tmp/mg_out}; mkdir -p "$OUT"
 R=${MG_ROOT:-/tmp/mg}; mkdir -p $R/models
 # NVLink multicast off in every process started from here (the host's GPUs are shared).
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-export VLLM_LOGGING_LEVEL=DEBUG RAY_DEDUP_LOGS=0 PYTHONUNBUFFERED=1 VLMCTL_CALIBRATION_DIR=$R/no-calibration
+export RAY_DEDUP_LOGS=0 PYTHONUNBUFFERED=1 VLMCTL_CALIBRATION_DIR=$R/no-calibration
+# vLLM at INFO (as the single-GPU speed runs), its worker's memory profile at DEBUG (the per-rank torch peak and
+# non-torch lines), through a plain logging dictConfig; MG_LOG=debug puts all of vLLM at DEBUG instead.
+if [ "${MG_LOG:-}" = debug ]; then
+  export VLLM_LOGGING_LEVEL=DEBUG
+else
+  cat > $R/vllm_logging.json <<'JSON'
+{"version": 1, "disable_existing_loggers": false,
+ "formatters": {"plain": {"format": "%(levelname)s %(asctime)s [%(filename)s:%(lineno)d] %(message)s",
+                          "datefmt": "%m-%d %H:%M:%S"}},
+ "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout",
+                      "level": "DEBUG"}},
+ "loggers": {"vllm": {"handlers": ["out"], "level": "INFO", "propagate": false},
+             "vllm.v1.worker.gpu_worker": {"level": "DEBUG"}}}
+JSON
+  export VLLM_LOGGING_CONFIG_PATH=$R/vllm_logging.json
+fi
 if [ -z "${MG_DRY:-}" ]; then
   . "$G/vllm_env.sh" || exit 1
 fi
