@@ -30,7 +30,7 @@ MODELS = {"3B": "Qwen/Qwen2.5-VL-3B-Instruct", "7B": "Qwen/Qwen2.5-VL-7B-Instruc
 FIT = {("H200", "7B", "image@1280x720", 1), ("H200", "7B", "image@1280x720", 32), ("H200", "32B", "image@1280x720", 8),
        ("H200", "7B", "text", 1), ("H100 field", "7B", "image@1280x720", 1)}
 #: The constants fitted (the others keep their reference values: nothing measured moves them).
-FITTED = ("bandwidth_fraction", "prefill_mfu", "step_ms", "layer_us", "seq_us", "request_ms", "media_ms_per_mpixel", "api_ms",
+FITTED = ("bandwidth_fraction", "prefill_mfu", "step_ms", "layer_us", "seq_us", "request_ms", "media_ms_per_mpixel", "queue_ms",
           "gap_ms", "eager_layer_ms")
 #: Physical bounds: fractions of a datasheet figure stay fractions.
 BOUNDS = {"bandwidth_fraction": (0.3, 1.0), "prefill_mfu": (0.2, 0.8)}

@@ -9,11 +9,8 @@ Pure arithmetic over the model's shapes and the GPU catalog (docs/planner.md § 
   and one PP hand-off per stage boundary over the link between them (NVLink, PCIe or Ethernet), plus a
   per-step and per-sequence scheduler overhead (and a per-layer launch cost without CUDA graphs);
 * continuous batching at a concurrency: replicas share the requests evenly; a replica decodes its share (at most
-  max_num_seqs, the rest queue) in one batch, split into PP micro-batches; a prompt shares its step with the
-  running decodes (chunked prefill), and a request's first token waits for the requests of its wave ahead of it
-  to pass the API server and their prefill steps;
-* the prefix cache: when the workload's media repeat, the template and media are cached and only the text is
-  prefilled, without the vision encoder.
+  max_num_seqs, the rest queue) in one batch, split into PP micro-batches; a request's first token waits for the
+  API server to take in the requests ahead of it and for their prefills.
 
 The constants are measured per vLLM version (``vlmctl.engines.vllm.speed``: date, GPU, runs); docs/validation.md
 holds the table of predicted against measured rows, fitted and held out.
@@ -193,23 +190,15 @@ def _all_reduce_s(nbytes: float, tp: int, stage: Stage, k: SpeedConstants) -> fl
 
 
 def decode_step_s(spec: ModelSpec, r: Replica, batch: float, context: float, k: SpeedConstants,
-                  prefill_tokens: float = 0.0) -> tuple[float, dict[str, float]]:
-    """Seconds of one step that decodes ``batch`` sequences of ``context`` tokens each and carries
-    ``prefill_tokens`` tokens of other requests' prompts (chunked prefill shares the step), and its parts.
-
-    Per stage, a roofline: the larger of the memory traffic (weights once, every sequence's KV cache) and the
-    compute of every token in the step (decode tokens and prefill tokens alike).
-    """
+                  ) -> tuple[float, dict[str, float]]:
+    """Seconds of one decode step of ``batch`` sequences of ``context`` tokens each, and its parts."""
     parts = {"weights": 0.0, "compute": 0.0, "communication": 0.0, "scheduler": 0.0}
-    tokens = batch + prefill_tokens
-    act = tokens * spec.hidden_size * 2
+    act = batch * spec.hidden_size * 2
     for i, st in enumerate(r.stages):
         bw = _bandwidth(st.gpu) * 1e9 * k.bandwidth_fraction
         read = (st.layers * r.layer_bytes + (r.head_bytes if st.last else 0.0)) / r.tp
         read += batch * context * r.kv_bytes_per_token_layer * st.layers
-        flops = 2 * tokens * st.layers * spec.lm_layer_params / r.tp
-        flops += 2 * batch * (spec.embedding_params if st.last else 0) / r.tp
-        flops += 2 * st.layers * prefill_tokens * prefill_tokens * spec.num_attention_heads * spec.head_dim / r.tp
+        flops = 2 * batch * (st.layers * spec.lm_layer_params + (spec.embedding_params if st.last else 0)) / r.tp
         t_mem, t_cmp = read / bw, flops / (_tflops(st.gpu) * 1e12 * k.prefill_mfu)
         if t_cmp > t_mem:
             parts["compute"] += t_cmp
@@ -225,20 +214,16 @@ def decode_step_s(spec: ModelSpec, r: Replica, batch: float, context: float, k: 
     return sum(parts.values()), parts
 
 
-def encoder_s(spec: ModelSpec, r: Replica, media: int, k: SpeedConstants) -> float:
-    """GPU seconds of the vision encoder for ``media`` LM tokens of images or video (0 when cached)."""
-    if not media:
-        return 0.0
-    v = spec.vision
-    patches = media * v.spatial_merge_size ** 2
-    window = min(patches, 64)  # Qwen2.5-VL windows of 112 px = 8 x 8 patches; full attention is a few layers
-    flops = 2 * v.params * patches + 4 * v.depth * patches * window * v.hidden_size
-    return flops / (r.vision_tp * _tflops(r.stages[0].gpu) * 1e12 * k.vision_mfu)
-
-
 def prefill_s(spec: ModelSpec, r: Replica, tokens: int, media: int, k: SpeedConstants) -> float:
     """GPU seconds to prefill ``tokens`` uncached prompt tokens, ``media`` of them through the vision encoder."""
-    total = encoder_s(spec, r, media, k)
+    total = 0.0
+    if media:
+        v = spec.vision
+        patches = media * v.spatial_merge_size ** 2
+        window = min(patches, 64)  # Qwen2.5-VL windows of 112 px = 8 x 8 patches; full attention is a few layers
+        flops = 2 * v.params * patches + 4 * v.depth * patches * window * v.hidden_size
+        gpu = r.stages[0].gpu
+        total += flops / (r.vision_tp * _tflops(gpu) * 1e12 * k.vision_mfu)
     if tokens:
         act = tokens * spec.hidden_size * 2
         for i, st in enumerate(r.stages):
@@ -254,22 +239,15 @@ def prefill_s(spec: ModelSpec, r: Replica, tokens: int, media: int, k: SpeedCons
 
 def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: int, k: SpeedConstants,
             cached_fraction: float | None = None) -> Speed:
-    """TTFT, TPOT and output tokens/s for ``concurrency`` requests in flight (closed loop) over ``dp`` replicas.
+    """TTFT, TPOT and output tokens/s for ``concurrency`` requests in flight over ``dp`` replicas.
 
     ``cached_fraction``: share of the template and media found in vLLM's prefix cache; by default 1 when the
-    workload's media repeat and 0 when every request brings new media (docs/planner.md § speed).
-
-    The terms, after vLLM's V1 engine (vllm/v1/core/sched/scheduler.py Scheduler.schedule; vLLM 0.26):
-    * a request's own path to its first token: the API server (HTTP, chat template, tokens, media decoding and
-      hashing: ``request_ms``, of which ``api_ms`` plus the media's ``media_ms_per_mpixel`` is serial, one request at
-      a time) and the step that carries its prefill: the scheduler fills a step's ``max_num_batched_tokens``
-      budget with the running decodes first, then the waiting prompts, so a prompt's uncached tokens share a
-      step with the decodes (a roofline over both) and its uncached media run the vision encoder first;
-    * in a closed loop at equal lengths the requests run in waves: the median one waits for half the others of
-      its wave, each entering through the serial API server and then one prefill-carrying step — the slower of
-      the two paces the wave;
-    * the other half's prefills land in the median request's first decode steps and lengthen them;
-    * more requests than the replica runs at once (max_num_seqs, or what the KV cache holds) wait for a turn.
+    workload's media repeat (``image@WxH:repeat``; `vlmctl bench` reuses four images per size) and 0 when every
+    request brings new media. vLLM keys cached blocks by token ids plus the media's hash
+    (vllm/v1/core/kv_cache_utils.py generate_block_hash_extra_keys), reuses the longest cached run of full blocks
+    (vllm/v1/core/kv_cache_manager.py KVCacheManager.get_computed_blocks) and runs the vision encoder only for
+    media not already computed or in the encoder cache (vllm/v1/core/sched/scheduler.py
+    Scheduler._try_schedule_encoder_inputs).
     """
     media = media_tokens(spec, work, r.max_pixels)
     if cached_fraction is None:
@@ -284,15 +262,14 @@ def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: i
     step, parts = decode_step_s(spec, r, micro, context, k)
     if r.pp > 1:  # micro-batches follow each other through the stages: a sequence waits for all of them
         step = max(step, r.pp * (parts["scheduler"]))
-    enc = encoder_s(spec, r, uncached_media, k)
-    if running > 1:
-        carrying = decode_step_s(spec, r, micro - 1, context, k, prefill_tokens=uncached)[0] + enc
-    else:
-        carrying = prefill_s(spec, r, uncached, uncached_media, k) + step
-    serial = (k.api_ms + k.media_ms_per_mpixel * work.megapixels) * 1e-3
-    ttft = (k.request_ms + k.media_ms_per_mpixel * work.megapixels) * 1e-3 + carrying
-    ttft += (running - 1) / 2 * max(serial, carrying)
-    tpot = step + (running - 1) / 2 * max(0.0, carrying - step) / max(1, work.output_tokens - 1)
+    pf = prefill_s(spec, r, uncached, uncached_media, k)
+    cpu = k.media_ms_per_mpixel * work.megapixels * 1e-3
+    # the step that carries a prefill costs the larger of its decode work and the prefill's compute; in a closed
+    # loop at equal lengths requests run in waves: the median one waits, for half the others in flight, for such a
+    # step and the API server's share of that request; the others' prefills lengthen its steps by their excess
+    first = max(step, pf)
+    ttft = k.request_ms * 1e-3 + cpu + first + (running - 1) / 2 * (first + k.queue_ms * 1e-3)
+    tpot = step + (running - 1) / 2 * max(0.0, pf - step) / max(1, work.output_tokens - 1)
     cycle = ttft + (work.output_tokens - 1) * tpot + k.gap_ms * 1e-3
     if per_replica > running:  # more requests than max_num_seqs or the KV cache holds: the median waits half the turns
         ttft += (per_replica - running) / running / 2 * cycle

@@ -24,18 +24,15 @@ class SpeedConstants:
     layer_us: float
     """GPU time per decoder layer per step that does not shrink with TP (a dozen kernels' minimum durations)."""
     eager_layer_ms: float
-    """Extra cost per decoder layer per step without CUDA graphs: the host CPU launching each kernel from Python,
-    the same kernels whatever the batch, so no batch term (and as fast as that host's CPU is at the time)."""
+    """Extra cost per decoder layer per step without CUDA graphs (kernel launches from Python)."""
     seq_us: float
     """Cost per running sequence per step outside the GPU kernels (scheduler, detokenizer, streaming)."""
     request_ms: float
     """Fixed cost of a request before its prefill: HTTP, chat template, tokenisation, the first output."""
     media_ms_per_mpixel: float
-    """API-server time per megapixel of image or video frames (decode, hash, resize), serial: one request at a
-    time."""
-    api_ms: float
-    """Serial API-server time of one request (parsing, template, tokens): the pace at which a wave of requests
-    enters the engine, with ``media_ms_per_mpixel`` for its media."""
+    """API-server time per megapixel of image or video frames (decode, hash, resize), one request at a time."""
+    queue_ms: float
+    """API-server time a new request waits per other request in flight (parsing, media, streaming the others)."""
     gap_ms: float
     """Client gap between one request's end and the next one's start in a closed loop."""
     link_latency_us: dict[str, float]
@@ -50,8 +47,8 @@ SPEED_V026 = SpeedConstants(
            "images in the prefix cache): H200 7B image c=1 and c=32, 32B image c=8, 7B text c=1, H100 7B eager c=1; "
            "the other 14 held out (benchmarks/speed_fit.py, docs/validation.md § 11); vision_mfu, link latencies and "
            "Ethernet are reference values, not measured (no multi-GPU machine, every bench image cached)",
-    bandwidth_fraction=0.8464, prefill_mfu=0.425, vision_mfu=0.25, step_ms=0.0, layer_us=43.3586, eager_layer_ms=1.1837,
-    seq_us=31.9231, request_ms=14.1471, media_ms_per_mpixel=7.6439, api_ms=0.0, gap_ms=7.0956,
+    bandwidth_fraction=0.853, prefill_mfu=0.372, vision_mfu=0.25, step_ms=0.0, layer_us=43.7, eager_layer_ms=1.14,
+    seq_us=30.8, request_ms=14.8, media_ms_per_mpixel=17.4, queue_ms=0.0, gap_ms=11.2,
     link_latency_us={"nvlink": 8.0, "pcie": 20.0, "ethernet": 60.0}, ethernet_gbs=1.25,
 )
 SPEED: dict[str, SpeedConstants] = {"0.26.0": SPEED_V026}
