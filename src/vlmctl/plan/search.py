@@ -202,6 +202,7 @@ class _Sizer:
     def __init__(self, spec: ModelSpec, req: PlanRequest, cal: Calibration, engine: VllmProfile) -> None:
         self.spec, self.req, self.cal, self.engine = spec, req, cal, engine
         self._weights: dict[tuple, float] = {}
+        self._shapes: dict[tuple, dict] = {}
 
     def weights(self, **key) -> float:
         """Memoised stage_weights_bytes (the search asks for the same stage shapes many times)."""
@@ -246,7 +247,10 @@ class _Sizer:
                                    quantization=c.quantization, vision=vision,
                                    expert_parallel=c.expert_parallel, data_parallel=c.dp)
             weights += cal.weight_overhead_gib * GIB + buffers
-            shape = mem.cache_shape(spec, c.tp, kv_bytes, start, layers)
+            key = (c.tp, kv_bytes, start, layers)
+            if key not in self._shapes:
+                self._shapes[key] = mem.cache_shape(spec, c.tp, kv_bytes, start, layers)
+            shape = self._shapes[key]
             start += layers
             lm = mem.lm_activation_bytes(spec, tp=c.tp, tokens=c.max_num_batched_tokens, seqs=c.max_num_seqs,
                                          last=last, cal=cal)
@@ -365,13 +369,18 @@ class Planner:
             return c
         fixed_u = req.gpu_memory_utilization is not None
 
+        last: dict = {}
+
         def settle(max_model_len: int) -> list[Finding]:
+            if last.get("length") == max_model_len:  # sized at this length just before: the same state again
+                return last["findings"]
             c.max_model_len = max_model_len
             c.max_num_seqs = seqs
             c.max_num_batched_tokens = req.max_num_batched_tokens or min(t_default, seqs * max_model_len)
             c.utilization, c.reserve_note = util, ""
             self.sizer.size(c)
-            return self._reserve_encoder(c, fixed_u) + self._state_per_sequence(c)
+            last.update(length=max_model_len, findings=self._reserve_encoder(c, fixed_u) + self._state_per_sequence(c))
+            return last["findings"]
 
         reserve = settle(length)
         if req.max_model_len is None:
