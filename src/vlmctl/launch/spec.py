@@ -70,14 +70,18 @@ RAY_HEALTH_CHECK = {
 }
 
 
+def _under(root: str, name: str) -> str:
+    return f"{root.rstrip('/') or '/'}/{name}".replace("//", "/")
+
+
 def token_path(root: str, cluster: str) -> str:
     """The cluster's Ray auth token file (RAY_AUTH_TOKEN_PATH): made on the head, copied to every worker."""
-    return f"{root.rstrip('/') or '/'}/{cluster}.ray_auth_token".replace("//", "/")
+    return _under(root, f"{cluster}.ray_auth_token")
 
 
 def state_dir(root: str, cluster: str, node: str) -> str:
     """The folder one node of one cluster owns (Ray --temp-dir, vLLM config root): two nodes never share it."""
-    return f"{root.rstrip('/') or '/'}/{cluster}-{node}".replace("//", "/")
+    return _under(root, f"{cluster}-{node}")
 
 
 def nic_env(nic: str) -> dict[str, str]:
@@ -124,7 +128,7 @@ class NodeLaunch(BaseModel):
             env.update(nic_env(nic))
         if address:
             env["VLLM_HOST_IP"] = address
-        return dict(sorted(env.items(), key=lambda kv: _ORDER.get(kv[0], 99)))
+        return _ordered(env)
 
     def ray_start(self, *, nic: str | None = None, address: str | None = None, ray: str = "ray",
                   head_address: str | None = None, ray_port: int | None = None, dashboard: bool = True,
@@ -154,6 +158,11 @@ _ORDER = {k: i for i, k in enumerate((
     "VLLM_WORKER_MULTIPROC_METHOD", "VLLM_PP_LAYER_PARTITION", "VLLM_USE_V2_MODEL_RUNNER", "RAY_ADDRESS",
     "RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_USAGE_STATS_ENABLED", "VLLM_NO_USAGE_STATS", "VLMCTL_CLUSTER", "VLMCTL_NODE",
     "VLMCTL_STATE_DIR"))}
+
+
+def _ordered(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with the launch variables first, in a fixed order (so every rendering lists them alike)."""
+    return dict(sorted(env.items(), key=lambda kv: _ORDER.get(kv[0], 99)))
 
 
 class LaunchSpec(BaseModel):
@@ -209,7 +218,7 @@ class LaunchSpec(BaseModel):
             env["CUDA_VISIBLE_DEVICES"] = self.nodes[0].env["CUDA_VISIBLE_DEVICES"]
         if api_key:
             env[API_KEY_ENV] = api_key
-        return dict(sorted(env.items(), key=lambda kv: _ORDER.get(kv[0], 99)))
+        return _ordered(env)
 
     def vllm_shell(self, env: dict[str, str], redact: bool = True) -> str:
         """``export`` lines, then `vllm serve` with one flag per line (copy-pasteable)."""
@@ -363,7 +372,7 @@ def build_launch(plan: Plan | None = None, cluster: ClusterSpec | None = None, *
         node = NodeLaunch(
             name=name, role="head" if name == head_name else "worker", address=address, nic=nic, gpu_ids=ids,
             visible_devices=visible, state_dir=sdir, vllm_config_root=config_root,
-            env=dict(sorted(env.items(), key=lambda kv: _ORDER.get(kv[0], 99))),
+            env=_ordered(env),
             files={f"{config_root}/{NON_CARRY_OVER_FILE}": non_carry_over_json()},
             ray_port=ray_port, dashboard_port=dash_port, head_address=head_address)
         nodes.append(node)
