@@ -95,10 +95,10 @@ def test_cli_prints_the_table_and_writes_the_per_user_file(tmp_path, capsys, mon
 
 
 def test_cli_without_vllm_is_one_line_with_the_fix(capsys, monkeypatch):
-    from vlmctl.calibrate import run as runmod
     from vlmctl.cli.main import main
+    from vlmctl.engines import vllm as engines
 
-    monkeypatch.setattr(runmod, "installed_vllm_version", lambda: None)
+    monkeypatch.setattr(engines, "installed_version", lambda: None)
     assert main(["calibrate", MODEL]) == 2
     err = capsys.readouterr().err
     assert "vLLM is not installed" in err and "fix:" in err

@@ -8,14 +8,10 @@ from typing import Callable
 
 from vlmctl.calibrate.fit import Fitted, Target, before_after, compare, fit
 from vlmctl.calibrate.runs import EngineRun, RunSettings, default_runs, run_engine, wait_gpu_free
-from vlmctl.engines.vllm import Calibration, VllmProfile, installed_version, resolve
+from vlmctl.engines import vllm as engines
+from vlmctl.engines.vllm import Calibration, VllmProfile, resolve
 from vlmctl.errors import ConfigError
 from vlmctl.plan.calibration import CalibrationFile, RunnerConstants
-
-
-def installed_vllm_version() -> str | None:
-    """The vLLM release installed here (see ``vlmctl.engines.vllm.installed_version``)."""
-    return installed_version()
 
 
 def query_gpu(launcher: list[str], timeout_s: float = 120.0) -> dict:
@@ -78,7 +74,7 @@ def calibrate(model: str, settings: RunSettings, *, vllm_version: str | None = N
     (``id`` or ``id:total_gib:cc``), default: what the probe reports. ``plan_model``: the model the planner reads
     (default ``model``).
     """
-    version = vllm_version or installed_vllm_version()
+    version = vllm_version or engines.installed_version()
     if version is None:
         raise ConfigError("vLLM is not installed in this Python environment, so there is nothing to calibrate.",
                           fix="run `vlmctl calibrate` on a GPU node where `python -c 'import vllm'` works, "

@@ -82,9 +82,9 @@ def cli(model, more_models, vllm_version, output, start_from, load_format, timeo
     logs = Path(logdir) if logdir else Path(envs.cache_dir()) / "calibrate" / stamp
     settings = RunSettings(model=model, logdir=logs, launcher=shlex.split(launcher) if launcher else list(PROBE),
                            load_format=load_format, timeout_s=timeout_s)
-    from vlmctl.calibrate.run import installed_vllm_version
+    from vlmctl.engines.vllm import installed_version
 
-    version = vllm_version or installed_vllm_version()
+    version = vllm_version or installed_version()
     engine = resolve(version).profile if version else None
     runs = _runs_file(runs_file) if runs_file else (default_runs(engine) if engine else None)
     if runs is not None and not runs_file:
