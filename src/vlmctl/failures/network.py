@@ -180,7 +180,7 @@ SIGNATURES: tuple[Signature, ...] = (
         fix="make the head's address the routable IP of the NIC the nodes share (VLLM_HOST_IP / --node-ip-address, "
             "host networking for containers), open the port range between nodes (`nc -zv HEAD PORT` from each "
             "node), and read every other rank's log for an earlier error; `vlmctl cluster verify` checks both.",
-        sources=("vllm-project/vllm#6650", "zai-org/GLM-4#677", "vllm-project/vllm#15744",
+        sources=("vllm-project/vllm#19670", "zai-org/GLM-4#677", "vllm-project/vllm#15744",
                  "pytorch/pytorch: torch/csrc/distributed/c10d/socket.cpp, distributed_c10d.py:_store_based_barrier"),
         specificity=2,
     ),
