@@ -124,8 +124,9 @@ def markdown(doc: dict) -> str:
         for gpus, g in m["gpus"].items():
             for name, row in g["layouts"].items():
                 sp = [row["speed"][str(c)] for c in cs]
-                mem = "; ".join(dict.fromkeys(f"{r['weights_gib']:.2f} + {r['activation_gib']:.2f} + "
-                                              f"{r['kv_cache_gib']:.2f} ({r['requested_gib']:.2f})" for r in row["ranks"]))
+                mem = "; ".join(dict.fromkeys(
+                    f"{r['weights_gib']:.2f} + {r['activation_gib']:.2f} + {r['kv_cache_gib']:.2f} "
+                    f"({r['requested_gib']:.2f})" for r in row["ranks"]))
                 picked = ", ".join(str(c) for c in cs if g["pick"][str(c)]["layout"] == name) or "—"
                 ttft = " / ".join(f"{x['ttft_ms']:,.0f}" for x in sp)
                 tpot = " / ".join(f"{x['tpot_ms']:.2f}" for x in sp)
@@ -144,8 +145,8 @@ def _pct(measured: float | None, predicted: float) -> str:
 
 def compare(doc: dict, run_dir: Path) -> str:
     """A visit's measurements (``RUN_DIR/<model>_<layout>/``) next to the recorded predictions, and the picks."""
-    lines = ["| model | GPUs | layout | c | out tok/s meas / pred | TTFT p50 ms meas / pred | TPOT p50 ms meas / pred |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| model | GPUs | layout | c | out tok/s meas / pred | TTFT p50 ms meas / pred "
+             "| TPOT p50 ms meas / pred |", "|---|---|---|---|---|---|---|"]
     mem = ["| model | layout | process | weights GiB meas / pred | torch peak / activation pred | KV GiB meas / pred "
            "| KV tokens meas / pred |", "|---|---|---|---|---|---|---|"]
     measured: dict = {}
@@ -167,33 +168,35 @@ def compare(doc: dict, run_dir: Path) -> str:
             ttft = s["ttft_s"]["p50"] * 1e3 if s["ttft_s"] else None
             tpot = s["tpot_s"]["p50"] * 1e3 if s["tpot_s"] else None
             measured.setdefault((short, gpus, c), {})[name] = tok
-            lines.append(f"| {short} | {gpus} | {name} | {c} | {tok:,.0f} / {pred['output_tokens_per_s']:,.0f} "
-                         f"({_pct(tok, pred['output_tokens_per_s'])}) | "
-                         + (f"{ttft:,.1f} / {pred['ttft_ms']:,.1f} ({_pct(ttft, pred['ttft_ms'])})" if ttft else "—")
-                         + " | " + (f"{tpot:.2f} / {pred['tpot_ms']:.2f} ({_pct(tpot, pred['tpot_ms'])})" if tpot else "—")
-                         + " |")
+            ptok, pttft, ptpot = pred["output_tokens_per_s"], pred["ttft_ms"], pred["tpot_ms"]
+            cells = [f"{tok:,.0f} / {ptok:,.0f} ({_pct(tok, ptok)})",
+                     f"{ttft:,.1f} / {pttft:,.1f} ({_pct(ttft, pttft)})" if ttft else "—",
+                     f"{tpot:.2f} / {ptpot:.2f} ({_pct(tpot, ptpot)})" if tpot else "—"]
+            lines.append(f"| {short} | {gpus} | {name} | {c} | " + " | ".join(cells) + " |")
         if (folder / "memory.json").exists():
             ranks = row["ranks"]
             for proc in json.loads((folder / "memory.json").read_text())["processes"]:
                 r = ranks[0]
                 tp = re.search(r"TP(\d+)", proc["process"])
                 pp = re.search(r"PP(\d+)", proc["process"])
-                for cand in ranks:
-                    if cand["tp_rank"] == int(tp.group(1) if tp else 0) and cand["stage"] == int(pp.group(1) if pp else 0):
-                        r = cand
+                key = (int(pp.group(1)) if pp else 0, int(tp.group(1)) if tp else 0)
+                r = next((x for x in ranks if (x["stage"], x["tp_rank"]) == key), r)
                 if "weights_gib" not in proc and "kv_tokens" not in proc:
                     continue
-                mem.append(f"| {short} | {name} | {proc['process']} | {proc.get('weights_gib', '—')} / "
-                           f"{r['weights_gib']:.2f} | {proc.get('torch_peak_gib', '—')} / {r['activation_gib']:.2f} | "
-                           f"{proc.get('available_kv_gib', '—')} / {r['kv_cache_gib']:.2f} | "
-                           f"{proc.get('kv_tokens', '—')} / {row['served']['kv_cache_tokens']} |")
-    picks = ["| model | GPUs | c | pick | best measured | pick's share of the best | within 5 % |", "|---|---|---|---|---|---|---|"]
+                cells = [f"{proc.get('weights_gib', '—')} / {r['weights_gib']:.2f}",
+                         f"{proc.get('torch_peak_gib', '—')} / {r['activation_gib']:.2f}",
+                         f"{proc.get('available_kv_gib', '—')} / {r['kv_cache_gib']:.2f}",
+                         f"{proc.get('kv_tokens', '—')} / {row['served']['kv_cache_tokens']}"]
+                mem.append(f"| {short} | {name} | {proc['process']} | " + " | ".join(cells) + " |")
+    picks = ["| model | GPUs | c | pick | best measured | pick's share of the best | within 5 % |",
+             "|---|---|---|---|---|---|---|"]
     for (short, gpus, c), got in sorted(measured.items()):
         pick = doc["models"][short]["gpus"][str(gpus)]["pick"][str(c)]["layout"]
         best = max(got, key=got.get)
         if pick in got:
             share = got[pick] / got[best]
-            picks.append(f"| {short} | {gpus} | {c} | {pick} | {best} | {share:.1%} | {'yes' if share >= 0.95 else 'NO'} |")
+            verdict = "yes" if share >= 0.95 else "NO"
+            picks.append(f"| {short} | {gpus} | {c} | {pick} | {best} | {share:.1%} | {verdict} |")
         else:
             picks.append(f"| {short} | {gpus} | {c} | {pick} | {best} | not measured | — |")
     return "\n".join(["Speed (prediction error = predicted / measured − 1):", "", *lines, "",

@@ -47,7 +47,7 @@ D=${MG_DURATION:-10}; P=${MG_PORT:-8000}; NEED=${MG_NEED_S:-200}
 WORK="--workload image@1280x720 --prompt-tokens 48 --output-tokens 96 --vllm-version 0.26.0"
 BENCH="--mix image@1280x720 --concurrency 1,8,32,64 --duration $D --warmup 2 --max-tokens 96 --prompt-tokens 48 --ignore-eos"
 DRYMODEL=""; [ -n "${MG_DRY:-}" ] && DRYMODEL="--model vlmctl-demo-qwen2.5-vl-tiny"  # the demo's one name
-PACK() { tar -C "$(dirname $R)" -czf "$OUT/multigpu.tar.gz" "$(basename $R)"; }
+PACK() { tar -C "$(dirname $R)" --exclude="$(basename $R)/models" -czf "$OUT/multigpu.tar.gz" "$(basename $R)"; }
 smi() { command -v nvidia-smi >/dev/null && nvidia-smi "$@"; }
 gpus_used_mib() { smi --query-gpu=memory.used --format=csv,noheader,nounits | sort -n | tail -1; }
 

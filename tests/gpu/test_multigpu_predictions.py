@@ -61,7 +61,8 @@ def test_markdown_has_one_row_per_model_and_layout_and_every_pick():
     layouts = sum(len(v) for v in mp.LAYOUTS.values())
     assert len(table) == 2 + len(mp.MODELS) * layouts
     picked = [row.rsplit("|", 2)[1].strip() for row in table[2:]]
-    assert sum(len(p.split(", ")) for p in picked if p != "—") == len(mp.MODELS) * len(mp.LAYOUTS) * len(mp.CONCURRENCY)
+    picks = sum(len(p.split(", ")) for p in picked if p != "—")
+    assert picks == len(mp.MODELS) * len(mp.LAYOUTS) * len(mp.CONCURRENCY)
 
 
 def test_memory_parser_keeps_each_rank_and_its_nvml_use(tmp_path):
@@ -81,8 +82,9 @@ def test_memory_parser_keeps_each_rank_and_its_nvml_use(tmp_path):
     assert mv.memory(str(log), str(smi), str(out)) == 0
     rows = {r["process"]: r for r in json.loads(out.read_text())["processes"]}
     assert set(rows) == {"EngineCore_DP0/Worker_TP0", "EngineCore_DP0/Worker_TP1", "EngineCore_DP0", "EngineCore_DP1"}
-    assert rows["EngineCore_DP0/Worker_TP0"] == {"pid": 21, "process": "EngineCore_DP0/Worker_TP0", "weights_gib": 7.9012, "torch_peak_gib": 0.82,
-                                  "non_torch_gib": 0.48, "available_kv_gib": 113.8, "nvml_used_gib": 123.05}
+    assert rows["EngineCore_DP0/Worker_TP0"] == {
+        "pid": 21, "process": "EngineCore_DP0/Worker_TP0", "weights_gib": 7.9012, "torch_peak_gib": 0.82,
+        "non_torch_gib": 0.48, "available_kv_gib": 113.8, "nvml_used_gib": 123.05}
     assert rows["EngineCore_DP0"]["kv_tokens"] == 4262512
     assert rows["EngineCore_DP1"]["nvml_used_gib"] == 117.19
 
