@@ -150,6 +150,7 @@ def compare(doc: dict, run_dir: Path) -> str:
     mem = ["| model | layout | process | weights GiB meas / pred | torch peak / activation pred | KV GiB meas / pred "
            "| KV tokens meas / pred |", "|---|---|---|---|---|---|---|"]
     measured: dict = {}
+    notes: list[str] = []
     for folder in sorted(p for p in run_dir.iterdir() if (p / "bench.json").exists()):
         model, _, name = folder.name.partition("_")
         if model not in SHORT:
@@ -159,6 +160,13 @@ def compare(doc: dict, run_dir: Path) -> str:
         if gpus is None:
             continue
         row = doc["models"][short]["gpus"][str(gpus)]["layouts"][name]
+        if (folder / "plan.json").exists():  # the engine must be the one predicted for
+            served = json.loads((folder / "plan.json").read_text())
+            served = served.get("plan", served)
+            moved = {k: (served.get(k), v) for k, v in row["served"].items() if served.get(k) != v}
+            if moved:
+                notes.append(f"{short} {name}: served with other settings than predicted for (served, predicted): "
+                             f"{moved}")
         for level in json.loads((folder / "bench.json").read_text())["levels"]:
             c, s = level["concurrency"], level["summary"]
             pred = row["speed"].get(str(c))
@@ -199,7 +207,7 @@ def compare(doc: dict, run_dir: Path) -> str:
             picks.append(f"| {short} | {gpus} | {c} | {pick} | {best} | {share:.1%} | {verdict} |")
         else:
             picks.append(f"| {short} | {gpus} | {c} | {pick} | {best} | not measured | — |")
-    return "\n".join(["Speed (prediction error = predicted / measured − 1):", "", *lines, "",
+    return "\n".join([*notes, "Speed (prediction error = predicted / measured − 1):", "", *lines, "",
                       "Memory per process (one engine log):", "", *mem, "", "The planner's pick:", "", *picks])
 
 

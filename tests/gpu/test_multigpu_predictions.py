@@ -112,7 +112,11 @@ def test_compare_puts_measurements_beside_predictions_and_judges_the_pick(tmp_pa
     (tmp_path / "7B_TP4" / "memory.json").write_text(json.dumps({"processes": [
         {"pid": 1, "process": "EngineCore_DP0/Worker_TP3", "weights_gib": 4.07, "torch_peak_gib": 0.75,
          "available_kv_gib": 121.5}]}))
+    plan = dict(doc["models"]["Qwen2.5-VL-7B"]["gpus"]["4"]["layouts"]["TP4"]["served"], max_model_len=8192)
+    (tmp_path / "7B_TP4" / "plan.json").write_text(json.dumps({"plan": plan}))
     text = mp.compare(doc, tmp_path)
+    assert "Qwen2.5-VL-7B TP4: served with other settings than predicted for (served, predicted): " \
+           "{'max_model_len': (8192, 128000)}" in text
     pred = doc["models"]["Qwen2.5-VL-7B"]["gpus"]["4"]["layouts"]["TP4"]["speed"]["1"]["output_tokens_per_s"]
     assert f"| Qwen2.5-VL-7B | 4 | TP4 | 1 | 1,000 / {pred:,.0f} ({(pred / 1000 - 1) * 100:+.0f}%)" in text
     assert "| Qwen2.5-VL-7B | 4 | 1 | TP4 | DP2xTP2 | 90.9% | NO |" in text
