@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -41,6 +42,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def metric(text: str, name: str, labels: str = "") -> float:
+    """The value of series ``name`` in Prometheus text: with exactly ``labels`` (``'outcome="ok"'``), else the first."""
+    pattern = "^" + re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else r"(?:\{[^}]*\})?") + r"\s+(\S+)"
+    m = re.search(pattern, text, re.M)
+    assert m, f"{name}{{{labels}}} not in /metrics"
+    return float(m.group(1))
+
+
+def scrape(base_url: str) -> str:
+    """``base_url``/metrics as text."""
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as resp:
+        return resp.read().decode()
 
 
 def shared_cache_dir() -> str:

@@ -6,7 +6,6 @@ server's own Prometheus counters (deltas around the run, since the server is sha
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -14,12 +13,7 @@ import time
 import httpx
 import pytest
 
-
-def _metric(text: str, name: str, labels: str = "") -> float:
-    pattern = "^" + re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else r"(?:\{[^}]*\})?") + r"\s+([\d.e+]+)"
-    m = re.search(pattern, text, re.M)
-    assert m, f"{name}{labels} not in /metrics"
-    return float(m.group(1))
+from tests._servers import metric
 
 
 @pytest.mark.integration
@@ -37,7 +31,7 @@ def test_bench_counts_match_the_demo_servers_metrics(demo_server, tmp_path):
     deadline = time.monotonic() + 10  # the server may count a request just after its last byte left
     while True:
         after = httpx.get(demo_api + "/metrics", timeout=10).text
-        ok = _metric(after, "vlmctl_requests_total", 'outcome="ok"') - _metric(before, "vlmctl_requests_total",
+        ok = metric(after, "vlmctl_requests_total", 'outcome="ok"') - metric(before, "vlmctl_requests_total",
                                                                              'outcome="ok"')
         if ok >= completed or time.monotonic() > deadline:
             break
@@ -45,7 +39,7 @@ def test_bench_counts_match_the_demo_servers_metrics(demo_server, tmp_path):
     assert completed == 12 and all(lv["summary"]["failed"] == 0 for lv in levels)
 
     def delta(name: str, labels: str = "") -> float:
-        return _metric(after, name, labels) - _metric(before, name, labels)
+        return metric(after, name, labels) - metric(before, name, labels)
 
     assert delta("vlmctl_requests_total", 'outcome="ok"') == completed
     assert delta("vllm:generation_tokens_total") == sum(lv["summary"]["total_output_tokens"] for lv in levels)
@@ -93,13 +87,13 @@ def test_vllm_flags_and_vllm_json_against_the_demo(demo_server, tmp_path):
     deadline = time.monotonic() + 10
     while True:
         after = httpx.get(base + "/metrics", timeout=10).text
-        done = _metric(after, "vllm:e2e_request_latency_seconds_count") - _metric(
+        done = metric(after, "vllm:e2e_request_latency_seconds_count") - metric(
             before, "vllm:e2e_request_latency_seconds_count")
         if done >= 4 or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert done == 4
-    generated = _metric(after, "vllm:generation_tokens_total") - _metric(before, "vllm:generation_tokens_total")
+    generated = metric(after, "vllm:generation_tokens_total") - metric(before, "vllm:generation_tokens_total")
     assert generated == obj["total_output_tokens"]
-    assert _metric(after, "vllm:prompt_tokens_total") - _metric(before, "vllm:prompt_tokens_total") == \
+    assert metric(after, "vllm:prompt_tokens_total") - metric(before, "vllm:prompt_tokens_total") == \
         obj["total_input_tokens"]

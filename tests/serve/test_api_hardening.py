@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests._servers import demo_server as start_demo
-from tests._servers import free_port
+from tests._servers import free_port, metric, scrape
 from tests.serve.media_fixtures import data_uri, mp4_bytes, png_bytes
 
 pytestmark = [pytest.mark.integration]
@@ -267,10 +267,7 @@ def test_per_request_pixel_budget(server):
 
 def test_non_streaming_request_is_cancelled_when_its_client_goes(server):
     def cancelled():
-        for line in httpx.get(f"{server}/metrics").text.splitlines():
-            if line.startswith("vlmctl_requests_cancelled_total "):
-                return int(float(line.split()[1]))
-        raise AssertionError("metric missing")
+        return metric(scrape(server), "vlmctl_requests_cancelled_total")
 
     before = cancelled()
     body = {"messages": [{"role": "user", "content": "long"}], "max_tokens": 3000, "temperature": 1.5,

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests._servers import demo_server
+from tests._servers import demo_server, metric, scrape
 from tests.serve.media_fixtures import data_uri, huge_png_bytes, mp4_bytes, png_bytes
 
 pytestmark = [pytest.mark.integration]
@@ -192,11 +192,8 @@ def test_client_disconnect_stops_generation(server):
     assert "vllm:num_requests_running" in httpx.get(f"{server}/metrics").text
 
 
-def _cancelled(server) -> int:
-    for line in httpx.get(f"{server}/metrics").text.splitlines():
-        if line.startswith("vlmctl_requests_cancelled_total "):
-            return int(float(line.split()[1]))
-    raise AssertionError("metric missing")
+def _cancelled(server) -> float:
+    return metric(scrape(server), "vlmctl_requests_cancelled_total")
 
 
 def _image_msg(url: str) -> list[dict]:

@@ -7,10 +7,11 @@ against a scripted server). Screenshots: artifacts/ui/.
 from __future__ import annotations
 
 import time
-import urllib.request
 
 import pytest
 from playwright.sync_api import expect
+
+from tests._servers import metric, scrape
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -21,11 +22,7 @@ class ServedChat(str):
     base: str
 
     def metric(self, name: str) -> float:
-        with urllib.request.urlopen(f"{self.base}/metrics", timeout=10) as resp:
-            for line in resp.read().decode().splitlines():
-                if line.startswith(name) and not line.startswith("#"):
-                    return float(line.rsplit(" ", 1)[1])
-        raise AssertionError(f"{name} not in /metrics")
+        return metric(scrape(self.base), name)
 
 
 @pytest.fixture(scope="module")
