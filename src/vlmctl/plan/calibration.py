@@ -83,8 +83,7 @@ def default_calibration_path(vllm_version: str) -> Path:
     """The per-user calibration file for a vLLM release series: <calibration dir>/vllm-MAJOR.MINOR.json."""
     from vlmctl.envs import calibration_dir
 
-    major, minor, _ = parse_version(vllm_version) or (0, 0, 0)
-    return Path(calibration_dir()) / f"vllm-{major}.{minor}.json"
+    return Path(calibration_dir()) / f"vllm-{_short(vllm_version)}.json"
 
 
 def read_calibration_file(path: str | os.PathLike) -> CalibrationFile:
@@ -115,6 +114,7 @@ class Chosen:
 
 
 def _short(version: str) -> str:
+    """MAJOR.MINOR of a release (0.0 when it is not a version)."""
     major, minor, _ = parse_version(version) or (0, 0, 0)
     return f"{major}.{minor}"
 

@@ -41,7 +41,7 @@ class Resolved:
     @property
     def exact(self) -> bool:
         """True when the requested release is in the profile's MAJOR.MINOR series (patch releases share one)."""
-        return (parse_version(self.requested) or ())[:2] == parse_version(self.profile.version)[:2]
+        return same_series(self.requested, self.profile.version)
 
 
 def resolve(version: str | None = None) -> Resolved:
