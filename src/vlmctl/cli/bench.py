@@ -23,16 +23,6 @@ def _int_list(value: str, flag: str) -> list[int]:
     return out
 
 
-def _float_list(value: str, flag: str) -> list[float]:
-    try:
-        out = [float(x) for x in value.split(",") if x.strip()]
-    except ValueError:
-        out = []
-    if not out or any(x <= 0 for x in out):
-        raise ConfigError(f"{flag} '{value}' is not a comma list of numbers > 0.", fix=f"e.g. {flag} 0.5,1,2")
-    return out
-
-
 def _wide(con):
     """Tables have many columns: give them room when stdout is not a terminal (pipes, CI logs)."""
     if not con.is_terminal:
