@@ -151,6 +151,26 @@ def kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
         proc.wait(timeout=5)
 
 
+def start_serve(folder: Path, *args: str, timeout: float = 180.0) -> tuple[subprocess.Popen, int, Path]:
+    """`vlmctl serve` (the demo, no page) on a free port in its own process group, ready on /health.
+
+    Returns (process, port, the file with its output); the engine logs to ``folder``/engine.log. The caller
+    stops it (``kill_group``); if it never becomes ready it is stopped here.
+    """
+    port = free_port()
+    env = {**os.environ, "VLMCTL_CACHE_DIR": shared_cache_dir(), "NO_COLOR": "1"}
+    out, log = folder / "out.txt", folder / "engine.log"
+    with open(out, "wb") as fh:
+        proc = subprocess.Popen([*_vlmctl(), "serve", "--port", str(port), "--no-ui", "--log-file", str(log), *args],
+                                stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout, proc, log)
+    except BaseException:
+        kill_group(proc)
+        raise
+    return proc, port, out
+
+
 @contextlib.contextmanager
 def demo_server(
     *,

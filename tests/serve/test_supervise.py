@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests._servers import _descendant_groups, _vlmctl, free_port, group_members, wait_http
+from tests._servers import _descendant_groups, free_port, group_members, start_serve
 from vlmctl.errors import ServeError
 from vlmctl.serve.supervise import Launch, Supervisor, phases_in
 
@@ -136,17 +135,8 @@ def test_timeout_stops_the_child(tmp_path):
 @pytest.mark.slow
 def test_vlmctl_serve_ctrl_c_stops_engine_and_children(tmp_path):
     """`vlmctl serve` (demo) for real: ready output, then SIGINT (Ctrl-C) stops vlmctl and its engine."""
-    from tests._servers import shared_cache_dir
-
-    port = free_port()
-    env = {**os.environ, "VLMCTL_CACHE_DIR": shared_cache_dir(), "NO_COLOR": "1"}
-    out = tmp_path / "out.txt"
-    with open(out, "wb") as fh:
-        proc = subprocess.Popen([*_vlmctl(), "serve", "--port", str(port), "--no-ui", "--log-file",
-                                 str(tmp_path / "engine.log")], stdout=fh, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+    proc, port, out = start_serve(tmp_path)
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", 180, proc, tmp_path / "engine.log")
         deadline = time.monotonic() + 20
         while "Next:" not in out.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)

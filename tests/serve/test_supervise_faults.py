@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests._servers import _vlmctl, free_port, shared_cache_dir, wait_http
+from tests._servers import free_port, start_serve
 from vlmctl.errors import ServeError
 from vlmctl.serve.supervise import Launch, Supervisor
 
@@ -99,16 +98,9 @@ def test_secrets_in_engine_output_never_reach_the_log(tmp_path):
 
 @pytest.mark.slow
 def test_second_ctrl_c_kills_a_frozen_engine_at_once(tmp_path):
-    port = free_port()
-    env = {**os.environ, "VLMCTL_CACHE_DIR": shared_cache_dir(), "NO_COLOR": "1"}
-    out = tmp_path / "out.txt"
-    with open(out, "wb") as fh:
-        proc = subprocess.Popen([*_vlmctl(), "serve", "--port", str(port), "--no-ui", "--health-timeout", "600",
-                                 "--log-file", str(tmp_path / "engine.log")], stdout=fh, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+    proc, _, out = start_serve(tmp_path, "--health-timeout", "600")
     engine = None
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", 180, proc, tmp_path / "engine.log")
         engine = int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()[0])
         os.kill(engine, signal.SIGSTOP)  # a stopped engine ignores SIGTERM until continued
         proc.send_signal(signal.SIGINT)
