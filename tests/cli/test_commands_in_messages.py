@@ -138,3 +138,62 @@ def test_the_docs_reader_sees_fenced_and_backticked_commands(tmp_path):
     found = [c for _, c in commands_in_docs(tmp_path)]
     assert found == ["vlmctl plan M --gpu x:1", "vlmctl serve --plan p.json --prot 8000"]
     assert problem(found[1]) == "`vlmctl serve` has no option --prot"
+
+
+#: Other tools' flags that fixes name (docker run, ray start, nvidia-smi, huggingface-cli).
+OTHER_TOOLS = {"--ipc", "--shm-size", "--node-ip-address", "--address", "--temp-dir", "--num-gpus", "--format",
+               "--query-gpu", "--local-dir"}
+#: Left out: the failure catalogue (its own tests; its fixes still name --kv-cache-memory and --swap-space).
+NOT_READ = ("failures",)
+
+
+def _all_options() -> set[str]:
+    from vlmctl.engines.vllm.serve_flags import BY_VERSION
+
+    found: set[str] = set().union(*(f.long for f in BY_VERSION.values()))
+
+    def walk(cmd: click.Command, ctx: click.Context) -> None:
+        found.update(o for p in cmd.params for o in (*p.opts, *p.secondary_opts))
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, name), click.Context(cmd, parent=ctx, info_name=name))
+
+    walk(cli, click.Context(cli, info_name="vlmctl"))
+    return found
+
+
+def flags_in_errors(root: Path = SRC) -> list[tuple[str, str]]:
+    """(file:line, --flag) for every long flag in an error's message or fix (``…Error(…)``, ``fix=``, ``message=``)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if any(part in NOT_READ for part in path.relative_to(root).parts):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            parts = [k.value for k in node.keywords if k.arg in ("fix", "message")]
+            if ast.unparse(node.func).endswith("Error"):
+                parts += node.args
+            for part in parts:
+                for text in (s for _, s in _strings(part)):
+                    found += [(f"{path.relative_to(root.parents[1])}:{node.lineno}", f)
+                              for f in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", text)]
+    return found
+
+
+def test_every_flag_an_error_names_exists():
+    """A --flag in an error or its fix is a vlmctl option, a `vllm serve` flag of a profiled release, or another
+    tool's (OTHER_TOOLS)."""
+    found = flags_in_errors()
+    assert len(found) > 100
+    known = _all_options() | OTHER_TOOLS | {"--help"}
+    assert [f"{where}: {flag}" for where, flag in found if flag not in known] == []
+
+
+def test_the_flag_reader_sees_errors_and_fixes(tmp_path):
+    pkg = tmp_path / "src" / "pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "m.py").write_text('raise ConfigError(f"--nope {x} is bad.", fix="pass --gpus h100:1")\n'
+                              'Finding(id="x", message="try --max-model-len", fix="")\nprint("--not-an-error")\n')
+    assert sorted(f for _, f in flags_in_errors(pkg)) == ["--gpus", "--max-model-len", "--nope"]
+    assert "--nope" not in _all_options() and "--gpus" in _all_options()
