@@ -52,11 +52,10 @@ def test_the_recorded_split_is_the_hash_rule_and_about_a_third_is_held_out():
             assert recorded[log.file] == "fit"
 
 
-def test_hash_rule_is_deterministic_and_near_its_nominal_share():
+def test_hash_rule_holds_out_near_its_nominal_share():
     urls = [f"https://github.com/o/r/issues/{n}" for n in range(2000)]
     share = sum(held_out_by_hash(u) for u in urls) / len(urls)
     assert abs(share - HELD_OUT_PERCENT / 100) < 0.04
-    assert [held_out_by_hash(u) for u in urls[:50]] == [held_out_by_hash(u) for u in urls[:50]]
 
 
 def test_split_file_lists_every_log_once():

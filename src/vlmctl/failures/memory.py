@@ -124,7 +124,7 @@ SIGNATURES: tuple[Signature, ...] = (
         cause="a large image/video reached the vision encoder at request time and its attention peak did not "
               "fit: vLLM 0.26's V2 model runner does not reserve the encoder's peak during the start-up "
               "profile, so the KV cache took that memory.",
-        fix="leave room for the encoder: lower --gpu-memory-utilization or set --kv-cache-memory; cap "
+        fix="leave room for the encoder: lower --gpu-memory-utilization or set --kv-cache-memory-bytes; cap "
             "max_pixels, frames and videos per request (--limit-mm-per-prompt); or use the V1 model runner "
             "(VLLM_USE_V2_MODEL_RUNNER=0), which reserves the encoder peak at start-up.",
         sources=("measured by vlmctl: H100 80GB, vLLM 0.26.0, GPU calibration run A1 (docs/validation.md)",
@@ -224,7 +224,7 @@ SIGNATURES: tuple[Signature, ...] = (
               "through CPU memory, Ray's object store and pinned swap space take more, and the kernel's OOM "
               "killer SIGKILLs a process without a Python traceback.",
         fix="check `dmesg | grep -i oom` on that node; give the container/VM more memory (Docker Desktop / WSL "
-            "limits), lower --swap-space, load fewer ranks per node at once, or use a smaller/quantized "
+            "limits), load fewer ranks per node at once, or use a smaller/quantized "
             "checkpoint; `vlmctl doctor` on the node shows RAM and shm.",
         sources=("vllm-project/vllm#586", "vllm-project/vllm#1765", "TIBHannover/GeoEstimation#16"),
         supersedes=("ray-node-dead", "nccl-watchdog-timeout", "torch-store-timeout"),
