@@ -77,7 +77,7 @@ def predict(row: dict, k) -> spd.Speed:
         spec = load_model_spec(MODELS[row["size"]])
         work = spd.parse_workload(row["workload"])
         media = spd.media_tokens(spec, work, row["plan"].media_limits.max_pixels)
-        text = max(1, round(row["prompt_tokens"]) - media - spd.TEMPLATE_TOKENS)
+        text = max(1, round(row["prompt_tokens"]) - media - spd.template_tokens(spec))
         row["_work"] = dataclasses.replace(work, prompt_tokens=text, output_tokens=row["output_tokens"],
                                            repeat=media > 0)
         row["_spec"], row["_replica"] = spec, spd.replica_from_plan(spec, row["plan"])

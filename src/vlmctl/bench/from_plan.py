@@ -77,7 +77,7 @@ def predicted_levels(plan, result: dict) -> list[dict]:
             continue
         prompt = s["total_input_tokens"] / s["completed"]
         out = max(1, round(s["total_output_tokens"] / s["completed"]))
-        shaped = dataclasses.replace(work, prompt_tokens=max(1, round(prompt) - media - spd.TEMPLATE_TOKENS),
+        shaped = dataclasses.replace(work, prompt_tokens=max(1, round(prompt) - media - spd.template_tokens(spec)),
                                      output_tokens=out)
         sp = spd.predict(spec, replica, plan.data_parallel_size, shaped, level["concurrency"], k,
                          cached_fraction=1.0 if media else 0.0)

@@ -394,7 +394,7 @@ class Planner:
         """KV tokens one request of the workload takes (prompt, template, media, output)."""
         work = self.work
         media = spd.media_tokens(self.spec, work, c.media.max_pixels) if c.media.vision_on else 0
-        return work.prompt_tokens + spd.TEMPLATE_TOKENS + media + work.output_tokens
+        return work.prompt_tokens + spd.template_tokens(self.spec) + media + work.output_tokens
 
     def replica(self, c: Candidate) -> spd.Replica:
         """The speed model's view of a sized candidate (running at most what its KV cache holds)."""

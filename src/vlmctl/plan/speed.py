@@ -27,8 +27,11 @@ from vlmctl.hardware.gpus import GpuType
 from vlmctl.models.spec import ModelSpec
 
 _WORKLOAD_RE = re.compile(r"^(?P<kind>text|image|video)(?:@(?P<w>\d+)x(?P<h>\d+)(?:x(?P<f>\d+))?)?(?P<repeat>:repeat)?$")
-TEMPLATE_TOKENS = 24
-"""Chat-template tokens around a one-turn prompt (Qwen2.5-VL: system prompt, role markers, vision start/end)."""
+
+
+def template_tokens(spec: ModelSpec) -> int:
+    """Chat-template tokens the model's family wraps around a one-turn prompt."""
+    return spec.family.chat_template_tokens
 
 
 # ---- workload ---------------------------------------------------------------------------------
@@ -252,7 +255,7 @@ def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: i
     media = media_tokens(spec, work, r.max_pixels)
     if cached_fraction is None:
         cached_fraction = 1.0 if work.repeat and media else 0.0
-    prompt = work.prompt_tokens + TEMPLATE_TOKENS + media
+    prompt = work.prompt_tokens + template_tokens(spec) + media
     uncached_media = round(media * (1 - cached_fraction))
     uncached = max(1, prompt - round((prompt - work.prompt_tokens) * cached_fraction))
     per_replica = concurrency / dp

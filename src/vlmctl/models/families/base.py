@@ -60,6 +60,9 @@ class Family:
     """Frames of the dummy video vLLM profiles with (the model file's _MAX_FRAMES_PER_VIDEO)."""
     default_min_pixels = 3136
     default_max_pixels = 12845056
+    chat_template_tokens = 24
+    """Chat-template tokens around a one-turn prompt (Qwen2.5-VL's template: system prompt, role markers, vision
+    start/end); used by the speed model to size a request."""
 
     # ---- parsing ---------------------------------------------------------------------------
     def vision_from_config(self, vc: dict, hidden: int) -> VisionSpec:
