@@ -37,3 +37,18 @@ def test_no_prediction_for_a_mixed_workload_or_an_unknown_model():
     assert predicted_levels(_plan(), mixed) == []
     unknown = _plan().model_copy(update={"model": "/nonexistent/folder"})
     assert predicted_levels(unknown, result) == []
+
+
+def test_distinct_media_are_predicted_as_new_media_a_pool_as_cache_hits():
+    result = json.loads((SPEED / "bench_7B_image.json").read_text())
+    assert "media_reuse" not in result["meta"]  # measured before the option: a pool of four
+    pooled = predicted_levels(_plan(), result)
+    fresh = predicted_levels(_plan(), {**result, "meta": {**result["meta"], "media_reuse": "distinct"}})
+    assert {r["workload"] for r in pooled} == {"image@1280x720:repeat"}
+    assert {r["workload"] for r in fresh} == {"image@1280x720"}
+    for p, f in zip(pooled, fresh):
+        assert f["ttft_ms"][1] > p["ttft_ms"][1]  # the vision encoder and the media's prefill run again
+        assert f["ttft_ms"][0] == p["ttft_ms"][0]
+    con = Console(width=200, record=True)
+    con.print(predicted_table(fresh))
+    assert "--workload image@1280x720)" in " ".join(con.export_text().split())

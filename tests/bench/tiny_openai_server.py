@@ -2,7 +2,7 @@
 
 Streams ``max_tokens`` one-word chunks ``--token-delay`` apart, ends with a usage chunk when asked
 (stream_options.include_usage), decodes every image/video it receives (PIL / PyAV) and counts what it
-served at GET /stats so tests can check bench's counts against the server's. A prompt containing
+served at GET /stats (``distinct_media``: different decoded contents, as vLLM's cache keys hash them) so tests can check bench's counts against the server's. A prompt containing
 FAIL500 gets HTTP 500; with --api-key, a wrong key gets 401.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import hashlib
 import io
 import json
 import time
@@ -19,7 +20,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 STATS = {"requests": 0, "ok": 0, "failed": 0, "prompt_tokens": 0, "completion_tokens": 0, "images": 0,
-         "videos": 0, "video_frames": 0, "pixels": 0}
+         "videos": 0, "video_frames": 0, "pixels": 0, "distinct_media": 0}
+SEEN: set[str] = set()
 
 
 def _media(url: str) -> tuple[str, int, int]:
@@ -29,12 +31,19 @@ def _media(url: str) -> tuple[str, int, int]:
         from PIL import Image
 
         with Image.open(io.BytesIO(raw)) as image:
+            _seen(image.tobytes())
             return "image", image.width * image.height, 1
     import av
 
     with av.open(io.BytesIO(raw)) as container:
         frames = [f for f in container.decode(video=0)]
+        _seen(b"".join(f.to_ndarray().tobytes() for f in frames))
         return "video", frames[0].width * frames[0].height, len(frames)
+
+
+def _seen(pixels: bytes) -> None:
+    SEEN.add(hashlib.sha256(pixels).hexdigest())
+    STATS["distinct_media"] = len(SEEN)
 
 
 def build(token_delay: float, api_key: str | None) -> FastAPI:

@@ -48,9 +48,11 @@ def concurrency_from_plan(plan) -> list[int]:
 def predicted_levels(plan, result: dict) -> list[dict]:
     """The plan's speed model for each measured level, for the same workload as the bench sent it.
 
-    One row per level: concurrency, measured and predicted output tok/s, median TTFT and TPOT (ms). The bench
-    reuses a few images per size, so the media are predicted as prefix-cache hits, as vLLM served them. Empty
-    when the mix has several kinds, the levels are rate-driven, or the plan's model or GPUs are not in the catalog.
+    One row per level: the speed model's workload, concurrency, measured and predicted output tok/s, median TTFT and
+    TPOT (ms). Media drawn from a pool (``meta.media_reuse`` "pool of N", and results that predate it) are
+    predicted as prefix-cache hits (``image@WxH:repeat``), as vLLM served them; with ``--distinct-media`` as new
+    media. Empty when the mix has several kinds, the levels are rate-driven, or the plan's model or GPUs are not
+    in the catalog.
     """
     import dataclasses
 
@@ -64,7 +66,10 @@ def predicted_levels(plan, result: dict) -> list[dict]:
         return []
     try:
         spec = load_model_spec(plan.model_path or plan.model)
-        work = spd.parse_workload(mix[0].split("=")[0])
+        label = mix[0].split("=")[0]
+        if label != "text" and result["meta"].get("media_reuse", "pool") != "distinct":
+            label += ":repeat"
+        work = spd.parse_workload(label)
         replica = spd.replica_from_plan(spec, plan)
     except (ConfigError, OSError, StopIteration):
         return []
@@ -79,9 +84,8 @@ def predicted_levels(plan, result: dict) -> list[dict]:
         out = max(1, round(s["total_output_tokens"] / s["completed"]))
         shaped = dataclasses.replace(work, prompt_tokens=max(1, round(prompt) - media - spd.template_tokens(spec)),
                                      output_tokens=out)
-        sp = spd.predict(spec, replica, plan.data_parallel_size, shaped, level["concurrency"], k,
-                         cached_fraction=1.0 if media else 0.0)
-        rows.append({"concurrency": level["concurrency"],
+        sp = spd.predict(spec, replica, plan.data_parallel_size, shaped, level["concurrency"], k)
+        rows.append({"workload": work.label, "concurrency": level["concurrency"],
                      "output_tokens_per_s": (s["output_throughput"], round(sp.output_tokens_per_s, 1)),
                      "ttft_ms": (round(s["ttft_s"]["p50"] * 1e3, 1), round(sp.ttft_ms, 1)),
                      "tpot_ms": (round(s["tpot_s"]["p50"] * 1e3, 2) if s["tpot_s"] else None, round(sp.tpot_ms, 2))})

@@ -130,7 +130,8 @@ async def run_level(client: Client, workload: Workload, spec: LoadSpec, run: Lev
                     on_done: Callable[[RequestRecord], None] | None = None) -> LevelRun:
     """Run one level into ``run`` (warm-up first, not recorded)."""
     if spec.warmup:
-        await asyncio.gather(*(client.send(*workload.next_request()) for _ in range(spec.warmup)))
+        warm = [await workload.next_request_async() for _ in range(spec.warmup)]
+        await asyncio.gather(*(client.send(*request) for request in warm))
     rng = random.Random(spec.seed)
     sem = asyncio.Semaphore(spec.concurrency) if spec.concurrency else None
     tasks: set[asyncio.Task] = set()
@@ -162,7 +163,7 @@ async def run_level(client: Client, workload: Workload, spec: LoadSpec, run: Lev
             if sem and spec.rate is None:
                 await sem.acquire()  # fixed concurrency: wait for a free slot before building the next request
                 sem.release()
-            kind, body = workload.next_request()
+            kind, body = await workload.next_request_async()
             task = asyncio.create_task(one(kind, body))
             tasks.add(task)
             task.add_done_callback(tasks.discard)

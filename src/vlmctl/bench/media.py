@@ -4,13 +4,22 @@ from __future__ import annotations
 import base64
 import io
 import random
+from functools import lru_cache
+
+
+@lru_cache(maxsize=8)
+def _gradient(width: int, height: int):
+    """The background of every frame of one size (resizing it costs more than the rest of a frame)."""
+    from PIL import Image
+
+    return Image.linear_gradient("L").resize((width, height)).convert("RGB")
 
 
 def _frame(width: int, height: int, seed: int, t: int = 0):
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
     rng = random.Random(seed * 1000 + t)
-    image = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    image = _gradient(width, height).copy()
     draw = ImageDraw.Draw(image)
     for _ in range(12):
         x, y = rng.randrange(width), rng.randrange(height)

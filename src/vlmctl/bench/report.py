@@ -152,7 +152,9 @@ def predicted_table(rows: list[dict]):
     """Measured next to the plan's prediction, one row per level (`predicted_levels`)."""
     from rich.table import Table
 
-    t = Table(title="measured vs the plan's speed model (median request)")
+    workloads = sorted({r["workload"] for r in rows if r.get("workload")})
+    t = Table(title="measured vs the plan's speed model (median request"
+                    + (f"; --workload {' '.join(workloads)})" if workloads else ")"))
     for col in ("level", "out tok/s meas / pred", "TTFT ms meas / pred", "TPOT ms meas / pred"):
         t.add_column(col, justify="left" if col == "level" else "right")
 

@@ -47,11 +47,15 @@ def run_sweep(api_base: str, api_key: str | None, model: str, mix: list[MixEntry
               max_tokens: int, prompt: PromptMaker | int = 48, ignore_eos: bool = False, timeout_s: float = 600.0,
               on_done: Callable[[RequestRecord], None] | None = None,
               on_level: Callable[[LoadSpec], None] | None = None,
-              goodput_ms: dict[str, float] | None = None, tokenizer_id: str | None = None) -> dict:
-    """Run every level in order and return the result document (``interrupted`` after Ctrl-C)."""
+              goodput_ms: dict[str, float] | None = None, tokenizer_id: str | None = None,
+              distinct_media: bool = False, media_pool: int = 4) -> dict:
+    """Run every level in order and return the result document (``interrupted`` after Ctrl-C).
+
+    ``distinct_media``: every request gets its own image or video; else each size draws from ``media_pool``.
+    """
     prompt = prompt if isinstance(prompt, PromptMaker) else PromptMaker(prompt)
     workload = Workload(mix, model, max_tokens, prompt=prompt, ignore_eos=ignore_eos,
-                        seed=levels[0].seed if levels else 0)
+                        seed=levels[0].seed if levels else 0, variants=media_pool, distinct=distinct_media)
     runs: list[LevelRun] = []
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -74,6 +78,8 @@ def run_sweep(api_base: str, api_key: str | None, model: str, mix: list[MixEntry
         interrupted = True
         if runs:
             runs[-1].interrupted = True
+    finally:
+        workload.close()
     out_levels = [r.to_dict() for r in runs]
     if goodput_ms:
         from vlmctl.bench.vllm_format import goodput_count
@@ -87,6 +93,7 @@ def run_sweep(api_base: str, api_key: str | None, model: str, mix: list[MixEntry
             "api_base": api_base, "model": model, "mix": [f"{e.label}={e.weight}" for e in mix],
             "max_tokens": max_tokens, "prompt_tokens": prompt.tokens, "prompt_sizing": prompt.sizing,
             "tokenizer": tokenizer_id if prompt.tokenizer is not None else None, "ignore_eos": ignore_eos,
+            "media_reuse": workload.media_reuse, "media_generation": workload.media_generation(),
             "goodput_ms": goodput_ms or None, "started_at": started, "interrupted": interrupted,
         },
         "levels": out_levels,

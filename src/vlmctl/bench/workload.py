@@ -76,39 +76,75 @@ def _check_entry(entry: MixEntry, part: str) -> None:
 
 
 class Workload:
-    """Builds chat-completion bodies for the mix; media made once (``variants`` per entry) and reused."""
+    """Builds chat-completion bodies for the mix.
+
+    Media come from a pool made once (``variants`` per entry, drawn at random: vLLM serves them from its prefix
+    and encoder caches after their first use), or with ``distinct`` one new item per request (`media_feed`).
+    """
 
     def __init__(self, mix: list[MixEntry], model: str, max_tokens: int, prompt: PromptMaker | int = 48,
-                 variants: int = 4, seed: int = 0, ignore_eos: bool = False) -> None:
+                 variants: int = 4, seed: int = 0, ignore_eos: bool = False, distinct: bool = False) -> None:
         from vlmctl.bench import media
 
         self.mix, self.model, self.max_tokens = mix, model, max_tokens
         self.prompt = prompt if isinstance(prompt, PromptMaker) else PromptMaker(prompt)
         self.ignore_eos = ignore_eos
         self.rng = random.Random(seed)
+        self.variants, self.distinct = variants, distinct
         self.media: dict[str, list[str]] = {}
-        for entry in mix:
-            if entry.kind == "image":
-                self.media[entry.label] = [media.data_uri(media.image_bytes(entry.width, entry.height, s), "image/jpeg")
-                                           for s in range(variants)]
-            elif entry.kind == "video":
-                self.media[entry.label] = [
-                    media.data_uri(media.video_bytes(entry.width, entry.height, entry.frames, seed=s), "video/mp4")
-                    for s in range(min(variants, 2))]
+        self.feeds: dict = {}
+        self._executor = None
+        labels = {e.label: e for e in mix if e.kind != "text"}
+        if distinct and labels:
+            from vlmctl.bench import media_feed
 
-    def next_request(self) -> tuple[str, dict]:
-        """(mix label, request body) for the next request, drawn by weight."""
+            self._executor = media_feed.executor()
+            first = media_feed.SEED_BASE * (1 + abs(seed) % 1000)
+            self.feeds = {label: media_feed.MediaFeed(e, first + i * 10**6, self._executor)
+                          for i, (label, e) in enumerate(sorted(labels.items()))}
+            return
+        for label, entry in labels.items():
+            if entry.kind == "image":
+                self.media[label] = [media.data_uri(media.image_bytes(entry.width, entry.height, s), "image/jpeg")
+                                     for s in range(variants)]
+            else:
+                self.media[label] = [
+                    media.data_uri(media.video_bytes(entry.width, entry.height, entry.frames, seed=s), "video/mp4")
+                    for s in range(variants)]
+
+    @property
+    def media_reuse(self) -> str:
+        """``distinct`` or ``pool of N`` (for the result's meta)."""
+        return "distinct" if self.distinct else f"pool of {self.variants}"
+
+    def media_generation(self) -> dict | None:
+        """Per mix entry with distinct media: items sent, ms per generated item, waits for generation."""
+        return {label: feed.stats() for label, feed in self.feeds.items()} or None
+
+    def close(self) -> None:
+        """Stop making media ahead (distinct mode)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _draw(self):
         entry = self.rng.choices(self.mix, weights=[e.weight for e in self.mix])[0]
         text = self.prompt.make(self.rng)
+        if entry.kind == "text":
+            return entry, text, None
+        if self.feeds:
+            return entry, text, self.feeds[entry.label].take()
+        return entry, text, self.rng.choice(self.media[entry.label])
+
+    def _body(self, entry: MixEntry, text: str, url: str | None) -> tuple[str, dict]:
         content: list[dict] = []
         if entry.kind == "image":
-            content.append({"type": "image_url", "image_url": {"url": self.rng.choice(self.media[entry.label])}})
+            content.append({"type": "image_url", "image_url": {"url": url}})
         elif entry.kind == "video":
-            content.append({"type": "video_url", "video_url": {"url": self.rng.choice(self.media[entry.label])}})
+            content.append({"type": "video_url", "video_url": {"url": url}})
         content.append({"type": "text", "text": text})
         body = {
             "model": self.model,
-            "messages": [{"role": "user", "content": content if entry.kind != "text" else content[-1]["text"]}],
+            "messages": [{"role": "user", "content": content if entry.kind != "text" else text}],
             "max_tokens": self.max_tokens,
             "temperature": 0.0,
             "stream": True,
@@ -117,3 +153,17 @@ class Workload:
         if self.ignore_eos:
             body["ignore_eos"] = True
         return entry.label, body
+
+    def next_request(self) -> tuple[str, dict]:
+        """(mix label, request body) for the next request, drawn by weight (blocks while its media is made)."""
+        entry, text, media = self._draw()
+        if media is not None and not isinstance(media, str):
+            media = self.feeds[entry.label].result(media)
+        return self._body(entry, text, media)
+
+    async def next_request_async(self) -> tuple[str, dict]:
+        """`next_request` for the event loop: waiting for media being made does not stall requests in flight."""
+        entry, text, media = self._draw()
+        if media is not None and not isinstance(media, str):
+            media = await self.feeds[entry.label].result_async(media)
+        return self._body(entry, text, media)

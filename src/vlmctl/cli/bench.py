@@ -12,6 +12,10 @@ from vlmctl.cli._output import check_writable, console, emit_json, next_steps
 from vlmctl.errors import ConfigError
 
 
+#: Largest --media-pool: the pool is made before the first request and held in memory.
+MAX_MEDIA_POOL = 256
+
+
 def _int_list(value: str, flag: str) -> list[int]:
     try:
         out = [int(x) for x in value.split(",") if x.strip()]
@@ -67,6 +71,12 @@ def _rate_list(value: str) -> list[float | None]:
               help="Take the model name, a mix inside the media limits and the sweep from this plan.")
 @click.option("--mix", multiple=True, metavar="KIND[@WxH[xF]][=W]",
               help="Request mix entry, repeatable: text, image@1024x768, video@448x448x8, each =WEIGHT.")
+@click.option("--distinct-media", is_flag=True,
+              help="Send every request its own image or video (seeded by --seed and the request's index, made "
+                   "ahead in background threads), so vLLM's prefix and encoder caches never serve them. "
+                   "Default: each size draws from a pool of --media-pool items, cached by vLLM after first use.")
+@click.option("--media-pool", type=int, default=4, show_default=True, metavar="N",
+              help="Images (and videos) per size that requests draw from, without --distinct-media.")
 @click.option("--max-concurrency", "--concurrency", "concurrency", default=None, metavar="N[,N…]",
               help="Requests in flight at most; a comma list sweeps (default 1,2,4,8 without --request-rate).")
 @click.option("--request-rate", "--rate", "rate", default=None, metavar="R[,R…]",
@@ -99,7 +109,8 @@ def _rate_list(value: str) -> list[float | None]:
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON on stdout.")
 @click.pass_context
 def cli(ctx: click.Context, base_url: str | None, host: str, port: int, api_key: str | None, model: str | None,
-        tokenizer: str | None, mix: tuple[str, ...], plan_file: str | None, concurrency: str | None,
+        tokenizer: str | None, mix: tuple[str, ...], plan_file: str | None, distinct_media: bool, media_pool: int,
+        concurrency: str | None,
         rate: str | None, num_requests: int | None, duration: float | None, warmup: int, max_tokens: int,
         prompt_tokens: int | None, prompt_words: int | None, ignore_eos: bool, seed: int,
         goodput: tuple[str, ...], metric_percentiles: str, result_format: str, timeout_s: float,
@@ -113,6 +124,7 @@ def cli(ctx: click.Context, base_url: str | None, host: str, port: int, api_key:
     Examples:
       vlmctl bench --base-url http://127.0.0.1:8000 --max-concurrency 1,2,4,8
       vlmctl bench --mix text=2 --mix image@1024x768=1 --mix video@448x448x8=1 --num-prompts 64
+      vlmctl bench --mix image@1280x720 --distinct-media --max-concurrency 1,8,32
       vlmctl bench --request-rate 0.5,1,2 --max-concurrency 16 --duration 60 --out run.json --plot run.png
       vlmctl bench --random-input-len 512 --random-output-len 128 --result-format vllm --out vllm.json
       vlmctl bench --plan plan.json --goodput ttft:2000,tpot:100
@@ -143,6 +155,12 @@ def cli(ctx: click.Context, base_url: str | None, host: str, port: int, api_key:
     length = prompt_tokens if prompt_tokens is not None else prompt_words if prompt_words is not None else 48
     if length < 1:
         raise ConfigError(f"--random-input-len {length} must be >= 1.", fix="e.g. --random-input-len 48")
+    if distinct_media and ctx.get_parameter_source("media_pool") is click.core.ParameterSource.COMMANDLINE:
+        raise ConfigError("--distinct-media and --media-pool both given.",
+                          fix="use --distinct-media (new media every request) or --media-pool N (reuse N per size)")
+    if not 1 <= media_pool <= MAX_MEDIA_POOL:
+        raise ConfigError(f"--media-pool {media_pool} must be between 1 and {MAX_MEDIA_POOL}.",
+                          fix="e.g. --media-pool 4, or --distinct-media for new media every request")
     slos = parse_goodput(goodput)
     percentiles = parse_percentiles(metric_percentiles)
     if duration is None and num_requests is None:
@@ -161,6 +179,9 @@ def cli(ctx: click.Context, base_url: str | None, host: str, port: int, api_key:
         from vlmctl.bench.from_plan import mix_from_plan
 
         entries = mix_from_plan(plan)
+    if distinct_media and all(e.kind == "text" for e in entries):
+        raise ConfigError(f"--distinct-media: the mix ({' '.join(e.label for e in entries)}) has no image or video.",
+                          fix="add --mix image@1280x720 (or video@448x448x8), or drop --distinct-media")
     rates = _rate_list(rate) if rate else [None]
     if concurrency:
         concs = _int_list(concurrency, "--max-concurrency")
@@ -224,7 +245,8 @@ def cli(ctx: click.Context, base_url: str | None, host: str, port: int, api_key:
 
         result = run_sweep(api_base, api_key, model, entries, levels, max_tokens,
                            prompt=PromptMaker(length, tok), ignore_eos=ignore_eos, timeout_s=timeout_s,
-                           on_done=on_done, on_level=on_level, goodput_ms=slos or None, tokenizer_id=tok_id)
+                           on_done=on_done, on_level=on_level, goodput_ms=slos or None, tokenizer_id=tok_id,
+                           distinct_media=distinct_media, media_pool=media_pool)
     if result_format == "vllm":
         from vlmctl.bench.vllm_format import level_result
 
