@@ -1,14 +1,7 @@
 """Helpers of benchmarks/gpu/visit_multigpu.sh (multi-GPU layouts: DP against TP and PP).
 
     python3 multigpu_visit.py layout PLAN.json                 # DP4, DP2xTP2, TP2, ... of a `vlmctl plan --json`
-    python3 multigpu_visit.py bench [vlmctl bench options]     # `vlmctl bench`, one distinct image per request
     python3 multigpu_visit.py memory ENGINE.log SMI.csv OUT.json   # per-rank memory from the engine log
-
-``bench``: `vlmctl bench` draws its images from four per size, so after the first requests vLLM serves them from its
-prefix and encoder caches. Here its workload takes each request's image from a pool of distinct images generated
-before the sweep (``MG_IMAGES`` of them, default 3000, by ``--jobs`` processes, kept in ``MG_POOL`` between layouts),
-so no two requests of one run share an image. A run that needs more images than the pool reuses them in order and
-says how many in ``<out>.images.json``.
 
 ``memory``: per engine process (``EngineCore_DP<n>``, ``Worker_…TP<t>`` …, vLLM 0.26 at DEBUG): weights ("Model
 loading took"), the torch peak and non-torch increase of the memory profile, the KV memory and tokens, and the
@@ -18,8 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import pickle
 import re
 import sys
 from pathlib import Path
@@ -38,64 +29,6 @@ def layout(path: str) -> str:
     gpus = plan["data_parallel_size"] * plan["tensor_parallel_size"] * plan["pipeline_parallel_size"]
     return layout_name(gpus if gpus in (2, 4) else 4, plan["data_parallel_size"], plan["tensor_parallel_size"],
                        plan["pipeline_parallel_size"])
-
-
-def _one_image(args: tuple[int, int, int]) -> str:
-    from vlmctl.bench import media
-
-    width, height, seed = args
-    return media.data_uri(media.image_bytes(width, height, seed), "image/jpeg")
-
-
-def image_pool(width: int, height: int, count: int, jobs: int) -> list[str]:
-    """``count`` distinct data URIs (seeds 1000…), cached in ``MG_POOL`` (a pickle) for the next layout."""
-    cache = Path(os.environ.get("MG_POOL", f"/tmp/mg_pool_{width}x{height}.pkl"))
-    if cache.exists():
-        pool = pickle.loads(cache.read_bytes())
-        if len(pool) >= count:
-            return pool[:count]
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as ex:
-        pool = list(ex.map(_one_image, [(width, height, 1000 + i) for i in range(count)], chunksize=16))
-    cache.write_bytes(pickle.dumps(pool))
-    return pool
-
-
-def bench(argv: list[str]) -> int:
-    """`vlmctl bench ARGV` with a workload that sends each image once."""
-    from vlmctl.bench import runner
-    from vlmctl.bench.workload import Workload
-    from vlmctl.cli.main import main
-
-    count = int(os.environ.get("MG_IMAGES", "3000"))
-    jobs = int(os.environ.get("MG_JOBS", str(min(32, os.cpu_count() or 1))))
-    used: dict[str, int] = {}
-
-    class DistinctImages(Workload):
-        def __init__(self, mix, *args, **kwargs):
-            super().__init__(mix, *args, **{**kwargs, "variants": 1})
-            self.pools = {e.label: image_pool(e.width, e.height, count, jobs) for e in mix if e.kind == "image"}
-
-        def next_request(self):
-            label, body = super().next_request()
-            if label in self.pools:
-                n = used.get(label, 0)
-                used[label] = n + 1
-                for part in body["messages"][0]["content"]:
-                    if part.get("type") == "image_url":
-                        part["image_url"]["url"] = self.pools[label][n % len(self.pools[label])]
-            return label, body
-
-    runner.Workload = DistinctImages
-    try:
-        return main(["bench", *argv])
-    finally:
-        out = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--out", "--result-filename")), None)
-        record = {"pool": count, "sent": used, "reused": {k: max(0, n - count) for k, n in used.items()}}
-        print(f"distinct images: {record}", file=sys.stderr)
-        if out:
-            Path(out + ".images.json").write_text(json.dumps(record) + "\n")
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -145,14 +78,12 @@ def memory(log: str, smi: str, out: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("layout", "bench", "memory"):
+    if not argv or argv[0] not in ("layout", "memory"):
         print(__doc__, file=sys.stderr)
         return 2
     if argv[0] == "layout" and len(argv) == 2:
         print(layout(argv[1]))
         return 0
-    if argv[0] == "bench":
-        return bench(argv[1:])
     if argv[0] == "memory" and len(argv) == 4:
         return memory(*argv[1:])
     print(__doc__, file=sys.stderr)

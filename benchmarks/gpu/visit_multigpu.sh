@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Multi-GPU layouts on one host (nvidia-h200-x4 or -x2): for each model and layout, `vlmctl plan` (layout forced
 # by flags, vLLM 0.26.0) -> `vlmctl serve --plan` (dummy weights) -> `vlmctl bench` at concurrency 1/8/32/64 with one
-# distinct 1280x720 image per request (multigpu_visit.py bench) -> per-rank memory from the engine log.
+# distinct 1280x720 image per request (--distinct-media) -> per-rank memory from the engine log.
 #   bash benchmarks/gpu/visit_multigpu.sh DEADLINE_S MODELS LAYOUTS
 #   e.g. bash benchmarks/gpu/visit_multigpu.sh 570 7B DP4,DP2xTP2      (MODELS: 7B, Q3-8B, comma-separated)
 # LAYOUTS: DP4 DP2xTP2 TP4 TP2xPP2 (4 GPUs), DP2 TP2 PP2 (2 GPUs: GPUs 0,1 of the machine). A layout is skipped
@@ -45,7 +45,7 @@ HELP="python3 $G/multigpu_visit.py"
 DUMMY="python3 $G/vllm_dummy.py"
 D=${MG_DURATION:-10}; P=${MG_PORT:-8000}; NEED=${MG_NEED_S:-200}
 WORK="--workload image@1280x720 --prompt-tokens 48 --output-tokens 96 --vllm-version 0.26.0"
-BENCH="--mix image@1280x720 --concurrency 1,8,32,64 --duration $D --warmup 2 --max-tokens 96 --prompt-tokens 48 --ignore-eos"
+BENCH="--mix image@1280x720 --concurrency 1,8,32,64 --duration $D --warmup 2 --max-tokens 96 --prompt-tokens 48 --ignore-eos --distinct-media"
 DRYMODEL=""; [ -n "${MG_DRY:-}" ] && DRYMODEL="--model vlmctl-demo-qwen2.5-vl-tiny"  # the demo's one name
 PACK() { tar -C "$(dirname $R)" --exclude="$(basename $R)/models" -czf "$OUT/multigpu.tar.gz" "$(basename $R)"; }
 smi() { command -v nvidia-smi >/dev/null && nvidia-smi "$@"; }
@@ -120,10 +120,12 @@ for M in ${MODELS//,/ }; do
     smi --query-gpu=index,memory.used --format=csv > $S/smi_gpus.csv
     smi --query-compute-apps=pid,used_memory --format=csv > $S/smi.csv
     log "bench $T"
-    timeout $((8 * D + 120)) $HELP bench --api-base http://127.0.0.1:$P/v1 --plan $S/plan.json $BENCH $DRYMODEL \
+    timeout $((8 * D + 120)) $VLMCTL bench --api-base http://127.0.0.1:$P/v1 --plan $S/plan.json $BENCH $DRYMODEL \
       --out $S/bench.json > $S/bench.txt 2>&1
     echo "bench_rc=$?" >> $S/info.txt
-    grep -E "^ *(1|8|32|64) |c=|distinct" $S/bench.txt | head -8
+    grep -E "^ *(1|8|32|64) |c=" $S/bench.txt | head -8
+    python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['meta']; print(m['media_reuse'], m['media_generation'])" \
+      $S/bench.json 2>/dev/null
     stop $pid
     $HELP memory $S/engine.log $S/smi.csv $S/memory.json | head -12
     PACK
