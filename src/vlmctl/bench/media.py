@@ -7,7 +7,7 @@ import random
 from functools import lru_cache
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
 def _gradient(width: int, height: int):
     """The background of every frame of one size (resizing it costs more than the rest of a frame)."""
     from PIL import Image

@@ -73,7 +73,7 @@ def _rate_list(value: str) -> list[float | None]:
               help="Request mix entry, repeatable: text, image@1024x768, video@448x448x8, each =WEIGHT.")
 @click.option("--distinct-media", is_flag=True,
               help="Send every request its own image or video (seeded by --seed and the request's index, made "
-                   "ahead in background threads), so vLLM's prefix and encoder caches never serve them. "
+                   "ahead in background threads), so within a run vLLM's prefix and encoder caches never serve them. "
                    "Default: each size draws from a pool of --media-pool items, cached by vLLM after first use.")
 @click.option("--media-pool", type=int, default=4, show_default=True, metavar="N",
               help="Images (and videos) per size that requests draw from, without --distinct-media.")
