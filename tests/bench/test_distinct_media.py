@@ -8,6 +8,7 @@ import pytest
 from tests.bench.bench_helpers import server_stats
 from tests.bench.test_bench import vlmctl
 
+from vlmctl.bench import vllm_format
 from vlmctl.bench.workload import MixEntry, Workload
 
 MIX = ["--mix", "image@64x48=3", "--mix", "video@32x32x2=1", "--mix", "text=1"]
@@ -43,6 +44,10 @@ def test_distinct_media_reach_the_server_as_distinct_contents_a_pool_does_not(ti
     assert sum(g["items"] for g in gen.values()) == sent  # warm-ups included
     assert all(g["ms_per_item"] > 0 for g in gen.values())
     assert json.loads(distinct.stdout)["meta"]["media_reuse"] == "distinct"
+    level = result["levels"][0]
+    flat = vllm_format.level_result(level, result["meta"], [50.0])
+    assert flat["media_reuse"] == "distinct"  # the vLLM-format result says it too, and reads back
+    assert vllm_format.to_result([flat])["meta"]["media_reuse"] == "distinct"
 
 
 def test_distinct_items_are_deterministic_per_seed_and_request_index():

@@ -135,6 +135,7 @@ def level_result(level: dict, meta: dict, percentiles: list[float], goodput_ms: 
         "max_output_tokens_per_s": peak_tokens,
         "max_concurrent_requests": peak_requests,
         "mix": " ".join(meta.get("mix", [])),
+        "media_reuse": meta.get("media_reuse"),
     }
     series = {"ttft": [r["ttft"] for r in ok], "tpot": [_tpot(r) for r in ok if (r.get("completion_tokens") or 0) > 1],
               "itl": [x for r in ok for x in r.get("itl") or []], "e2el": [r["e2e"] for r in ok]}
@@ -196,6 +197,7 @@ def to_result(objects: list[dict]) -> dict:
     return {
         "schema": "vlmctl-bench/1",
         "meta": {"model": first.get("model_id", "?"), "mix": [first.get("mix") or first.get("dataset_name", "vllm")],
-                 "max_tokens": first.get("random_output_len", "?"), "interrupted": False, "format": "vllm"},
+                 "max_tokens": first.get("random_output_len", "?"), "interrupted": False, "format": "vllm",
+                 **({"media_reuse": first["media_reuse"]} if first.get("media_reuse") else {})},
         "levels": [to_level(o) for o in objects],
     }
