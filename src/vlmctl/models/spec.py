@@ -160,10 +160,6 @@ class ModelSpec(BaseModel):
         return _family(self.model_type)
 
     @property
-    def is_quantized(self) -> bool:
-        return self.quantization is not None
-
-    @property
     def derived_max_model_len(self) -> int:
         """What vLLM derives when --max-model-len is not given."""
         if self.tokenizer_max_length:

@@ -33,11 +33,6 @@ def pp_partition(num_layers: int, pp: int) -> list[int]:
     return base
 
 
-def kv_heads_per_gpu(spec: ModelSpec, tp: int) -> int:
-    """KV heads a rank holds; replicated once TP exceeds the KV head count."""
-    return max(1, spec.num_key_value_heads // tp)
-
-
 def kv_page_bytes(spec: ModelSpec, tp: int, kv_bytes: int) -> int:
     """Bytes per attention layer per 16-token block on one GPU (AttentionSpec.real_page_size_bytes)."""
     return spec.family.cache_layout(spec, tp, kv_bytes, BLOCK_SIZE, range(spec.num_hidden_layers)).attention_page_bytes
