@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 from vlmctl.plan import make_plan
-from vlmctl.plan.calibration import read_calibration_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = ROOT / "docs" / "validation" / "families" / "serve_qwen3_vl_8b"

@@ -13,7 +13,6 @@ import yaml
 
 from vlmctl.cli.main import main
 from vlmctl.launch import NON_CARRY_OVER
-from vlmctl.plan import make_plan
 
 HEAD_IP, WORKER_IP = "10.9.0.1", "10.9.0.2"
 #: The scenarios' layouts (the field report spans both nodes) are vLLM 0.26's plans.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from vlmctl.failures.catalog import BY_ID, CATALOG
-from vlmctl.failures.context import LogContext, read_context
+from vlmctl.failures.context import read_context
 from vlmctl.failures.signature import Signature, values_of
 from vlmctl.findings import Finding
 
