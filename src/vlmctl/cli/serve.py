@@ -36,6 +36,8 @@ def _demo_argv(opts: dict) -> list[str]:
     argv = [sys.executable, "-m", "vlmctl.cli.serve_demo", "--host", opts["host"], "--port", str(opts["port"])]
     if opts["model"]:
         argv += ["--model", str(Path(opts["model"]).expanduser().resolve())]
+    elif opts.get("demo_family"):
+        argv += ["--demo-family", opts["demo_family"]]
     for flag, key in (("--served-model-name", "served_model_name"), ("--max-model-len", "max_model_len"),
                       ("--allowed-media-dir", "allowed_media_dir")):
         if opts.get(key):
@@ -50,14 +52,16 @@ def _demo_argv(opts: dict) -> list[str]:
     return argv
 
 
-def _print_ready(con, base: str, models: list[str], chat: str | None, demo: bool, log: Path, api_key: str | None):
+def _print_ready(con, base: str, models: list[str], chat: str | None, demo: bool | str, log: Path,
+                 api_key: str | None):
     con.print(f"[bold green]ready[/bold green]  {', '.join(models)}")
     con.print(f"  API        {base}/v1   (OpenAI-compatible; /health, /metrics)")
     if chat:
         con.print(f"  chat page  {base}{chat}")
     con.print(f"  log        {log}")
     if demo:
-        con.print("  [yellow]demo model: tiny Qwen2.5-VL with RANDOM weights; answers are meaningless text[/yellow]")
+        title = demo if isinstance(demo, str) else "Qwen2.5-VL"
+        con.print(f"  [yellow]demo model: tiny {title} with RANDOM weights; answers are meaningless text[/yellow]")
     auth = ' -H "Authorization: Bearer $VLMCTL_API_KEY"' if api_key else ""
     body = json.dumps({"model": models[0], "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32})
     next_steps(
@@ -73,6 +77,7 @@ EXAMPLES = """
 \b
 Examples:
   vlmctl serve                                   # the embedded demo (tiny random Qwen2.5-VL, CPU)
+  vlmctl serve --demo-family qwen3_vl            # the same demo as a tiny random Qwen3-VL
   vlmctl serve --model ./Qwen2.5-VL-3B-Instruct  # a real small checkpoint on CPU (slow)
   vlmctl serve --plan plan.json                  # the planned vLLM engine
   vlmctl serve Qwen/Qwen2.5-VL-7B-Instruct --gpus h100-80gb:1 --dry-run
@@ -122,6 +127,8 @@ class _PassthroughCommand(click.Command):
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback --host without an API key.")
 @click.option("--served-model-name", default=None, help="Name clients use (CPU server; vLLM takes the plan's).")
 @click.option("--max-model-len", type=int, default=None, help="Context length (CPU server, or planning on the fly).")
+@click.option("--demo-family", default=None, metavar="FAMILY",
+              help="Family of the embedded demo model: qwen2_5_vl (default) or qwen3_vl (CPU server, no --model).")
 @click.option("--no-ui", is_flag=True, help="Do not mount the chat page at /chat (CPU server).")
 @click.option("--allow-remote-media", is_flag=True, help="Let requests fetch http(s) media URLs (CPU server).")
 @click.option("--allowed-media-dir", default=None, metavar="DIR", help="Allow local media paths under DIR (CPU server).")
@@ -135,7 +142,7 @@ class _PassthroughCommand(click.Command):
               help="Override CUDA_VISIBLE_DEVICES of vllm serve (containers renumber their GPUs from 0).")
 def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, host, port, api_key_file, api_key,
         health_timeout, on_unhealthy, insecure,
-        served_model_name, max_model_len, no_ui, allow_remote_media, allowed_media_dir, log_file, ready_timeout,
+        served_model_name, max_model_len, demo_family, no_ui, allow_remote_media, allowed_media_dir, log_file, ready_timeout,
         force, vllm_bin, cuda_visible_devices):
     from vlmctl.serve.safety import check_bind
 
@@ -156,6 +163,10 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
         raise ConfigError("-- is followed by nothing: there are no vLLM arguments to pass.",
                           fix="drop the --, or put vLLM flags after it: vlmctl serve --plan plan.json -- --enable-auto-tool-choice")
     use_vllm = engine == "vllm" or (engine == "auto" and bool(plan_path or gpus or cluster))
+    if demo_family is not None:
+        from vlmctl.serve.demo import demo_family as known_demo_family
+
+        demo_family = known_demo_family(demo_family).key
     plan = None
     if engine == "cpu" and (gpus or cluster):
         raise ConfigError("--engine cpu does not plan for GPUs.", fix="drop --gpus/--cluster, or use --engine vllm")
@@ -163,6 +174,9 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
         raise ConfigError(f"arguments after -- ({' '.join(vllm_args)}) are for vLLM, but this runs the CPU server.",
                           fix="serve a plan with vLLM: vlmctl serve --plan plan.json -- " + " ".join(vllm_args))
     if use_vllm:
+        if demo_family:
+            raise ConfigError(f"--demo-family {demo_family} picks the CPU demo model, but this runs vLLM.",
+                              fix=f"vlmctl serve --demo-family {demo_family} (without --plan/--gpus/--cluster)")
         if plan_path and gpus:
             raise ConfigError("--plan and --gpus both given.", fix="use the plan file, or plan on the fly")
         if plan_path:
@@ -181,13 +195,16 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
             plan = read_plan(plan_path, require_ok=True)
             media_limits, max_model_len = plan.media_limits, max_model_len or plan.max_model_len
             model = model or plan.model_path
+        if demo_family and model:
+            raise ConfigError(f"--demo-family {demo_family} picks the built-in demo model, but --model {model} "
+                              "is given.", fix=f"drop --demo-family to serve {model}, or drop --model")
         if model and not Path(model).expanduser().is_dir():
             raise ConfigError(
                 f"--model {model}: the CPU server needs a local checkpoint folder.",
                 fix="give a folder with config.json and weights, or add --gpus/--plan to serve it with vLLM",
             )
         argv = _demo_argv(dict(host=host, port=port, model=model, served_model_name=served_model_name,
-                               max_model_len=max_model_len, allowed_media_dir=allowed_media_dir,
+                               max_model_len=max_model_len, allowed_media_dir=allowed_media_dir, demo_family=demo_family,
                                allow_remote_media=allow_remote_media, no_ui=no_ui, insecure=insecure,
                                media_limits=media_limits))
         env = {"VLMCTL_API_KEY": api_key} if api_key else {}
@@ -215,7 +232,12 @@ def cli(model, model_opt, plan_path, gpus, cluster, engine, dry_run, as_json, ho
             "environment (vlmctl cluster up / join; check with vlmctl cluster verify)"
             + ("" if cluster else "; pass --cluster FILE so this head's NCCL/Gloo values are set and kept off "
                "the Ray workers"), markup=False)
-    _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo=not use_vllm and not model,
+    demo = not use_vllm and not model
+    if demo:
+        from vlmctl.serve.demo import DEFAULT_DEMO_FAMILY, DEMO_FAMILIES
+
+        demo = DEMO_FAMILIES[demo_family or DEFAULT_DEMO_FAMILY].title
+    _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo=demo,
                health=(health_timeout, on_unhealthy))
 
 
@@ -257,7 +279,7 @@ def _vllm_launch(plan, cluster_file, vllm_args, host, port, api_key, launcher, w
     return spec, spec.driver_env(api_key=api_key)
 
 
-def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo: bool,
+def _supervise(argv, env, host, port, api_key, plan, log_file, ready_timeout, demo: bool | str,
                health: tuple[float, str] = (30.0, "stop")) -> None:
     from vlmctl.serve.supervise import Launch, Supervisor
 

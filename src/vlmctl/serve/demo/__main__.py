@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from vlmctl import envs
-from vlmctl.serve.demo import DEMO_MODEL_NAME
+from vlmctl.serve.demo import DEFAULT_DEMO_FAMILY, demo_family
 from vlmctl.serve.demo.media import MediaLimits
 
 
@@ -22,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--model", default=None, help="checkpoint folder; default: the built-in demo model")
+    p.add_argument("--demo-family", default=DEFAULT_DEMO_FAMILY, help="family of the built-in demo model")
     p.add_argument("--served-model-name", default=None)
     p.add_argument("--max-model-len", type=int, default=None)
     p.add_argument("--max-num-seqs", type=int, default=64)
@@ -56,18 +57,19 @@ def main(argv: list[str] | None = None, mount=None) -> int:
     api_key = envs.api_key()
     check_bind(args.host, api_key, args.insecure)
     from vlmctl.serve.demo.app import DemoServer, ServerOptions, create_app
-    from vlmctl.serve.demo.build import IMAGE_MAX_PIXELS, MAX_MODEL_LEN, ensure_demo_model
+    from vlmctl.serve.demo.build import MAX_MODEL_LEN, budgets, ensure_demo_model
 
     demo = args.model is None
+    family = demo_family(args.demo_family)
     if demo:
-        _log("Building the demo model (cached after the first run)")
-        model_dir = ensure_demo_model()
+        _log(f"Building the {family.title} demo model (cached after the first run)")
+        model_dir = ensure_demo_model(family=family.key)
     else:
         model_dir = Path(args.model).expanduser().resolve()
-    name = args.served_model_name or (DEMO_MODEL_NAME if demo else model_dir.name)
+    name = args.served_model_name or (family.model_name if demo else model_dir.name)
     max_len = args.max_model_len or MAX_MODEL_LEN
     limits = MediaLimits(
-        max_pixels=args.max_pixels or IMAGE_MAX_PIXELS,
+        max_pixels=args.max_pixels or budgets(family.key)["image_max"],
         max_images=args.max_images,
         max_videos=args.max_videos,
         max_video_frames=args.max_video_frames,
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None, mount=None) -> int:
         api_key=api_key,
         bind_host=args.host,
         demo=demo,
+        notice=family.notice,
         threads=args.threads or (1 if demo else None),
     )
     _log(f"Loading weights from {model_dir}")

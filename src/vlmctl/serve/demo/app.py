@@ -345,7 +345,8 @@ class DemoServer:
 
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
-        size = {"shortest_edge": min(28 * 28 * 4, opts.limits.max_pixels), "longest_edge": opts.limits.max_pixels}
+        grid = self.grid
+        size = {"shortest_edge": min(grid * grid * 4, opts.limits.max_pixels), "longest_edge": opts.limits.max_pixels}
         if images:
             kwargs["images"] = images
             kwargs["images_kwargs"] = {"size": size}
@@ -395,6 +396,17 @@ class DemoServer:
         )
         return prepared, stream, include_usage
 
+    @property
+    def grid(self) -> int:
+        """Pixels per side of one LM token (patch × merge) of the served model's image processor."""
+        image = self.processor.image_processor
+        return int(getattr(image, "patch_size", 14)) * int(getattr(image, "merge_size", 2))
+
+    @property
+    def family(self) -> str | None:
+        """The served checkpoint's ``model_type`` (qwen2_5_vl, qwen3_vl, ...)."""
+        return getattr(self.engine.config, "model_type", None)
+
     def check_text_length(self, messages: list[dict]) -> None:
         """Refuse text that cannot fit before tokenizing it: no token spans more than ``chars_per_token``."""
         chars = sum(
@@ -430,6 +442,7 @@ class DemoServer:
             "owned_by": "vlmctl",
             "root": str(self.opts.model_dir),
             "max_model_len": self.opts.max_model_len,
+            "family": self.family,
         }
         if self.opts.demo:
             card.update({"demo": True, "random_weights": True, "description": self.opts.notice})
@@ -578,6 +591,7 @@ def create_app(opts: ServerOptions, server: DemoServer | None = None):
             "status": "ok",
             "model": opts.served_model_name,
             "demo": opts.demo,
+            "family": server.family,
             "chat_path": opts.info.get("chat_path"),
         }
 

@@ -1,4 +1,5 @@
-"""A small CPU engine for Qwen2.5-VL-style checkpoints: one scheduler thread, streaming, cancellable.
+"""A small CPU engine for Qwen-VL checkpoints (Qwen2-VL, Qwen2.5-VL, Qwen3-VL): one scheduler thread, streaming,
+cancellable.
 
 Each request is prefilled on its own (vision encoder + prompt), then every running request advances
 one token per round, all of them in one batched forward (their KV caches left-padded to the longest
