@@ -82,6 +82,12 @@ def _special_ids(ids: dict[str, int]) -> dict[str, int]:
                                       "vision_end_token_id")}
 
 
+def _tiny_vision(patch: int, merge: int) -> dict:
+    """The tiny vision tower both demo families share (their own keys are added to it)."""
+    return {"depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 2, "out_hidden_size": 64,
+            "patch_size": patch, "spatial_merge_size": merge, "temporal_patch_size": 2}
+
+
 def _qwen2_5_vl_config(ids: dict[str, int]):
     from transformers import Qwen2_5_VLConfig
 
@@ -89,15 +95,7 @@ def _qwen2_5_vl_config(ids: dict[str, int]):
     text_config = _text_config(ids) | {
         "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
     }
-    vision_config = {
-        "depth": 2,
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_heads": 2,
-        "out_hidden_size": 64,
-        "patch_size": patch,
-        "spatial_merge_size": merge,
-        "temporal_patch_size": 2,
+    vision_config = _tiny_vision(patch, merge) | {
         "window_size": 4 * patch * merge,
         "fullatt_block_indexes": [1],
         "tokens_per_second": 2,
@@ -115,15 +113,7 @@ def _qwen3_vl_config(ids: dict[str, int]):
         "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [2, 3, 3],
                             "mrope_interleaved": True},
     }
-    vision_config = {
-        "depth": 2,
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_heads": 2,
-        "out_hidden_size": 64,
-        "patch_size": patch,
-        "spatial_merge_size": merge,
-        "temporal_patch_size": 2,
+    vision_config = _tiny_vision(patch, merge) | {
         "num_position_embeddings": 256,
         "deepstack_visual_indexes": [1],
     }
