@@ -33,19 +33,22 @@ def layout(path: str) -> str:
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PROC = re.compile(r"\(((?:EngineCore|Worker)[A-Za-z0-9_]*) pid=(\d+)\)")
-_FIELDS = {
-    "weights_gib": re.compile(r"Model loading took ([\d.]+) GiB"),
-    "torch_peak_gib": re.compile(r"torch peak memory increase: ([\d.]+)GiB"),
-    "non_torch_gib": re.compile(r"non-torch forward increase memory: ([\d.]+)GiB"),
-    "available_kv_gib": re.compile(r"Available KV cache memory: ([\d.]+) GiB"),
-    "graph_gib": re.compile(r"Graph capturing finished in \d+ secs, took ([\d.]+) GiB"),
-    "kv_tokens": re.compile(r"GPU KV cache size: ([\d,]+) tokens"),
-}
+#: Output key -> the vLLM 0.26 profile's memory-line key (the patterns live in vlmctl.engines.vllm).
+_FIELDS = {"weights_gib": "weights_gib", "torch_peak_gib": "torch_peak_gib", "non_torch_gib": "non_torch_gib",
+           "available_kv_gib": "available_kv_gib", "graph_gib": "graph_capture_gib", "kv_tokens": "kv_tokens"}
+
+
+def _field_patterns() -> dict[str, tuple[re.Pattern, type]]:
+    from vlmctl.engines.vllm import profile
+
+    patterns = profile("0.26.0").memory_lines.patterns
+    return {out: (re.compile(patterns[key][0]), patterns[key][1]) for out, key in _FIELDS.items()}
 
 
 def memory(log: str, smi: str, out: str) -> int:
     """Per-process memory figures of one engine log (+ NVML per pid) as JSON."""
     text = _ANSI.sub("", Path(log).read_text(errors="replace"))
+    fields = _field_patterns()
     procs: dict[int, dict] = {}
     for line in text.splitlines():
         found = _PROC.findall(line)
@@ -55,11 +58,10 @@ def memory(log: str, smi: str, out: str) -> int:
         row = procs.setdefault(int(pid), {"pid": int(pid), "process": name})
         if len(name) > len(row["process"]):  # early lines carry a shorter name ("Worker pid=…")
             row["process"] = name
-        for key, rx in _FIELDS.items():
+        for key, (rx, kind) in fields.items():
             m = rx.search(line)
             if m and key not in row:
-                value = m.group(1).replace(",", "")
-                row[key] = int(value) if key == "kv_tokens" else float(value)
+                row[key] = kind(m.group(1).replace(",", ""))
     nvml: dict[int, float] = {}
     if Path(smi).exists():
         for rec in csv.reader(Path(smi).read_text().splitlines()[1:]):
