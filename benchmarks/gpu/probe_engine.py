@@ -7,6 +7,7 @@ Usage: python3 probe_engine.py MODEL_DIR '{"gpu_memory_utilization": 0.9, ...}' 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -64,11 +65,19 @@ def _kv_layout(worker) -> dict | None:
         row = {"spec": type(spec).__name__, "layers": len(group.layer_names),
                "block_size": getattr(spec, "block_size", None), "page_size_bytes": getattr(spec, "page_size_bytes", None)}
         for key in ("num_kv_heads", "head_size", "dtype", "shapes", "dtypes", "sliding_window", "mamba_type",
-                    "mamba_cache_mode", "num_speculative_blocks"):
+                    "mamba_cache_mode", "num_speculative_blocks", "page_size_padded"):
             if hasattr(spec, key):
                 row[key] = str(getattr(spec, key))
+        if hasattr(spec, "shapes") and hasattr(spec, "dtypes"):  # a linear-attention (mamba) state: unpadded bytes
+            row["state_bytes_unpadded"] = sum(math.prod(sh) * dt.itemsize for sh, dt in zip(spec.shapes, spec.dtypes))
         groups.append(row)
-    return {"num_blocks": cfg.num_blocks, "groups": groups,
+    vcfg = getattr(worker, "vllm_config", None)
+    cache = getattr(vcfg, "cache_config", None)
+    settings = {k: str(getattr(cache, k, None)) for k in ("block_size", "mamba_block_size", "mamba_cache_mode",
+                                                          "mamba_cache_dtype", "mamba_ssm_cache_dtype",
+                                                          "enable_prefix_caching", "cache_dtype")}
+    settings["max_num_seqs"] = getattr(getattr(vcfg, "scheduler_config", None), "max_num_seqs", None)
+    return {"num_blocks": cfg.num_blocks, "groups": groups, "cache_settings": settings,
             "tensors": [{"size": t.size, "shared_by": len(t.shared_by)} for t in cfg.kv_cache_tensors]}
 
 
