@@ -192,6 +192,16 @@ class ModelSpec(BaseModel):
                      / self.num_hidden_layers)
 
     @cached_property
+    def lm_expert_params(self) -> int:
+        """Routed-expert parameters of all decoder layers (0 for a dense model)."""
+        return self.family.expert_params(self, range(self.num_hidden_layers))
+
+    @cached_property
+    def lm_router_params(self) -> int:
+        """Router (gate) parameters of all decoder layers (0 for a dense model)."""
+        return self.family.router_params(self, range(self.num_hidden_layers))
+
+    @cached_property
     def embedding_params(self) -> int:
         return self.vocab_size * self.hidden_size
 

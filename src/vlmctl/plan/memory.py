@@ -67,8 +67,8 @@ def stage_weights_bytes(spec: ModelSpec, *, tp: int, layers: int, first: bool, l
         layer = linear * quant_bytes_per_param(spec, quantization) + other * b
     else:
         layer = spec.lm_layer_params * b
-    experts = spec.family.expert_params(spec, range(n)) / n * layers
-    router = spec.family.router_params(spec, range(n)) / n * layers
+    experts = spec.lm_expert_params / n * layers
+    router = spec.lm_router_params / n * layers
     scale = layer / (spec.lm_layer_params or 1)
     total = layers * layer - (experts + router) * scale
     emb = spec.embedding_params * b

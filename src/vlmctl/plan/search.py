@@ -118,9 +118,10 @@ class Candidate:
 def _slots(cluster: ClusterSpec, tp: int) -> list[Slot]:
     out = []
     for node in cluster.nodes:
-        ids = node.ids
+        ids, gpu = node.ids, node.gpu_type
+        total = node.total_gib or gpu.total_gib
         for k in range(len(ids) // tp):
-            out.append(Slot(node, node.gpu_type, tuple(ids[k * tp:(k + 1) * tp]), node.gpu_total_gib, node.reserved_gib))
+            out.append(Slot(node, gpu, tuple(ids[k * tp:(k + 1) * tp]), total, node.reserved_gib))
     return out
 
 
@@ -157,7 +158,7 @@ def _layouts(slots: list[Slot], pp: int, dp: int | None) -> list[list[list[Slot]
 
 def _tightest(replicas: list[list[Slot]]) -> list[Slot]:
     """The replica to size: vLLM gives every DP rank the same flags, so the least room bounds them all."""
-    return min(replicas, key=lambda r: (min(_room(s) for s in r), -replicas.index(r)))
+    return min(enumerate(replicas), key=lambda ir: (min(_room(s) for s in ir[1]), -ir[0]))[1]
 
 
 def _default_batch(slots: list[Slot], engine: VllmProfile) -> tuple[int, int]:
@@ -197,22 +198,36 @@ def _max_utilization(slot: Slot, world: int, cal: Calibration) -> float:
 
 
 class _Sizer:
-    """Sizes one (TP, PP, dtype, media, eager) configuration with vLLM's arithmetic."""
+    """Sizes one (TP, PP, dtype, media, eager) configuration with vLLM's arithmetic.
+
+    Memoised on what the sizing reads: the search sizes the same configuration at many lengths (the
+    max_model_len bisection), and a length only matters through the media a request can carry."""
 
     def __init__(self, spec: ModelSpec, req: PlanRequest, cal: Calibration, engine: VllmProfile) -> None:
         self.spec, self.req, self.cal, self.engine = spec, req, cal, engine
         self._weights: dict[tuple, float] = {}
         self._shapes: dict[tuple, dict] = {}
+        self._media: dict[tuple, tuple[int, int, int]] = {}
+        self._stages: dict[tuple, tuple[mem.StageMemory, ...]] = {}
+        self._kv_bytes = 1 if req.kv_cache_dtype.startswith("fp8") else None
 
-    def weights(self, **key) -> float:
+    def weights(self, tp: int, layers: int, first: bool, last: bool, dtype: str, quantization: str | None,
+                vision: str, expert_parallel: bool = False, data_parallel: int = 1) -> float:
         """Memoised stage_weights_bytes (the search asks for the same stage shapes many times)."""
-        k = tuple(sorted(key.items()))
-        if k not in self._weights:
-            self._weights[k] = mem.stage_weights_bytes(self.spec, **key)
-        return self._weights[k]
+        k = (tp, layers, first, last, dtype, quantization, vision, expert_parallel, data_parallel)
+        w = self._weights.get(k)
+        if w is None:
+            w = self._weights[k] = mem.stage_weights_bytes(
+                self.spec, tp=tp, layers=layers, first=first, last=last, dtype=dtype, quantization=quantization,
+                vision=vision, expert_parallel=expert_parallel, data_parallel=data_parallel)
+        return w
 
     def media_tokens(self, media: MediaProfile, max_model_len: int, batched: int) -> tuple[int, int, int]:
         """(frames admitted, largest item tokens, encoder tokens in one step) for this profile and length."""
+        k = (media, max_model_len if media.videos else 0, batched)
+        hit = self._media.get(k)
+        if hit is not None:
+            return hit
         spec = self.spec
         img = mem.image_tokens(spec, media.max_pixels) if media.images else 0
         frames = 0
@@ -221,31 +236,40 @@ class _Sizer:
             frames = spec.family.video_frames_within(spec, media.max_pixels, max_model_len, media.frames)
             vid = mem.video_tokens(spec, media.max_pixels, frames)
         item = max(img, vid)
-        return frames, item, self.engine.encoder_budget_tokens(batched, item)
+        hit = self._media[k] = (frames, item, self.engine.encoder_budget_tokens(batched, item))
+        return hit
 
     def size(self, c: Candidate) -> None:
-        spec, cal = self.spec, self.cal
         c.findings = []
-        frames, item, step = self.media_tokens(c.media, c.max_model_len, c.max_num_batched_tokens)
+        frames, _, step = self.media_tokens(c.media, c.max_model_len, c.max_num_batched_tokens)
         c.frames, c.encoder_tokens = frames, step
+        key = (step, c.media.vision_on, c.vision_mode, c.tp, c.pp, c.dtype, c.quantization, c.expert_parallel, c.dp,
+               c.eager, c.utilization, c.max_num_seqs, c.max_num_batched_tokens, tuple(c.partition),
+               tuple(s.total_gib for s in c.slots))
+        stages = self._stages.get(key)
+        if stages is None:
+            stages = self._stages[key] = self._size(c, step)
+        c.stages = list(stages)
+
+    def _size(self, c: Candidate, step: int) -> tuple[mem.StageMemory, ...]:
+        spec, cal = self.spec, self.cal
         vision = c.vision_mode if c.media.vision_on else "none"
         tp_eff = 1 if c.vision_mode == "data" else c.tp
         patches = step * mem.patches_per_token(spec)
         vit = mem.vit_peak_bytes(spec, patches, tp_eff, cal) if step else 0.0
         outputs = mem.encoder_output_bytes(spec, step, c.dtype)
-        kv_bytes = 1 if self.req.kv_cache_dtype.startswith("fp8") else mem.dtype_bytes(c.dtype)
+        kv_bytes = self._kv_bytes or mem.dtype_bytes(c.dtype)
         buffers = (spec.family.persistent_buffer_bytes(spec, c.max_num_batched_tokens, mem.dtype_bytes(c.dtype))
                    if c.media.vision_on else 0.0)
         world = c.tp * c.pp
-        c.stages = []
+        stages = []
         start = 0
         for i, (slot, layers) in enumerate(zip(c.slots, c.partition)):
             first, last = i == 0, i == c.pp - 1
             total = slot.total_gib * GIB
             requested = math.ceil(total * c.utilization)
-            weights = self.weights(tp=c.tp, layers=layers, first=first, last=last, dtype=c.dtype,
-                                   quantization=c.quantization, vision=vision,
-                                   expert_parallel=c.expert_parallel, data_parallel=c.dp)
+            weights = self.weights(c.tp, layers, first, last, c.dtype, c.quantization, vision, c.expert_parallel,
+                                   c.dp)
             weights += cal.weight_overhead_gib * GIB + buffers
             key = (c.tp, kv_bytes, start, layers)
             if key not in self._shapes:
@@ -261,9 +285,10 @@ class _Sizer:
             non_torch = (cal.non_torch_gib + (cal.non_torch_tp_gib if world > 1 else 0.0)) * GIB
             graphs = 0.0 if c.eager else cal.cudagraph_gib * GIB
             avail = requested - weights - activation - non_torch - graphs
-            c.stages.append(mem.StageMemory(total, requested, weights, activation, non_torch, graphs, runtime,
-                                            avail, shape["page"], layers, shape["block_size"], shape["group_size"],
-                                            shape["state_blocks"], shape["state_bytes"]))
+            stages.append(mem.StageMemory(total, requested, weights, activation, non_torch, graphs, runtime,
+                                          avail, shape["page"], layers, shape["block_size"], shape["group_size"],
+                                          shape["state_blocks"], shape["state_bytes"]))
+        return tuple(stages)
 
 
 def _fit_len(stages: list[mem.StageMemory], derived: int, concurrency: int | None) -> int:
