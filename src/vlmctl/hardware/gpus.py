@@ -11,6 +11,7 @@ GeForce Turing/Ampere), NVLink per-GPU bandwidth for SXM boards, PCIe x16 otherw
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -93,6 +94,7 @@ def _norm(name: str) -> str:
     return s
 
 
+@functools.cache
 def _index() -> dict[str, GpuType]:
     idx: dict[str, GpuType] = {}
     for gpu in GPUS:

@@ -321,6 +321,7 @@ class Planner:
         self.speed_constants = speed_constants(self.chosen.engine.version)
         self.concurrency = req.concurrency or 1
         self._slots: dict[int, list[Slot]] = {}
+        self._static: dict[tuple, list[Finding]] = {}
 
     # -- candidates -------------------------------------------------------------------------
     def slots(self, tp: int) -> list[Slot]:
@@ -344,8 +345,12 @@ class Planner:
     def static_findings(self, tp: int, pp: int, dtype: str, quant: str | None, vision: str,
                         gpus: tuple[GpuType, ...], partition: list[int], expert_parallel: bool = False,
                         dp: int = 1) -> list[Finding]:
-        return check(RuleInput(self.spec, tp, pp, dtype, self.req.dtype, quant, vision, gpus, tuple(partition),
-                               expert_parallel, dp))
+        key = (tp, pp, dtype, quant, vision, gpus, tuple(partition), expert_parallel, dp)
+        found = self._static.get(key)
+        if found is None:
+            found = self._static[key] = check(RuleInput(self.spec, tp, pp, dtype, self.req.dtype, quant, vision, gpus,
+                                                         key[6], expert_parallel, dp))
+        return list(found)
 
     def passing_tps(self) -> list[int]:
         """TP sizes that pass every static rule on this cluster (for fixes)."""
