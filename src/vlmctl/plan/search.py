@@ -243,7 +243,9 @@ class _Sizer:
         c.findings = []
         frames, _, step = self.media_tokens(c.media, c.max_model_len, c.max_num_batched_tokens)
         c.frames, c.encoder_tokens = frames, step
-        key = (step, c.media.vision_on, c.vision_mode, c.tp, c.pp, c.dtype, c.quantization, c.expert_parallel, c.dp,
+        vision_on = c.media.vision_on
+        key = (step, vision_on, c.vision_mode if vision_on else None, c.vision_mode == "data" if step else None,
+               c.tp, c.pp, c.dtype, c.quantization, c.expert_parallel, c.dp if c.expert_parallel else 1,
                c.eager, c.utilization, c.max_num_seqs, c.max_num_batched_tokens, tuple(c.partition),
                tuple(s.total_gib for s in c.slots))
         stages = self._stages.get(key)
