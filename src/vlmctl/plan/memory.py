@@ -90,7 +90,23 @@ def stage_weights_bytes(spec: ModelSpec, *, tp: int, layers: int, first: bool, l
     return total
 
 
-def cache_shape(spec: ModelSpec, tp: int, kv_bytes: int, start: int, layers: int) -> dict:
+def kv_groups(spec: ModelSpec) -> tuple[tuple[tuple[int, ...], ...], int]:
+    """A hybrid's KV-cache groups (decoder layer indices of each) and how many of them are linear-attention
+    groups, as vLLM forms them (see ``cache_shape``). Depends on the model only, so callers sizing many stages
+    compute it once."""
+    full = [i for i in range(spec.num_hidden_layers) if spec.layer_type(i) == "full_attention"]
+    linear = [i for i in range(spec.num_hidden_layers) if spec.layer_type(i) != "full_attention"]
+    counts = [len(x) for x in (full, linear) if x]
+    group = min(counts)
+    if max(counts) < group * 1.5:
+        group = max(counts)
+    groups = tuple(tuple(kind[g::math.ceil(len(kind) / group)]) for kind in (full, linear) if kind
+                   for g in range(math.ceil(len(kind) / group)))
+    return groups, math.ceil(len(linear) / group) if linear else 0
+
+
+def cache_shape(spec: ModelSpec, tp: int, kv_bytes: int, start: int, layers: int,
+                groups: tuple[tuple[tuple[int, ...], ...], int] | None = None) -> dict:
     """vLLM's KV-cache shape for the decoder layers [start, start + layers) on one GPU.
 
     All-attention models: a 16-token block, one page per layer. Hybrids (linear-attention state + full
@@ -101,7 +117,8 @@ def cache_shape(spec: ModelSpec, tp: int, kv_bytes: int, start: int, layers: int
     to that size; layers are grouped by type into groups of the smaller type's count and every group shares one
     pool of blocks (v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size,
     get_kv_cache_config_from_groups); a request takes ⌈L / block⌉ blocks of the attention group and one block of
-    every linear group (v1/kv_cache_interface.py MambaSpec.max_memory_usage_bytes).
+    every linear group (v1/kv_cache_interface.py MambaSpec.max_memory_usage_bytes). ``groups``: ``kv_groups(spec)``
+    when the caller has it.
     """
     layout = spec.family.cache_layout(spec, tp, kv_bytes, BLOCK_SIZE, range(start, start + layers))
     if not layout.linear_layers:
@@ -109,16 +126,8 @@ def cache_shape(spec: ModelSpec, tp: int, kv_bytes: int, start: int, layers: int
                 "state_blocks": 0, "state_bytes": 0}
     per_token = layout.attention_page_bytes // BLOCK_SIZE
     block = BLOCK_SIZE * math.ceil(layout.state_bytes / (BLOCK_SIZE * per_token))
-    full = [i for i in range(spec.num_hidden_layers) if spec.layer_type(i) == "full_attention"]
-    linear = [i for i in range(spec.num_hidden_layers) if spec.layer_type(i) != "full_attention"]
-    counts = [len(x) for x in (full, linear) if x]
-    group = min(counts)
-    if max(counts) < group * 1.5:
-        group = max(counts)
-    groups = [kind[g::math.ceil(len(kind) / group)] for kind in (full, linear) if kind
-              for g in range(math.ceil(len(kind) / group))]
-    on_stage = [sum(1 for i in g if start <= i < start + layers) for g in groups]
-    state_groups = math.ceil(len(linear) / group) if linear else 0
+    layer_groups, state_groups = groups or kv_groups(spec)
+    on_stage = [sum(1 for i in g if start <= i < start + layers) for g in layer_groups]
     return {"page": block * per_token, "block_size": block, "group_size": max(1, max(on_stage)),
             "state_blocks": state_groups, "state_bytes": layout.state_bytes * layout.linear_layers}
 

@@ -209,6 +209,7 @@ class _Sizer:
         self._shapes: dict[tuple, dict] = {}
         self._media: dict[tuple, tuple[int, int, int]] = {}
         self._stages: dict[tuple, tuple[mem.StageMemory, ...]] = {}
+        self._groups: tuple | None = None
         self._kv_bytes = 1 if req.kv_cache_dtype.startswith("fp8") else None
 
     def weights(self, tp: int, layers: int, first: bool, last: bool, dtype: str, quantization: str | None,
@@ -275,7 +276,9 @@ class _Sizer:
             weights += cal.weight_overhead_gib * GIB + buffers
             key = (c.tp, kv_bytes, start, layers)
             if key not in self._shapes:
-                self._shapes[key] = mem.cache_shape(spec, c.tp, kv_bytes, start, layers)
+                if self._groups is None:
+                    self._groups = mem.kv_groups(spec)
+                self._shapes[key] = mem.cache_shape(spec, c.tp, kv_bytes, start, layers, self._groups)
             shape = self._shapes[key]
             start += layers
             lm = mem.lm_activation_bytes(spec, tp=c.tp, tokens=c.max_num_batched_tokens, seqs=c.max_num_seqs,
@@ -656,7 +659,9 @@ class Planner:
                         cand = self._first_ok(tp, pp, chosen, profiles, eagers, mode, replicas, ep)
                         if best is None or _better_failure(cand, best) or cand.ok and not best.ok:
                             best = cand
-                        if best.ok:
+                        if best.ok or not best.media.vision_on:
+                            # failing without media: the vision encoder's TP mode changes nothing in that sizing,
+                            # so the other mode fails alike and cannot replace it
                             break
                     assert best is not None
                     if best.ok and pp > 1:
