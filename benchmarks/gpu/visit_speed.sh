@@ -1,75 +1,96 @@
 #!/usr/bin/env bash
-# GPU machine: vlmctl plan -> vlmctl serve --plan (vLLM, dummy weights) -> vlmctl bench, for Qwen2.5-VL 7B, 32B
-# and 3B (in that order), image workload at concurrency 1/8/32; on 7B also text-only and video rows.
-#   bash visit_speed.sh VISIT_DIR WHEEL_DIR [MODELS]   (after install_vllm.sh, then `. vllm_env.sh`)
-# VISIT_DIR holds gpu/ (these scripts) and qwen25.tar.xz (vlmctl models materialize of 3B/7B/32B);
-# WHEEL_DIR vlmctl's own wheels and PyAV (bench writes its videos with PyAV). Results: $OUT/speed.tar.gz.
+# One H200: vlmctl plan -> vlmctl serve --plan (vLLM 0.26.0, dummy weights) -> vlmctl bench --plan, Qwen2.5-VL 7B,
+# 3B and 32B in that order, every image or video its own (--distinct-media: no prefix-cache or encoder-cache hits):
+# image@1280x720 at concurrency 1/8/32 on every model; 7B also text at 1/32 and video@640x360x8 at 1/8.
+#   bash benchmarks/gpu/visit_speed.sh END_EPOCH "MODELS" [MODELS_TARBALL] [WHEEL_DIR]
+#   e.g. bash benchmarks/gpu/visit_speed.sh $(( $(date +%s) + 530 )) "7B 3B"
+# END_EPOCH: the time (date +%s) by which the call must be done; a model that would not finish by then is skipped
+# and logged. MODELS_TARBALL (default .gpu/visit/qwen25.tar.xz): `vlmctl models materialize` of 3B/7B/32B;
+# WHEEL_DIR (default .gpu/visitwheels): vlmctl's dependency wheels and PyAV (the bench encodes its videos with PyAV).
+# Before the first call: the bundle parts in /tmp/stage and `. benchmarks/gpu/install_vllm.sh` in the same command.
+# Every call adds to the run folder /tmp/speedfresh and packs all of it into $OUT/speedfresh.tar.gz.
+# SPEED_DRY=1: CPU rehearsal (vlmctl's demo engine instead of vLLM, no nvidia-smi; everything else as on the GPU).
 set -u
-REPO=$(pwd); V=$(cd "$1" && pwd); W=$(cd "$2" && pwd); MODELS=${3:-"7B 32B 3B"}
-G=$V/gpu
-export PYTHONPATH=$REPO/src:${PYTHONPATH:-}
-R=${SPEED_ROOT:-/tmp}; S=$R/speed; mkdir -p $S $R/models /tmp/wheels
-VLMCTL="python3 -m vlmctl.cli.main"
-DUMMY="python3 $G/vllm_dummy.py"
-D=${BENCH_DURATION:-10}; P=${SPEED_PORT:-8000}
-IMG="--mix image@1280x720 --concurrency 1,8,32 --duration $D --warmup 2 --max-tokens 96 --prompt-words 48 --ignore-eos"
-TXT="--mix text --concurrency 1,32 --duration $((D - 2)) --warmup 2 --max-tokens 96 --prompt-words 48 --ignore-eos"
-VID="--mix video@640x360x8 --concurrency 1,8 --duration $((D - 2)) --warmup 1 --max-tokens 96 --prompt-words 48 --ignore-eos"
-GPUS=h100-80gb:1; nvidia-smi -L | grep -q H200 && GPUS=h200:1
-PACK() { tar -C $R -czf "$OUT/speed.tar.gz" speed; }
-tar -C $R/models -xJf "$V/qwen25.tar.xz"
+END=${1:?END_EPOCH}; MODELS=${2:-"7B 3B 32B"}
+REPO=$(pwd); G=$REPO/benchmarks/gpu
+TARBALL=${3:-$REPO/.gpu/visit/qwen25.tar.xz}; W=${4:-$REPO/.gpu/visitwheels}
+OUT=${OUT:-/tmp/speedfresh_out}; mkdir -p "$OUT"
+R=${SPEED_ROOT:-/tmp/speedfresh}; S=$R/runs; mkdir -p $S $R/models /tmp/wheels
+if [ -z "${SPEED_DRY:-}" ]; then . "$G/vllm_env.sh" || exit 1; fi
+export PYTHONPATH=$REPO/src:${PYTHONPATH:-} VLMCTL_CALIBRATION_DIR=$R/no-calibration PYTHONUNBUFFERED=1
 cp "$W"/*.whl /tmp/wheels/
 . "$G/common.sh"
 if ! python3 -c "import av" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site_av /tmp/wheels/av-*.whl
   export PYTHONPATH=$PYTHONPATH:/tmp/site_av
 fi
-python3 -c 'import av, click, rich, yaml, httpx, vlmctl; print("av", av.__version__, "vlmctl ok")' || exit 1
-nvidia-smi --query-gpu=name,memory.used,memory.total,driver_version --format=csv,noheader | tee $S/gpu.txt
+python3 -c 'import av, click, rich, yaml, httpx, PIL, vlmctl; print("av", av.__version__, "vlmctl ok")' || exit 1
+[ -f $R/models/7B/config.json ] || tar -C $R/models -xJf "$TARBALL" || exit 1
+VLMCTL="python3 -m vlmctl.cli.main"
+DUMMY="python3 $G/vllm_dummy.py"
+D=${SPEED_DURATION:-8}; P=${SPEED_PORT:-8000}
+COMMON="--duration $D --max-tokens 96 --prompt-tokens 48 --ignore-eos"
+IMG="--mix image@1280x720 --concurrency 1,8,32 --warmup 2 --distinct-media $COMMON"
+TXT="--mix text --concurrency 1,32 --warmup 2 $COMMON"
+VID="--mix video@640x360x8 --concurrency 1,8 --warmup 1 --distinct-media $COMMON"
+DRYMODEL=""; [ -n "${SPEED_DRY:-}" ] && DRYMODEL="--model vlmctl-demo-qwen2.5-vl-tiny"  # the demo's one name
+PACK() { tar -C $R -czf "$OUT/speedfresh.tar.gz" runs; }
+smi() { command -v nvidia-smi >/dev/null && nvidia-smi "$@"; }
+left() { echo $(( END - $(date +%s) )); }
+smi --query-gpu=name,memory.used,memory.total,driver_version --format=csv,noheader | tee -a $S/gpu.txt
+python3 -c 'import vllm, torch, transformers; print("vllm", vllm.__version__, "torch", torch.__version__, "transformers", transformers.__version__)' >> $S/gpu.txt 2>/dev/null
+log "models $MODELS; $(left)s left"
 
-stop() {  # process group of the serve CLI; then wait until the GPU is free
+stop() {  # the serve CLI's process group; then until the GPU is free
   kill -TERM -- -"$1" 2>/dev/null; sleep 4; kill -KILL -- -"$1" 2>/dev/null
+  [ -n "${SPEED_DRY:-}" ] && return
   for _ in $(seq 1 30); do
-    [ "$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)" -lt 1024 ] && break; sleep 1
+    [ "$(smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)" -lt 1024 ] && return; sleep 1
   done
 }
 
 bench() {  # TAG ARGS...
   tag=$1; shift
-  log "bench $tag"
-  timeout 150 $VLMCTL bench --api-base http://127.0.0.1:$P/v1 "$@" --out $S/bench_$tag.json > $S/bench_$tag.txt 2>&1
+  log "bench $tag ($(left)s left)"
+  timeout 150 $VLMCTL bench --api-base http://127.0.0.1:$P/v1 --plan $S/plan_$M.json $DRYMODEL "$@" \
+    --out $S/bench_$tag.json > $S/bench_$tag.txt 2>&1
   echo "rc=$?" >> $S/bench_$tag.txt
-  grep -E "c=|level" $S/bench_$tag.txt | head -8
+  grep -E "^ *(1|8|32) |predicted|rc=" $S/bench_$tag.txt | head -12
+  python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['meta']; print(m.get('media_reuse'), m.get('media_generation'))" \
+    $S/bench_$tag.json 2>/dev/null
 }
 
 for M in $MODELS; do
-  need=150; [ "$M" = 32B ] && need=190
-  if [ $((SECONDS + need)) -gt "${SPEED_DEADLINE:-560}" ]; then log "skip $M: ${SECONDS}s used"; continue; fi
+  case $M in 3B|7B) need=${SPEED_NEED_S:-170};; 32B) need=${SPEED_NEED_S:-200};; *) log "unknown model $M"; continue;; esac
+  [ "$M" = 7B ] && need=$((need + 60))  # text and video levels
+  if [ "$(left)" -lt "$need" ]; then log "skip $M: $(left)s left, it needs about ${need}s"; echo "$M skipped" >> $S/skipped.txt; continue; fi
   log "plan $M"
-  $VLMCTL plan $R/models/$M --gpus $GPUS --json > $S/plan_$M.json 2> $S/plan_$M.err || { log "plan $M failed"; cat $S/plan_$M.err; continue; }
-  $VLMCTL plan $R/models/$M --gpus $GPUS > $S/plan_$M.txt 2>&1
-  $VLMCTL serve --plan $S/plan_$M.json --dry-run --vllm-bin "$DUMMY" > $S/serve_${M}_dryrun.txt 2>&1
+  $VLMCTL plan $R/models/$M --gpus h200:1 --vllm-version 0.26.0 --json -o $S/plan_$M.json > /dev/null 2> $S/plan_$M.err \
+    || { log "plan $M failed"; cat $S/plan_$M.err; continue; }
+  $VLMCTL plan $R/models/$M --gpus h200:1 --vllm-version 0.26.0 > $S/plan_$M.txt 2>&1
+  $VLMCTL serve --plan $S/plan_$M.json --dry-run --vllm-bin "$DUMMY" --port $P > $S/serve_${M}_dryrun.txt 2>&1
   log "serve $M"
   t0=$SECONDS
-  if [ -n "${SPEED_DRY:-}" ]; then  # CPU rehearsal: vlmctl's demo engine instead of vLLM
-    setsid python3 -m vlmctl.serve.demo --port $P --no-ui > $S/engine_$M.log 2>&1 &
+  up=$(( $(left) - need + 150 )); [ $up -gt 240 ] && up=240
+  if [ -n "${SPEED_DRY:-}" ]; then
+    setsid timeout $((up + 300)) python3 -m vlmctl.serve.demo --port $P --no-ui > $S/engine_$M.log 2>&1 &
   else
-    setsid $VLMCTL serve --plan $S/plan_$M.json --vllm-bin "$DUMMY" --port $P --log-file $S/engine_$M.log \
-      > $S/serve_$M.log 2>&1 &
+    setsid timeout $((up + 300)) $VLMCTL serve --plan $S/plan_$M.json --vllm-bin "$DUMMY" --port $P \
+      --log-file $S/engine_$M.log > $S/serve_$M.log 2>&1 &
   fi
   pid=$!
-  up=$(( ${SPEED_DEADLINE:-560} - SECONDS - 60 )); [ $up -gt 240 ] && up=240
   if ! wait_up $P $up $pid; then
-    log "$M did not come up"; tail -n 30 $S/serve_$M.log; tail -n 40 $S/engine_$M.log; stop $pid; PACK; continue
+    log "$M did not come up in ${up}s"; tail -n 30 $S/serve_$M.log 2>/dev/null; grep -E "Error|error" $S/engine_$M.log | tail -n 20
+    stop $pid; PACK; continue
   fi
   echo "ready_s=$((SECONDS - t0))" > $S/ready_$M.txt
   log "$M ready after $((SECONDS - t0))s"
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader >> $S/ready_$M.txt
-  grep -E "GPU KV cache size|Maximum concurrency|Available KV cache memory|Model loading took" $S/engine_$M.log | head -5
+  smi --query-gpu=memory.used --format=csv,noheader >> $S/ready_$M.txt
+  grep -E "GPU KV cache size|Maximum concurrency|Model loading took" $S/engine_$M.log | head -4
   bench ${M}_image $IMG
   if [ "$M" = 7B ]; then bench ${M}_text $TXT; bench ${M}_video $VID; fi
   stop $pid
   PACK
 done
 PACK
-log "done"
+log "done: $OUT/speedfresh.tar.gz ($(left)s left)"

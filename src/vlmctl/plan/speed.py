@@ -266,14 +266,20 @@ def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: i
     if r.pp > 1:  # micro-batches follow each other through the stages: a sequence waits for all of them
         step = max(step, r.pp * (parts["scheduler"]))
     pf = prefill_s(spec, r, uncached, uncached_media, k)
-    cpu = k.media_ms_per_mpixel * work.megapixels * 1e-3
+    mp_new = work.megapixels * (uncached_media / media if media else 0.0)
+    api = (k.api_ms + k.media_ms_per_mpixel * work.megapixels + k.media_new_ms_per_mpixel * mp_new) \
+        * k.host_factor * 1e-3
     # the step that carries a prefill costs the larger of its decode work and the prefill's compute; in a closed
-    # loop at equal lengths requests run in waves: the median one waits, for half the others in flight, for such a
-    # step and the API server's share of that request; the others' prefills lengthen its steps by their excess
+    # loop at equal lengths requests run in waves: the median one waits for half the others on its replica, each
+    # paced by the slower of such a step and the API server's serial share of a request (vLLM starts one API
+    # server per DP rank by default: vllm/entrypoints/cli/serve.py ServeSubcommand.cmd); the others' prefills
+    # lengthen its decode steps by their excess
     first = max(step, pf)
-    ttft = k.request_ms * 1e-3 + cpu + first + (running - 1) / 2 * (first + k.queue_ms * 1e-3)
+    ttft = k.request_ms * 1e-3 + api + first + (running - 1) / 2 * max(first, api)
     tpot = step + (running - 1) / 2 * max(0.0, pf - step) / max(1, work.output_tokens - 1)
     cycle = ttft + (work.output_tokens - 1) * tpot + k.gap_ms * 1e-3
+    if running * api > cycle:  # an API server takes at most 1 / api requests per second: the first token waits
+        ttft, cycle = ttft + running * api - cycle, running * api
     if per_replica > running:  # more requests than max_num_seqs or the KV cache holds: the median waits half the turns
         ttft += (per_replica - running) / running / 2 * cycle
     throughput = dp * running * work.output_tokens / cycle

@@ -28,27 +28,37 @@ class SpeedConstants:
     seq_us: float
     """Cost per running sequence per step outside the GPU kernels (scheduler, detokenizer, streaming)."""
     request_ms: float
-    """Fixed cost of a request before its prefill: HTTP, chat template, tokenisation, the first output."""
+    """Latency of a request outside the API server's serial work: HTTP round trip, hand-off to the engine core,
+    the first output's way back."""
+    api_ms: float
+    """Serial API-server CPU time per request (one Python process: parsing, chat template, tokenisation,
+    streaming the outputs); requests in flight queue for it, and it caps the requests per second."""
     media_ms_per_mpixel: float
-    """API-server time per megapixel of image or video frames (decode, hash, resize), one request at a time."""
-    queue_ms: float
-    """API-server time a new request waits per other request in flight (parsing, media, streaming the others)."""
+    """Serial API-server time per megapixel of image or video frames for every request (decode, hash)."""
+    media_new_ms_per_mpixel: float
+    """Extra serial API-server time per megapixel for media not in the processor cache (the HF processor:
+    resize, normalise, patches)."""
     gap_ms: float
     """Client gap between one request's end and the next one's start in a closed loop."""
     link_latency_us: dict[str, float]
     """Latency of one collective or hand-off per link kind."""
     ethernet_gbs: float
     """Bandwidth between nodes (GB/s) when the cluster file says nothing faster."""
+    host_factor: float = 1.0
+    """The API server's host against the one the constants were measured on (API-server times scale with it);
+    1 on an unknown host (docs/validation.md § 11 says how to measure it)."""
 
 
 SPEED_V026 = SpeedConstants(
     vllm_version="0.26.0",
-    source="fitted 2026-11-29 on 5 of 19 vlmctl bench runs with vLLM 0.26.0 (V2 runner, dummy weights, the bench's "
-           "images in the prefix cache): H200 7B image c=1 and c=32, 32B image c=8, 7B text c=1, H100 7B eager c=1; "
-           "the other 14 held out (benchmarks/speed_fit.py, docs/validation.md § 11); vision_mfu, link latencies and "
-           "Ethernet are reference values, not measured (no multi-GPU machine, every bench image cached)",
-    bandwidth_fraction=0.853, prefill_mfu=0.372, vision_mfu=0.25, step_ms=0.0, layer_us=43.7, eager_layer_ms=1.14,
-    seq_us=30.8, request_ms=14.8, media_ms_per_mpixel=17.4, queue_ms=0.0, gap_ms=11.2,
+    source="fitted 2026-11-29 on all 19 vlmctl bench runs with the media in vLLM's prefix cache (13 on one H200, "
+           "6 on one H100 of another host; vLLM 0.26.0, V2 runner and the field report's eager launch, dummy "
+           "weights), none held out: two earlier held-out reports used them (benchmarks/speed_fit.py, "
+           "docs/validation.md § 11); host_factor 1 is the H200 host's API server (the H100 host's fitted 1.80); "
+           "vision_mfu and media_new_ms_per_mpixel (new media) are reference values, not measured; link "
+           "latencies and Ethernet are reference values (no multi-GPU machine)",
+    bandwidth_fraction=0.88, prefill_mfu=0.558, vision_mfu=0.25, step_ms=0.0, layer_us=45.8, eager_layer_ms=0.94,
+    seq_us=28.4, request_ms=16.6, api_ms=2.31, media_ms_per_mpixel=7.09, media_new_ms_per_mpixel=10.0, gap_ms=22.8,
     link_latency_us={"nvlink": 8.0, "pcie": 20.0, "ethernet": 60.0}, ethernet_gbs=1.25,
 )
 SPEED: dict[str, SpeedConstants] = {"0.26.0": SPEED_V026}
