@@ -1,12 +1,15 @@
 """The speed model against every measured `vlmctl bench` run: predicted next to measured, fitted rows and held out.
 
-Rows: the H200 speed visit (docs/validation/speed/results.json: 3B/7B/32B image at concurrency 1/8/32, 7B text and
-video) and the H100 runs of docs/validation.md § 3 (7B planned and the field report's eager launch, 1/8/32).
-Every bench reused four images (two videos) per size, so after the first requests the image sits in vLLM's prefix
-cache: the rows are predicted with the media cached (``cached_fraction`` 1) and median TTFT/TPOT.
+Cached-media rows (the fit set of the committed constants, none held out): the H200 speed visit
+(docs/validation/speed/results.json: 3B/7B/32B image at concurrency 1/8/32, 7B text and video) and the H100 runs of
+docs/validation.md § 3 (7B planned and the field report's eager launch, 1/8/32). Those benches reused four images
+(two videos) per size, so after the first requests the image sits in vLLM's prefix cache: they are predicted with
+the media cached and median TTFT/TPOT. Fresh-media rows (docs/validation/speed_fresh/, once collected): every image
+or video new; fit or held out as designated in predictions.json before the visit measured them.
 
-    python benchmarks/speed_fit.py            # the table with the committed constants
-    python benchmarks/speed_fit.py --fit      # refit the constants on the FIT rows, print them and the table
+    python benchmarks/speed_fit.py              # the table with the committed constants
+    python benchmarks/speed_fit.py --fit        # refit on the 19 cached-media rows (and the H100 host's factor)
+    python benchmarks/speed_fit.py --fit-fresh  # fit vision_mfu, media_new_ms_per_mpixel on the fresh fit rows
 """
 from __future__ import annotations
 
@@ -24,14 +27,17 @@ from vlmctl.plan import speed as spd
 ROOT = Path(__file__).resolve().parents[1]
 H200 = ROOT / "docs/validation/speed"
 H100 = ROOT / "docs/validation/serve"
+FRESH = ROOT / "docs/validation/speed_fresh"
 MODELS = {"3B": "Qwen/Qwen2.5-VL-3B-Instruct", "7B": "Qwen/Qwen2.5-VL-7B-Instruct",
           "32B": "Qwen/Qwen2.5-VL-32B-Instruct"}
 #: The constants fitted on the 19 rows with cached media (the others keep their reference values: nothing
 #: measured there moves them: every image was a prefix-cache hit).
 FITTED = ("bandwidth_fraction", "prefill_mfu", "step_ms", "layer_us", "seq_us", "request_ms", "api_ms",
           "media_ms_per_mpixel", "gap_ms", "eager_layer_ms")
+#: Fitted on the fresh-media rows designated fit (docs/validation/speed_fresh/predictions.json), all else kept.
+FRESH_FITTED = ("vision_mfu", "media_new_ms_per_mpixel")
 #: The API server's host of each row against the H200 host's (the constants' own): fitted with them.
-HOSTS = {"H200": "h200-host", "H100": "h100-host", "H100 field": "h100-host"}
+HOSTS = {"H200": "h200-host", "H200 fresh": "h200-host", "H100": "h100-host", "H100 field": "h100-host"}
 HOST_FACTOR = {"h200-host": 1.0, "h100-host": 1.80}
 #: Physical bounds: fractions of a datasheet figure stay fractions.
 BOUNDS = {"bandwidth_fraction": (0.3, 1.0), "prefill_mfu": (0.2, 0.8)}
@@ -70,6 +76,32 @@ def rows() -> list[dict]:
                                      "ttft_ms": s["ttft_s"]["p50"] * 1e3, "tpot_ms": s["tpot_s"]["p50"] * 1e3}})
     for r in out:
         r["fit"] = True
+    return out
+
+
+def fresh_rows() -> list[dict]:
+    """The fresh-media visit's rows (every image or video new), if it has been collected: fit or held out as
+    designated in its predictions file before it was measured."""
+    if not (FRESH / "results.json").exists():
+        return []
+    designated = json.loads((FRESH / "predictions.json").read_text())["rows"]
+    data = json.loads((FRESH / "results.json").read_text())
+    plans = {size: PlanResult.model_validate_json((FRESH / f"plan_{size}.json").read_text()).plan
+             for size in MODELS if (FRESH / f"plan_{size}.json").exists()}
+    out = []
+    for r in data["rows"]:
+        workload = _label(r["mix"])
+        name = f"{r['size']} {workload} c={r['concurrency']}"
+        if name not in designated or not r["completed"]:
+            continue
+        out.append({"gpu": "H200 fresh", "size": r["size"], "workload": workload, "concurrency": r["concurrency"],
+                    "plan": plans[r["size"]], "prompt_tokens": r["prompt_tokens_per_request"],
+                    "output_tokens": round(r["output_tokens_per_request"]),
+                    "cached": False, "fit": designated[name]["set"] == "fit",
+                    "measured": {"output_tokens_per_s": r["output_throughput"], "ttft_ms": r["ttft_s"]["p50"] * 1e3,
+                                 "tpot_ms": r["tpot_s"]["p50"] * 1e3}})
+        if r.get("media_reuse", "distinct") != "distinct" and workload != "text":
+            raise SystemExit(f"{name}: the bench reused media ({r['media_reuse']}); the fresh rows need new media")
     return out
 
 
@@ -144,16 +176,21 @@ def table(all_rows: list[dict], k, hosts: dict[str, float] | None = None) -> lis
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fit", action="store_true", help="refit the constants on the FIT rows")
+    ap.add_argument("--fit", action="store_true", help="refit the constants on the 19 cached-media rows")
+    ap.add_argument("--fit-fresh", action="store_true",
+                    help="fit vision_mfu and media_new_ms_per_mpixel on the fresh-media rows designated fit")
     ap.add_argument("--out", help="also write the table as JSON here")
     args = ap.parse_args()
     k = speed_constants("0.26.0")
-    all_rows = rows()
+    all_rows, fresh = rows(), fresh_rows()
     hosts = HOST_FACTOR
     if args.fit:
         k, hosts = fit(all_rows, k)
         print({name: round(getattr(k, name), 4) for name in FITTED}, {h: round(v, 3) for h, v in hosts.items()})
-    result = table(all_rows, k, hosts)
+    if args.fit_fresh:
+        k, _ = fit(fresh, k, FRESH_FITTED, hosts, fit_hosts=False)
+        print({name: round(getattr(k, name), 4) for name in FRESH_FITTED})
+    result = table(all_rows + fresh, k, hosts)
     print("| GPU | model | workload | c | set | out tok/s meas / pred | TTFT ms meas / pred | TPOT ms meas / pred |")
     print("|---|---|---|---|---|---|---|---|")
     for t in result:
@@ -161,11 +198,11 @@ def main() -> int:
         cells = [f"{m[x]:,.1f} / {p[x]:,.1f} ({e[x]:+.0%})" for x in ("output_tokens_per_s", "ttft_ms", "tpot_ms")]
         print(f"| {t['gpu']} | {t['model']} | {t['workload']} | {t['concurrency']} | {t['set']} | " + " | ".join(cells)
               + " |")
-    for name in ("fit", "held out"):
-        part = [t for t in result if t["set"] == name]
+    for name, gpu in (("fit", "cached"), ("fit", "H200 fresh"), ("held out", "H200 fresh")):
+        part = [t for t in result if t["set"] == name and (t["gpu"] == "H200 fresh") == (gpu == "H200 fresh")]
         if part:
             inside = sum(abs(t["error"][m]) <= tol for t in part for m, tol in TARGETS.items())
-            print(f"{name}: {inside} of {3 * len(part)} figures within the targets; worst",
+            print(f"{gpu} {name}: {inside} of {3 * len(part)} figures within the targets; worst",
                   {m: f"{max(abs(t['error'][m]) for t in part):.0%}" for m in TARGETS})
     if args.out:
         Path(args.out).write_text(json.dumps({"constants": dataclasses.asdict(k), "rows": result}, indent=1))

@@ -13,7 +13,9 @@ media are fitted on after the visit) or held out.
     python benchmarks/speed_fresh.py --check docs/validation/speed_fresh/predictions.json    # same as recorded?
     python benchmarks/speed_fresh.py --compare RUN_DIR     # the visit's runs/ folder against the recorded file
 
-``recorded`` (date, commit) is left out of --check; everything else must match to the digit.
+--check predicts again with the constants recorded in the file (the fit after the visit changes the committed
+ones, not the record): a change to the model's arithmetic or to the plans shows up as a difference; ``recorded``
+(date, commit) is left out.
 """
 from __future__ import annotations
 
@@ -69,11 +71,31 @@ def _plan(model: str, workload: str, concurrency: int):
     return result.plan
 
 
-def predictions() -> dict:
-    """Everything but ``recorded``: the constants used and one entry per planned row."""
+def constants_of(doc: dict):
+    """The speed constants a recorded file was predicted with."""
+    from vlmctl.engines.vllm.speed import SpeedConstants
+
+    return SpeedConstants(source=doc["constants_source"], **doc["constants"])
+
+
+def speed_of(plan, workload: str, concurrency: int, k) -> dict:
+    """The speed model for one row of the plan the visit serves (as ``plan.speed`` rounds it)."""
+    from vlmctl.models.loader import load_model_spec
+    from vlmctl.plan import speed as spd
+
+    spec = load_model_spec(plan.model)
+    work = spd.parse_workload(workload, PROMPT_TOKENS, OUTPUT_TOKENS)
+    sp = spd.predict(spec, spd.replica_from_plan(spec, plan), plan.data_parallel_size, work, concurrency, k)
+    return {"ttft_ms": round(sp.ttft_ms, 1), "tpot_ms": round(sp.tpot_ms, 2),
+            "output_tokens_per_s": round(sp.output_tokens_per_s, 1), "decode_step_ms": round(sp.decode_step_ms, 2),
+            "bound": sp.bound, "prompt_tokens": sp.prompt_tokens, "media_tokens": sp.media_tokens}
+
+
+def predictions(k=None) -> dict:
+    """Everything but ``recorded``: the constants used (the committed ones unless ``k``) and one entry per row."""
     from vlmctl.engines.vllm.speed import speed_constants
 
-    k = speed_constants(VLLM)
+    k = k or speed_constants(VLLM)
     rows: dict = {}
     for model, workload, c in ROWS:
         plan = _plan(model, workload, c)
@@ -81,7 +103,7 @@ def predictions() -> dict:
         rows[key(model, workload, c)] = {
             "model": model, "workload": workload, "concurrency": c,
             "set": "fit" if (model, workload, c) in FIT else "held out", "bench": bench_tag(model, workload),
-            "served": {f: data[f] for f in SERVED}, "speed": {f: data["speed"][f] for f in SPEED}}
+            "served": {f: data[f] for f in SERVED}, "speed": speed_of(plan, workload, c, k)}
     return {"gpu": GPU, "vllm_version": VLLM, "prompt_tokens": PROMPT_TOKENS, "output_tokens": OUTPUT_TOKENS,
             "media": "distinct (no prefix-cache hits)", "fit_constants": list(FIT_CONSTANTS),
             "constants": {f: v for f, v in dataclasses.asdict(k).items() if f != "source"},
@@ -168,15 +190,16 @@ def main(argv: list[str] | None = None) -> int:
         print(compare(json.loads(args.predictions.read_text()), args.compare)[0])
         return 0
     os.environ["VLMCTL_CALIBRATION_DIR"] = str(ROOT / ".no-user-calibration")  # the profile's constants only
-    doc = predictions()
     if args.check:
         recorded = json.loads(args.check.read_text())
         recorded.pop("recorded", None)
+        doc = predictions(constants_of(recorded))
         if recorded != json.loads(json.dumps(doc)):
             print(f"{args.check}: the planner now predicts something else than what was recorded", file=sys.stderr)
             return 1
         print(f"{args.check}: unchanged")
         return 0
+    doc = predictions()
     doc = {"recorded": {"date": dt.date.today().isoformat(), "commit": _commit(),
                         "note": "written before the fresh-media visit measured any of these rows; FIT rows are "
                                 "fitted after it, the others held out"}, **doc}

@@ -54,6 +54,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", type=Path, help="speed folders; a later one wins for the same file")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--how", help="how the runs were made (meta.how; default: the first H200 speed visit's)")
+    ap.add_argument("--date", default="2026-11-29", help="the visit's date (meta.date)")
     args = ap.parse_args()
     files: dict[str, Path] = {}
     for d in args.dirs:
@@ -95,6 +97,7 @@ def main() -> int:
             rows.append({
                 "model": f"Qwen/Qwen2.5-VL-{model}-Instruct", "size": model, "mix": bench["meta"]["mix"],
                 "concurrency": level["concurrency"], "max_tokens": bench["meta"]["max_tokens"],
+                "media_reuse": bench["meta"].get("media_reuse", "pool of 4"),
                 "prompt_words": bench["meta"].get("prompt_tokens", bench["meta"].get("prompt_words")), "requests": s["requests"],
                 "completed": s["completed"], "failed": s["failed"], "errors": s["errors"],
                 "duration_s": s["duration_s"], "prompt_tokens_per_request": round(s["total_input_tokens"] / done, 1),
@@ -104,13 +107,16 @@ def main() -> int:
                 "ttft_s": s["ttft_s"], "tpot_s": s["tpot_s"], "itl_s": s["itl_s"], "e2e_s": s["e2e_s"],
                 "plan": settings, "plan_predicted": predicted, "engine": engines.get(model, {}),
                 "bench_file": name})
-    meta = {"date": "2026-11-29", "gpu": "NVIDIA H200 (143771 MiB in nvidia-smi), driver 580.159.04",
+    meta = {"date": args.date, "gpu": "NVIDIA H200 (143771 MiB in nvidia-smi), driver 580.159.04",
             "vllm": "0.26.0", "torch": "2.11.0+cu130", "transformers": "5.17.0",
             "how": "vlmctl plan MODEL --gpus h200:1 --json; vlmctl serve --plan (vLLM with --load-format dummy via "
                    "benchmarks/gpu/vllm_dummy.py); vlmctl bench --duration 10 (8 for text/video) per level, "
                    "--warmup 2 (1 for video), --max-tokens 96 --prompt-words 48 --ignore-eos; "
-                   "image@1280x720 at 1/8/32, text at 1/32 and video@640x360x8 at 1/8 (7B only)",
+                   "image@1280x720 at 1/8/32, text at 1/32 and video@640x360x8 at 1/8 (7B only)"
+                   if not args.how else args.how,
             "folders": "vlmctl models materialize (real configs, locally trained tokenizer, dummy weights)"}
+    if "gpu.txt" in files:  # what the visit itself recorded (nvidia-smi, package versions)
+        meta["visit_gpu_txt"] = files["gpu.txt"].read_text().strip().splitlines()
     (args.out / "results.json").write_text(json.dumps({"meta": meta, "engines": engines, "rows": rows}, indent=1) + "\n")
     for r in rows:
         print(f"{r['size']:4s} {r['mix'][0]:20s} c={r['concurrency']:<3} ok={r['completed']:<4} "

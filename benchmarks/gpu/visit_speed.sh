@@ -3,7 +3,8 @@
 # 3B and 32B in that order, every image or video its own (--distinct-media: no prefix-cache or encoder-cache hits):
 # image@1280x720 at concurrency 1/8/32 on every model; 7B also text at 1/32 and video@640x360x8 at 1/8.
 #   bash benchmarks/gpu/visit_speed.sh END_EPOCH "MODELS" [MODELS_TARBALL] [WHEEL_DIR]
-#   e.g. bash benchmarks/gpu/visit_speed.sh $(( $(date +%s) + 530 )) "7B 3B"
+#   e.g. bash benchmarks/gpu/visit_speed.sh $(( $(date +%s) + 520 )) "7B 3B"
+# A model whose image bench already finished in /tmp/speedfresh (an earlier call of the lease) is not run again.
 # END_EPOCH: the time (date +%s) by which the call must be done; a model that would not finish by then is skipped
 # and logged. MODELS_TARBALL (default .gpu/visit/qwen25.tar.xz): `vlmctl models materialize` of 3B/7B/32B;
 # WHEEL_DIR (default .gpu/visitwheels): vlmctl's dependency wheels and PyAV (the bench encodes its videos with PyAV).
@@ -55,7 +56,7 @@ bench() {  # TAG ARGS...
   timeout 150 $VLMCTL bench --api-base http://127.0.0.1:$P/v1 --plan $S/plan_$M.json $DRYMODEL "$@" \
     --out $S/bench_$tag.json > $S/bench_$tag.txt 2>&1
   echo "rc=$?" >> $S/bench_$tag.txt
-  grep -E "^ *(1|8|32) |predicted|rc=" $S/bench_$tag.txt | head -12
+  grep -E "c=[0-9]+ |rc=" $S/bench_$tag.txt | head -12
   python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['meta']; print(m.get('media_reuse'), m.get('media_generation'))" \
     $S/bench_$tag.json 2>/dev/null
 }
@@ -63,6 +64,7 @@ bench() {  # TAG ARGS...
 for M in $MODELS; do
   case $M in 3B|7B) need=${SPEED_NEED_S:-170};; 32B) need=${SPEED_NEED_S:-200};; *) log "unknown model $M"; continue;; esac
   [ "$M" = 7B ] && need=$((need + 60))  # text and video levels
+  if grep -q "rc=0" $S/bench_${M}_image.txt 2>/dev/null; then log "$M already measured in this lease"; continue; fi
   if [ "$(left)" -lt "$need" ]; then log "skip $M: $(left)s left, it needs about ${need}s"; echo "$M skipped" >> $S/skipped.txt; continue; fi
   log "plan $M"
   $VLMCTL plan $R/models/$M --gpus h200:1 --vllm-version 0.26.0 --json -o $S/plan_$M.json > /dev/null 2> $S/plan_$M.err \

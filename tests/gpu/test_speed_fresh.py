@@ -1,0 +1,70 @@
+"""The fresh-media visit's predictions, recorded before it measured anything (docs/validation/speed_fresh/).
+
+The recorded file is predicted again on the CPU with the constants it records (the fit after the visit changes the
+committed constants, not the record): a change to the speed model's arithmetic or to the plans the visit serves
+fails here. Also the visit script's syntax and the comparison of a visit's bench files with the record.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import speed_fresh as sf  # noqa: E402
+
+RECORDED = ROOT / "docs" / "validation" / "speed_fresh" / "predictions.json"
+
+
+def test_recorded_predictions_follow_from_the_recorded_constants(monkeypatch, tmp_path):
+    monkeypatch.setenv("VLMCTL_CALIBRATION_DIR", str(tmp_path))  # no per-user calibration file
+    recorded = json.loads(RECORDED.read_text())
+    meta = recorded.pop("recorded")
+    assert meta["date"] and meta["commit"] and "before" in meta["note"]
+    assert json.loads(json.dumps(sf.predictions(sf.constants_of(recorded)))) == recorded
+
+
+def test_fit_rows_were_designated_before_and_are_few():
+    doc = json.loads(RECORDED.read_text())
+    sets = [r["set"] for r in doc["rows"].values()]
+    assert len(sets) == len(sf.ROWS) == 13 and sets.count("fit") == len(sf.FIT) == 2
+    assert {(r["model"], r["workload"], r["concurrency"]) for r in doc["rows"].values() if r["set"] == "fit"} == sf.FIT
+    assert doc["fit_constants"] == ["vision_mfu", "media_new_ms_per_mpixel"]
+    for r in doc["rows"].values():  # every image or video is new: its tokens go through the encoder and prefill
+        assert r["speed"]["prompt_tokens"] == 48 + 24 + r["speed"]["media_tokens"]
+        assert (r["speed"]["media_tokens"] > 0) == (r["workload"] != "text")
+
+
+def test_the_visit_script_parses():
+    subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu" / "visit_speed.sh")], check=True)
+
+
+def _bench(doc: dict, model: str, kind: str, scale: float, reuse: str = "distinct") -> dict:
+    levels = []
+    for r in doc["rows"].values():
+        if r["model"] == model and r["workload"].split("@")[0] == kind:
+            sp = r["speed"]
+            levels.append({"concurrency": r["concurrency"], "summary": {
+                "completed": 20, "failed": 0, "output_throughput": sp["output_tokens_per_s"] * scale,
+                "ttft_s": {"p50": sp["ttft_ms"] / 1e3 / scale}, "tpot_s": {"p50": sp["tpot_ms"] / 1e3},
+                "total_input_tokens": 20 * sp["prompt_tokens"], "total_output_tokens": 20 * 96}})
+    return {"meta": {"media_reuse": reuse, "mix": [kind]}, "levels": levels}
+
+
+def test_compare_puts_each_measured_row_beside_its_prediction(tmp_path):
+    doc = json.loads(RECORDED.read_text())
+    (tmp_path / "bench_7B_image.json").write_text(json.dumps(_bench(doc, "7B", "image", 1.1)))
+    (tmp_path / "bench_3B_image.json").write_text(json.dumps(_bench(doc, "3B", "image", 1.5, reuse="pool of 4")))
+    served = dict(doc["rows"]["7B image@1280x720 c=1"]["served"], max_model_len=8192)
+    (tmp_path / "plan_7B.json").write_text(json.dumps({"plan": served}))
+    text, summary = sf.compare(doc, tmp_path)
+    assert "7B: served with other settings than predicted for (served, predicted): " \
+           "{'max_model_len': (8192, 128000)}" in text
+    assert "3B image@1280x720 c=1: the bench reused media (pool of 4)" in text
+    pred = doc["rows"]["7B image@1280x720 c=8"]["speed"]["output_tokens_per_s"]
+    assert f"| 7B | image@1280x720 | 8 | held out | {pred * 1.1:,.1f} / {pred:,.1f} (-9%) |" in text
+    assert "| 32B | image@1280x720 | 32 | held out | not measured |" in text
+    # 7B: tok/s -9 %, TTFT +10 %, TPOT 0 % (all inside); 3B: tok/s -33 % and TTFT +50 % outside, TPOT inside
+    assert summary == {"fit": [6, 6], "held out": [3 + 3, 3 + 9]}
