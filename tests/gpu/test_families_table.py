@@ -29,3 +29,16 @@ def test_every_measured_family_run_replans_within_3_percent():
     assert all(e is not None and abs(e) <= 3.0 for e in errors.values()), errors
     held_out = [n for n, r in records.items() if r["split"] == "held out"]
     assert len(held_out) >= 5 and max(abs(errors[n]) for n in held_out) <= 3.0
+
+
+def test_qwen3_vl_vit_factor_is_the_fit_and_the_v2_reserve_uses_it():
+    """The committed Qwen3-VL constants are what compare_families.fit derives from the measured runs; the V2 run-time
+    reserve takes the V1-profiled factor (the same eager ViT pass) instead of Qwen2.5-VL's 1.70."""
+    from compare_families import fit
+    from vlmctl.engines.vllm.v0_26 import FAMILY_CALIBRATIONS, V2
+
+    fitted = fit([r for r in load_runs() if r["verdict"] == "ready"])
+    v1, v2 = FAMILY_CALIBRATIONS[("v1", "Qwen3-VL")], FAMILY_CALIBRATIONS[("v2", "Qwen3-VL")]
+    assert v1.vit_factor == fitted["vit_factor"] == v2.vit_factor != V2.vit_factor
+    assert (v1.lm_hidden_buffers, v1.lm_mlp_buffers, v1.sampler_bytes_per_logit) == (
+        fitted["lm_hidden_buffers"], fitted["lm_mlp_buffers"], fitted["sampler_bytes_per_logit"])

@@ -190,3 +190,18 @@ def test_expert_parallel_spans_tp_times_dp():
     tp2dp2 = mem.stage_weights_bytes(s, tp=2, data_parallel=2, **kw)
     assert tp2 - tp2dp2 == pytest.approx(experts * (1 / 2 - 1 / 4), rel=1e-6)
     assert {f.id for f in s.family.parallel_rules(s, 2, True, dp=3)} == {"ep-experts-uneven"}
+
+
+def test_qwen3_vit_peak_is_the_eager_forward_of_vllm_0_26():
+    """Per patch, from Qwen3_VisionTransformer.forward: fp32 + bf16 pixels, held position/rotary tables and deepstack
+    features, and the worst block's attention working set (wider than the plain MLP at 1152/4304)."""
+    s8, s32, s35 = spec("Qwen/Qwen3-VL-8B-Instruct"), spec("Qwen/Qwen3-VL-32B-Instruct"), spec("Qwen/Qwen3.5-27B")
+    pixels = 3 * 2 * 16 * 16 * 6
+    attention = 2 * 1152 + 9 * 1152
+    assert s8.family.vit_peak_bytes(s8, 1, 1) == pixels + 2 * (1152 + 72 + 3 * 4096 / 4 + attention)
+    # deepstack: three levels of out_hidden_size per merged token, held until the final concatenation
+    extra = s32.family.vit_peak_bytes(s32, 65536, 1) - s8.family.vit_peak_bytes(s8, 65536, 1)
+    assert extra == 65536 * 2 * 3 * (5120 - 4096) / 4
+    assert s35.family.vit_peak_bytes(s35, 1, 1) == pixels + 2 * (1152 + 72 + attention)  # no deepstack
+    # under TP the heads and the MLP split; the held tables and the residual do not
+    assert s8.family.vit_peak_bytes(s8, 1, 2) == pixels + 2 * (1152 + 72 + 3072 + 2 * 1152 + 9 * 1152 / 2)

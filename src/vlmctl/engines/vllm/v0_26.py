@@ -48,13 +48,19 @@ V1 = replace(V2, model_runner="v1", encoder_in_profile=True, sampler_bytes_per_l
 # deepstack buffers (F01, F03); the LM pass 2·T·(a·H + b·W) with factor 1: a = 3.55, b = 2.98 from the 8B and 32B
 # V2 peaks (two equations); V1: the sampler 10.42 B per row × vocab (F07, LM path) and the ViT factor 1.63 on the
 # analytic Qwen3 ViT peak (F06, the 16,384-token image); MoE: b = 1.50 over vLLM's fused-MoE workspace width (F11).
-# Not measured for this family: the V1 CUDA-graph estimate (Qwen2.5's 0.46 kept), TP > 1, the V2 run-time reserve.
+# The ViT factor is 1.10 on the family's own peak (models/families/qwen3_vl.py Qwen3VL.vit_peak_bytes: pixels in
+# fp32 and bf16, position and rotary tables, every deepstack level held, the worst block's working set); on the
+# generic formula it was 1.63. The V2 runner's run-time reserve uses the same 1.10: its encoder runner runs the same
+# eager forward the V1 profile measures (v1/worker/gpu/mm/encoder_runner.py execute_mm_encoder → embed_multimodal;
+# no torch.compile on Qwen3_VisionBlock), unlike Qwen2.5-VL's compiled blocks behind its 1.70.
+# Not measured for this family: the V1 CUDA-graph estimate (Qwen2.5's 0.46 kept), TP > 1, a V2 run-time encoder OOM
+# (the reserve leaves out the V2 LM CUDA graphs outside the budget and allocator fragmentation).
 _QWEN3_VL_FIT = dict(weight_overhead_gib=0.27, lm_activation_factor=1.0, lm_hidden_buffers=3.55, lm_mlp_buffers=2.98)
 _QWEN3_VL_SOURCE = ("fitted 2026-11-29 on one H200, vLLM 0.26.0, torch 2.11.0+cu130, dummy weights: F01, F02, F03 "
                     "(weights), F06, F07, F11 of docs/validation/families (benchmarks/gpu/compare_families.py --fit); "
                     "F03, F05, F08, F09, F12 held out")
-QWEN3_VL_V2 = replace(V2, source=_QWEN3_VL_SOURCE, **_QWEN3_VL_FIT)
-QWEN3_VL_V1 = replace(V1, source=_QWEN3_VL_SOURCE, **_QWEN3_VL_FIT, sampler_bytes_per_logit=10.42, vit_factor=1.63)
+QWEN3_VL_V2 = replace(V2, source=_QWEN3_VL_SOURCE, **_QWEN3_VL_FIT, vit_factor=1.10)
+QWEN3_VL_V1 = replace(V1, source=_QWEN3_VL_SOURCE, **_QWEN3_VL_FIT, sampler_bytes_per_logit=10.42, vit_factor=1.10)
 FAMILY_CALIBRATIONS = {
     ("v2", "Qwen3-VL"): QWEN3_VL_V2, ("v1", "Qwen3-VL"): QWEN3_VL_V1,
     ("v2", "Qwen3-VL-MoE"): replace(QWEN3_VL_V2, lm_mlp_buffers=1.50),

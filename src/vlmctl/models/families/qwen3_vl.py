@@ -57,6 +57,29 @@ class Qwen3VL(Family):
         deepstack = len(v.deepstack_indexes) * (2 * merged + mlp)
         return v.depth * block + patch_embed + v.num_position_embeddings * e + merger + deepstack
 
+    def vit_peak_bytes(self, spec: ModelSpec, patches: int, tp_eff: int) -> float:
+        """Analytic peak of one eager pass of vLLM's ``Qwen3_VisionTransformer.forward`` over ``patches`` patches.
+
+        Held for the whole pass (vLLM 0.26 model_executor/models/qwen3_vl.py): the fp32 ``pixel_values`` and their
+        model-dtype copy (``_process_image_input`` / ``_process_video_input`` ``.type(visual.dtype)``), the
+        interpolated position embeddings and the rotary cos/sin tables (``prepare_encoder_metadata``: E and
+        2 × head_dim/2 per patch), and every deepstack level's merged features (``deepstack_feature_lists``:
+        out_hidden_size per merged token, kept until the final ``torch.cat``). The worst block (after the last
+        deepstack index) adds the residual, the norm output and the larger of the attention working set
+        (``Qwen2_5_VisionAttention``: qkv 3E, the contiguous q/k 2E, rotated q/k 2E, output and its contiguous copy
+        2E, all split by TP) and the plain MLP (fc1 and GELU outputs 2I/t). The blocks run without torch.compile
+        (``Qwen3_VisionBlock`` has no ``support_torch_compile``), on both runners: V1 profiles this pass, V2 runs
+        it at run time (v1/worker/gpu/mm/encoder_runner.py ``execute_mm_encoder`` → ``embed_multimodal``).
+        """
+        v = spec.vision
+        e, i, t = v.hidden_size, v.intermediate_size, tp_eff
+        pixels = v.in_channels * v.temporal_patch_size * v.patch_size ** 2 * (4 + 2)
+        rotary = 2 * (e // v.num_heads) // 2
+        deepstack = len(v.deepstack_indexes) * v.out_hidden_size / v.spatial_merge_size ** 2
+        held = e + rotary + deepstack
+        block = 2 * e + max(9 * e / t, 2 * i / t)
+        return patches * (pixels + 2 * (held + block))
+
     def encoder_output_width(self, spec: ModelSpec) -> int:
         return spec.vision.out_hidden_size * (1 + len(spec.vision.deepstack_indexes))
 
