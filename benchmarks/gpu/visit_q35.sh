@@ -18,7 +18,7 @@
 set -u
 REPO=$(pwd)
 OUT=${OUT:-/tmp/q35_out}; mkdir -p "$OUT"
-BUDGET=${Q35_BUDGET_S:-465}
+BUDGET=${Q35_BUDGET_S:-455}
 log() { echo "[$(date +%T) ${SECONDS}s] $*"; }
 PY=python3
 if [ -z "${Q35_DRY:-}" ]; then
