@@ -35,6 +35,9 @@ TRAIN = {"F01_8b_default_eager_u90_defaultlen", "F02_32b_default_eager_u90_L32k"
          "F06_8b_v1_eager_u90_defaultlen", "F07_8b_v1_eager_u80_L64k_img4_vid0_px1M", "F11_30ba3b_v2_eager_u90_L32k"}
 #: F03 only fixes the MoE weight overhead (step 1); its torch peak and KV tokens are predicted, not fitted.
 KV_FITTED = TRAIN - {"F03_30ba3b_default_eager_u90_L32k"}
+#: Qwen3.5 (batch Q), named before the visit (docs/validation/families/q35_predictions.json): Q01 fits the family's
+#: weight overhead and LM factor; Q02 takes its place only when Q01 has no memory profile.
+Q35_FIT, Q35_FALLBACK = "Q01_q35_27b_default_eager_u90_L32k_s1024", "Q02_q35_27b_default_eager_u90_L64k_s128_img2_vid1"
 FIELDS = ("weights_gib", "torch_peak_gib", "non_torch_gib", "available_kv_gib", "kv_tokens")
 
 
@@ -70,7 +73,8 @@ def predict(row: dict) -> dict:
         g = res.plan.per_gpu[0]
         out.update(weights_gib=g.weights_gib, torch_peak_gib=g.activation_gib, non_torch_gib=g.non_torch_gib,
                    available_kv_gib=g.kv_cache_gib, kv_blocks=g.kv_blocks,
-                   kv_tokens=res.plan.kv_cache_tokens if res.ok else None)
+                   kv_tokens=res.plan.kv_cache_tokens if res.ok else None,
+                   max_concurrency=res.plan.max_concurrency if res.ok else None)
     return out
 
 
@@ -119,20 +123,85 @@ def fit(rows: list[dict]) -> dict:
             "moe_lm_mlp_buffers": round(b_moe, 2)}
 
 
+def q35_fit_row(rows: list[dict]) -> str | None:
+    """The Qwen3.5 row that fits (Q01, else the fallback named with it), or None before the visit."""
+    profiled = {r["name"] for r in rows if r.get("weights_gib") is not None}
+    return next((n for n in (Q35_FIT, Q35_FALLBACK) if n in profiled), None)
+
+
+def _plan_gpu(row: dict, constants) -> dict:
+    from vlmctl.plan import make_plan
+
+    res = make_plan(row["model"], gpus=GPU, constants=constants, **plan_kwargs(row))
+    return res.plan.per_gpu[0].model_dump()
+
+
+def fit_q35(rows: list[dict]) -> dict:
+    """Qwen3.5's two terms from its fit row, on top of Qwen3-VL's V1 row (same tower, same sampler path): the
+    weight overhead beyond parameters, then the LM pass factor that puts the V1 profile's torch peak on the
+    measurement (the peak is linear in it while the LM path is the larger one)."""
+    from dataclasses import replace
+
+    from vlmctl.engines.vllm.v0_26 import FAMILY_CALIBRATIONS
+
+    name = q35_fit_row(rows)
+    if name is None:
+        return {}
+    row = next(r for r in rows if r["name"] == name)
+    base = FAMILY_CALIBRATIONS[("v1", "Qwen3-VL")]
+    overhead = row["weights_gib"] - _plan_gpu(row, replace(base, weight_overhead_gib=0.0))["weights_gib"]
+    lo, hi = (_plan_gpu(row, replace(base, lm_activation_factor=f))["activation_gib"] for f in (0.0, 4.0))
+    factor = 4.0 * (row["torch_peak_gib"] - lo) / (hi - lo)
+    return {"row": name, "weight_overhead_gib": round(overhead, 2), "lm_activation_factor": round(factor, 3)}
+
+
+def hybrid_layout(row: dict) -> dict | None:
+    """Predicted vs logged cache layout of a hybrid run: attention block, page bytes, one linear layer's state per
+    sequence (unpadded), KV-cache groups, blocks and maximum concurrency."""
+    from vlmctl.models import catalog_entry
+    from vlmctl.plan import memory as mem
+
+    spec = catalog_entry(row["model"]).spec()
+    if spec.linear_attention is None:
+        return None
+    shape = mem.cache_shape(spec, 1, 2, 0, spec.num_hidden_layers)
+    pred = {"block_size": shape["block_size"], "page_bytes": shape["page"],
+            "state_bytes_per_layer": spec.family.linear_state_bytes(spec, 1, 2),
+            "groups": 1 + shape["state_blocks"], "layers_per_group": shape["group_size"]}
+    lay = row.get("kv_layout") or {}
+    attn = [g for g in lay.get("groups", []) if "Mamba" not in g["spec"]]
+    state = [g for g in lay.get("groups", []) if "Mamba" in g["spec"]]
+    meas = {"block_size": attn[0]["block_size"] if attn else row.get("attention_block_size_logged"),
+            "page_bytes": attn[0]["page_size_bytes"] if attn else None,
+            "state_bytes_per_layer": state[0].get("state_bytes_unpadded") if state else None,
+            "groups": len(lay.get("groups", [])) or None,
+            "layers_per_group": max((g["layers"] for g in lay.get("groups", [])), default=None),
+            "num_blocks": lay.get("num_blocks")}
+    return {"measured": meas, "predicted": pred}
+
+
 def compare(rows: list[dict]) -> list[dict]:
-    """One record per run: measured, predicted, KV-token error, verdict match, split."""
+    """One record per run: measured, predicted, KV-token error, verdict match, split (and for hybrids the cache
+    layout and the maximum concurrency)."""
     out = []
+    fitted = KV_FITTED | ({q35_fit_row(rows)} - {None})
     for r in rows:
         p = predict(r)
         m = {k: r.get(k) for k in FIELDS}
         err = None
         if m["kv_tokens"] and p.get("kv_tokens"):
             err = round(100.0 * (p["kv_tokens"] - m["kv_tokens"]) / m["kv_tokens"], 2)
-        out.append({"name": r["name"], "model": r["model"], "split": "fit" if r["name"] in KV_FITTED else "held out",
-                    "runner_measured": r.get("runner_used"), "runner_predicted": p.get("runner"),
-                    "measured": m, "predicted": {k: p.get(k) for k in FIELDS},
-                    "verdict_measured": r["verdict"], "verdict_predicted": p["verdict"], "kv_tokens_err_pct": err,
-                    "findings": p["findings"]})
+        rec = {"name": r["name"], "model": r["model"], "split": "fit" if r["name"] in fitted else "held out",
+               "runner_measured": r.get("runner_used"), "runner_predicted": p.get("runner"),
+               "measured": m, "predicted": {k: p.get(k) for k in FIELDS},
+               "verdict_measured": r["verdict"], "verdict_predicted": p["verdict"], "kv_tokens_err_pct": err,
+               "findings": p["findings"]}
+        layout = hybrid_layout(r)
+        if layout is not None:
+            layout["measured"]["max_concurrency"] = r.get("max_concurrency")
+            layout["predicted"]["max_concurrency"] = p.get("max_concurrency")
+            rec["hybrid"] = layout
+        out.append(rec)
     return out
 
 
@@ -152,6 +221,21 @@ def markdown(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def markdown_hybrid(records: list[dict]) -> str:
+    """The hybrid runs' cache layout and concurrency, measured / predicted."""
+    keys = ("block_size", "page_bytes", "state_bytes_per_layer", "groups", "layers_per_group", "max_concurrency")
+    lines = ["| run | split | attention block | page B/layer | state B/layer/seq | groups | layers/group "
+             "| max concurrency | blocks m |", "|" + "---|" * 9]
+    for r in records:
+        h = r.get("hybrid")
+        if not h or r["verdict_measured"] != "ready":
+            continue
+        m, p = h["measured"], h["predicted"]
+        cells = [r["name"], r["split"]] + [f"{m.get(k) if m.get(k) is not None else '—'} / {p.get(k)}" for k in keys]
+        lines.append("| " + " | ".join(cells + [str(m.get("num_blocks") or "—")]) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=RESULTS)
@@ -161,10 +245,14 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     rows = load_runs(args.results)
     if args.fit:
-        print(json.dumps(fit([r for r in rows if r["verdict"] == "ready"]), indent=1))
+        ready = [r for r in rows if r["verdict"] == "ready"]
+        print(json.dumps(fit(ready) | {"qwen3_5": fit_q35(ready)}, indent=1))
     records = compare(rows)
     if args.markdown:
         print(markdown(records))
+        if any(r.get("hybrid") for r in records):
+            print()
+            print(markdown_hybrid(records))
     elif not args.fit:
         for r in records:
             print(json.dumps({k: r[k] for k in ("name", "split", "verdict_measured", "verdict_predicted",

@@ -5,6 +5,7 @@ first error), vLLM's memory figures (parse_vllm_log.parse_log), the memory/KV li
 layout the worker reported (``PROBE KVCFG``: groups, block size, page bytes; for hybrids the state groups apart).
 
     python benchmarks/gpu/families_results.py RESULTS_F.json LOGS_DIR --out docs/validation/families
+    python benchmarks/gpu/families_results.py RESULTS_Q.json LOGS_DIR --out docs/validation/families --merge
 """
 from __future__ import annotations
 
@@ -74,6 +75,12 @@ def row(res: dict, log_text: str) -> dict:
         layout["tensor_bytes_total"] = sum(t["size"] for t in tensors)
         layout["tensors"] = len(tensors)
         out["kv_layout"] = layout
+    m = re.search(r"Setting attention block size to (\d+) tokens", log_text)
+    if m:
+        out["attention_block_size_logged"] = int(m.group(1))
+    m = re.search(r"Padding mamba page size by ([\d.]+)%", log_text)
+    if m:
+        out["mamba_page_padding_pct"] = float(m.group(1))
     m = re.search(r"PROBE SMI used_total_mib=(\d+), (\d+)", log_text)
     if m:
         out["smi_used_mib_after_start"], out["smi_total_mib"] = int(m.group(1)), int(m.group(2))
@@ -86,6 +93,8 @@ def main() -> int:
     ap.add_argument("results", type=Path)
     ap.add_argument("logs", type=Path)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the runs already in OUT/results.json (a run of the same name is replaced)")
     args = ap.parse_args()
     rows = []
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
@@ -101,6 +110,11 @@ def main() -> int:
             "how": "one process per row: benchmarks/gpu/probe_engine.py (vllm.LLM, load_format dummy, "
                    "VLLM_LOGGING_LEVEL=DEBUG, PROBE_KV_DUMP=1) via calibrate.py; folders from family_folders.py",
             "runner_asked": "default: vLLM chooses (VLLM_USE_V2_MODEL_RUNNER unset); v1: =0; v2: =1"}
+    if args.merge and (args.out / "results.json").exists():
+        before = json.loads((args.out / "results.json").read_text())
+        new = {r["name"] for r in rows}
+        rows = [r for r in before["runs"] if r["name"] not in new] + rows
+        meta = before["meta"]
     (args.out / "results.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=1) + "\n")
     for r in rows:
         print(f"{r['name']:45s} {r.get('verdict'):13s} {str(r.get('runner_used')):5s} kv={r.get('kv_tokens')} "
