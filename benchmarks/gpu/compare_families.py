@@ -250,7 +250,7 @@ def main() -> int:
     records = compare(rows)
     if args.markdown:
         print(markdown(records))
-        if any(r.get("hybrid") for r in records):
+        if any(r.get("hybrid") and r["verdict_measured"] == "ready" for r in records):
             print()
             print(markdown_hybrid(records))
     elif not args.fit:
