@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from vlmctl.models.spec import ModelSpec
 from vlmctl.plan.calibration import GIB, Calibration
@@ -193,7 +194,7 @@ class StageMemory:
     def pool_layers(self) -> int:
         return self.group_size or self.layers
 
-    @property
+    @cached_property
     def blocks(self) -> int:
         if self.available_kv <= 0:
             return 0

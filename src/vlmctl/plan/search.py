@@ -265,6 +265,11 @@ class _Sizer:
         buffers = (spec.family.persistent_buffer_bytes(spec, c.max_num_batched_tokens, mem.dtype_bytes(c.dtype))
                    if c.media.vision_on else 0.0)
         world = c.tp * c.pp
+        extra = cal.weight_overhead_gib * GIB + buffers
+        lm_by_last = {last: mem.lm_activation_bytes(spec, tp=c.tp, tokens=c.max_num_batched_tokens,
+                                                    seqs=c.max_num_seqs, last=last, cal=cal) for last in (False, True)}
+        non_torch = (cal.non_torch_gib + (cal.non_torch_tp_gib if world > 1 else 0.0)) * GIB
+        graphs = 0.0 if c.eager else cal.cudagraph_gib * GIB
         stages = []
         start = 0
         for i, (slot, layers) in enumerate(zip(c.slots, c.partition)):
@@ -272,8 +277,7 @@ class _Sizer:
             total = slot.total_gib * GIB
             requested = math.ceil(total * c.utilization)
             weights = self.weights(c.tp, layers, first, last, c.dtype, c.quantization, vision, c.expert_parallel,
-                                   c.dp)
-            weights += cal.weight_overhead_gib * GIB + buffers
+                                   c.dp) + extra
             key = (c.tp, kv_bytes, start, layers)
             if key not in self._shapes:
                 if self._groups is None:
@@ -281,14 +285,11 @@ class _Sizer:
                 self._shapes[key] = mem.cache_shape(spec, c.tp, kv_bytes, start, layers, self._groups)
             shape = self._shapes[key]
             start += layers
-            lm = mem.lm_activation_bytes(spec, tp=c.tp, tokens=c.max_num_batched_tokens, seqs=c.max_num_seqs,
-                                         last=last, cal=cal)
+            lm = lm_by_last[last]
             if cal.encoder_in_profile and step:
                 activation, runtime = max(vit, outputs + lm), 0.0
             else:  # the encoder runs on the first PP stage only (vLLM GPUModelRunner.execute_model)
                 activation, runtime = lm, (vit + outputs if step and first else 0.0)
-            non_torch = (cal.non_torch_gib + (cal.non_torch_tp_gib if world > 1 else 0.0)) * GIB
-            graphs = 0.0 if c.eager else cal.cudagraph_gib * GIB
             avail = requested - weights - activation - non_torch - graphs
             stages.append(mem.StageMemory(total, requested, weights, activation, non_torch, graphs, runtime,
                                           avail, shape["page"], layers, shape["block_size"], shape["group_size"],
@@ -382,7 +383,9 @@ class Planner:
 
     def evaluate(self, tp: int, pp: int, slots: list[Slot], media: MediaProfile, eager: bool, vision_mode: str,
                  partition: list[int] | None = None, expert_parallel: bool = False,
-                 replicas: list[list[Slot]] | None = None) -> Candidate:
+                 replicas: list[list[Slot]] | None = None, predict: bool = True) -> Candidate:
+        """Size one configuration; ``predict``: also its speed when it starts (the search predicts only the
+        candidates it keeps)."""
         spec, req, cal = self.spec, self.req, self.cal
         gpus = tuple({s.gpu.id: s.gpu for s in slots}.values())
         quant = _quant_kernel(spec, req, gpus)
@@ -421,7 +424,7 @@ class Planner:
         if req.max_model_len is None:
             reserve = settle(self._auto_len(settle, c, derived))
         c.findings = static + reserve + self._memory_findings(c, u_max, derived)
-        if c.ok:
+        if predict and c.ok:
             self.predict(c)
         return c
 
@@ -666,6 +669,8 @@ class Planner:
                     assert best is not None
                     if best.ok and pp > 1:
                         best = self._try_uneven(best)
+                    if best.ok:
+                        self.predict(best)
                     out.append(best)
                 if pp > 1 and self.req.prefer != "context" and any(
                         c.ok and c.media.rank == 0 and c.tp == tp and c.pp == pp for c in out):
@@ -678,13 +683,14 @@ class Planner:
                 profiles = profiles[-1:]
             else:
                 floor = self.evaluate(tp, pp, slots, profiles[-1], eagers[-1], mode, expert_parallel=ep,
-                                      replicas=replicas)
+                                      replicas=replicas, predict=False)
                 if not floor.ok and not any(f.id in _STATIC_IDS for f in errors(floor.findings)):
                     return floor  # the most modest profile runs out of memory: no richer one can start
         last: Candidate | None = None
         for media in profiles:
             for eager in eagers:
-                cand = self.evaluate(tp, pp, slots, media, eager, mode, expert_parallel=ep, replicas=replicas)
+                cand = self.evaluate(tp, pp, slots, media, eager, mode, expert_parallel=ep, replicas=replicas,
+                                     predict=False)
                 if cand.ok:
                     return cand
                 if last is None or _better_failure(cand, last):
@@ -723,7 +729,7 @@ class Planner:
         if part == c.partition:
             return c
         alt = self.evaluate(c.tp, c.pp, c.slots, c.media, c.eager, c.vision_mode, partition=part,
-                            expert_parallel=c.expert_parallel, replicas=c.replicas)
+                            expert_parallel=c.expert_parallel, replicas=c.replicas, predict=False)
         return alt if alt.ok and alt.kv_tokens > c.kv_tokens else c
 
 
