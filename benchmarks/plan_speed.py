@@ -4,7 +4,9 @@ GPU sets: one H100, 4 × H100, two nodes of 8 × RTX 2080 Ti, two nodes of 2 × 
 mixed GPUs (2080 Ti, Titan RTX, A100-40GB, L40S). Each pair is planned once to warm up, then timed N times in
 this process (make_plan: model lookup, search, ranking, explanation).
 
-    python benchmarks/plan_speed.py [--runs 15] [--out artifacts/plan_speed.json]
+    python benchmarks/plan_speed.py [--runs 15] [--prefer throughput|latency|context] [--out artifacts/plan_speed.json]
+
+``--prefer context`` is the slowest request kind: it sizes every pipeline depth.
 """
 from __future__ import annotations
 
@@ -53,17 +55,18 @@ def _commit() -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--prefer", choices=("throughput", "latency", "context"), default="throughput")
     ap.add_argument("--out", default="artifacts/plan_speed.json")
     args = ap.parse_args()
     load_before = os.getloadavg()
     rows = []
     for model in CATALOG:
         for name, where in GPU_SETS.items():
-            make_plan(model, **where)  # warm: imports, first-use caches
+            make_plan(model, **where, prefer=args.prefer)  # warm: imports, first-use caches
             times = []
             for _ in range(args.runs):
                 t0 = time.perf_counter()
-                result = make_plan(model, **where)
+                result = make_plan(model, **where, prefer=args.prefer)
                 times.append((time.perf_counter() - t0) * 1000)
             p = result.plan
             rows.append({"model": model, "gpus": name, "median_ms": round(statistics.median(times), 1),
@@ -71,7 +74,8 @@ def main() -> int:
                          "layout": f"{p.data_parallel_size} × {p.tensor_parallel_size} × {p.pipeline_parallel_size}"
                          if p else None, "kv_tokens": p.kv_cache_tokens if p else None})
     load_after = os.getloadavg()
-    table = Table(title=f"vlmctl plan: median ms of {args.runs} runs per model and GPU set (target ≤ {TARGET_MS:.0f} ms)")
+    table = Table(title=f"vlmctl plan --prefer {args.prefer}: median ms of {args.runs} runs per model and GPU set "
+                        f"(target ≤ {TARGET_MS:.0f} ms)")
     table.add_column("model")
     for name in GPU_SETS:
         table.add_column(name, justify="right")
@@ -85,7 +89,7 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
-        "target_ms": TARGET_MS, "runs": args.runs, "worst_median_ms": worst["median_ms"],
+        "target_ms": TARGET_MS, "runs": args.runs, "prefer": args.prefer, "worst_median_ms": worst["median_ms"],
         "worst": f"{worst['model']} on {worst['gpus']}",
         "measured": {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": _commit(),
                      "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
