@@ -46,6 +46,11 @@ def test_the_recorded_split_is_the_hash_rule_and_about_a_third_is_held_out():
     assert sum(1 for part in recorded.values() if part == "fresh-3") >= 20
     assert sum(1 for part in recorded.values() if part == "fresh-4") >= 15
     assert sum(1 for part in recorded.values() if part == "fresh-5") >= 20
+    # From batch 7 on, a batch is split by the same hash: its held-out share joins held-out, the rest is fresh-(N-1).
+    seventh = [log for log in logs if log.batch == 7]
+    assert len(seventh) >= 40
+    assert {recorded[log.file] for log in seventh} == {"held-out", "fresh-6"}
+    assert 0.2 <= sum(recorded[log.file] == "held-out" for log in seventh) / len(seventh) <= 0.5
     # URLs the older fixture set already cites stay in the fit part whatever their hash.
     for log in logs:
         if log.url in seen_urls(FIXTURES):

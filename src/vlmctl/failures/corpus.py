@@ -5,7 +5,9 @@ and category, and ``split.yaml`` recording which logs are held out. The split is
 (sha256, first 8 hex digits mod 100 < ``HELD_OUT_PERCENT``), except that a URL the older fixture set
 (``tests/doctor/fixtures``) already cites is always "fit": signatures were written against those logs. Logs of a
 later ``batch`` N were collected after the catalogue was frozen and form the part "fresh-(N-1)": each was measured
-once, before any signature change that used it.
+once, before any signature change that used it. From ``HASH_SPLIT_FROM_BATCH`` on, a new batch is split by the same URL
+hash as the first: its held-out share joins the held-out part (never read while writing signatures), the rest forms
+"fresh-(N-1)".
 """
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ import yaml
 
 HELD_OUT_PERCENT = 35
 """Share of the corpus held out from signature writing (chosen before any signature was written)."""
+
+HASH_SPLIT_FROM_BATCH = 7
+"""Batches from this one on are split by the URL hash too (held-out / fresh-(N-1)), the split committed first."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,11 @@ def compute_split(urls: list[str], seen: set[str], batches: dict[str, int] | Non
     batches = batches or {}
 
     def part(u: str) -> str:
-        if batches.get(u, 1) > 1:
-            return f"fresh-{batches[u] - 1}"
+        batch = batches.get(u, 1)
+        if batch >= HASH_SPLIT_FROM_BATCH:
+            return "held-out" if held_out_by_hash(u) else f"fresh-{batch - 1}"
+        if batch > 1:
+            return f"fresh-{batch - 1}"
         return "fit" if u in seen or not held_out_by_hash(u) else "held-out"
 
     return {u: part(u) for u in urls}
