@@ -83,7 +83,8 @@ def test_context_reads_model_gpu_layout_version_and_engine():
                        "pipeline_parallel_size=2 ... NVIDIA GeForce RTX 4090")
     assert ctx.as_dict() == {"model": "Qwen/Qwen2.5-VL-32B-Instruct-AWQ", "gpu": "rtx-4090",
                              "tensor_parallel_size": 2, "pipeline_parallel_size": 2, "max_model_len": 8192,
-                             "vllm_version": "0.7.3", "engine": "v0"}
+                             "vllm_version": "0.7.3", "engine": "v0", "model_params_b": 32.0, "weight_bytes": 0.5,
+                             "launch_gpus": 4}
     assert ctx.gpu_count == 4
     # a GPTQ checkpoint is not the catalogue's model: no planner advice for it
     assert read_context("Qwen2.5-VL-72B-Instruct-GPTQ-Int4 on 4x V100").model is None

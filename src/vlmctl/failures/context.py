@@ -52,6 +52,26 @@ class LogContext:
     vllm_version: str | None = None
     engine: str | None = None
     """"v0" or "v1" (vLLM's engine generation) when the log shows it."""
+    model_params_b: float | None = None
+    """Parameters (billions) the model's name states (``Qwen1.5-72B-Chat`` -> 72), for models the planner lacks."""
+    weight_bytes: float | None = None
+    """Bytes per parameter the name implies: 0.5 for AWQ/GPTQ/Int4, 1 for Int8/FP8, else 2 (bf16/fp16)."""
+    launch_gpus: int | None = None
+    """GPUs one replica spans: TP x PP, or 1 when a launch command without a TP flag is in the log."""
+
+    @property
+    def weights_gib(self) -> float | None:
+        """The weights' size from the name (None when the name states no size)."""
+        if not self.model_params_b or not self.weight_bytes:
+            return None
+        return self.model_params_b * 1e9 * self.weight_bytes / 2**30
+
+    def weights_exceed_gpus(self) -> bool:
+        """True when the weights alone are larger than the GPUs the launch used (so nothing else can fit)."""
+        weights = self.weights_gib
+        if weights is None or not self.gpu_total_gib or not self.launch_gpus:
+            return False
+        return weights / self.launch_gpus > self.gpu_total_gib
 
     @property
     def gpu_count(self) -> int | None:
@@ -105,6 +125,28 @@ def _total_of(gpu: str) -> float:
     return gpu_type(gpu).total_gib
 
 
+#: Where a log names the model it launched: CLI flags, vLLM's config line, LLM(model=...).
+_MODEL_ARG = re.compile(r"(?:--model(?:-path)?|--served-model-name|model_path)[= ]+['\"]?(\S+?)['\"]?(?:\s|$)"
+                        r"|\bmodel=['\"]([^'\"]+)['\"]|vllm serve (?!-)(\S+)")
+_LAUNCH = re.compile(r"vllm serve|vllm\.entrypoints|api_server|\bLLM\(")
+
+
+def _read_size(ctx: LogContext, text: str) -> None:
+    for m in _MODEL_ARG.finditer(text):
+        name = next(g for g in m.groups() if g).rstrip("/").rsplit("/", 1)[-1]
+        size = re.search(r"(?<![\d.])(\d{1,3}(?:\.\d)?)[Bb](?![a-zA-Z\d])", name)
+        if not size:
+            continue
+        ctx.model_params_b = float(size.group(1))
+        ctx.weight_bytes = (0.5 if re.search(r"AWQ|GPTQ|Int4|4bit|w4a16|bnb", name, re.I) else
+                            1.0 if re.search(r"Int8|FP8|8bit|w8a8", name, re.I) else 2.0)
+        break
+    if ctx.tensor_parallel_size:
+        ctx.launch_gpus = ctx.tensor_parallel_size * (ctx.pipeline_parallel_size or 1)
+    elif _LAUNCH.search(text) and not re.search(r"tensor[-_]parallel[-_]size|\s-tp\b|--tp\b", text):
+        ctx.launch_gpus = 1
+
+
 def read_context(text: str) -> LogContext:
     """Read model, GPU, layout, vLLM version and engine from a (normalised or raw) log."""
     ctx = LogContext()
@@ -126,6 +168,7 @@ def read_context(text: str) -> LogContext:
                                   or _int(r"(?:--pipeline-parallel-size|-pp)[= ](\d+)", text))
     ctx.max_model_len = (_int(r"max_seq_len=(\d+)", text) or _int(r"--max[-_]model[-_]len[= ](\d+)", text)
                          or _int(r"max_model_len[=:'\" ]+(\d+)", text))
+    _read_size(ctx, text)
     for pattern in _VERSION:
         m = re.search(pattern, text, re.I)
         if m:

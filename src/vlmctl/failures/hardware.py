@@ -15,6 +15,7 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="gpu-arch",
         patterns=(r"Bfloat16 is only supported on GPUs with compute capability of at least 8\.0\. Your "
                   r"(?P<gpu>.+?) GPU has compute capability (?P<cc>[\d.]+)",
+                  r"Bfloat16 is only supported on GPUs with compute capability of at least 8\.0",
                   r"_check_if_gpu_supports_dtype.{0,400}?raise ValueError"),
         cause="Turing, Volta and Pascal GPUs (RTX 2080 Ti, Titan RTX, T4, V100, P40) have no native bfloat16, "
               "and the checkpoint's dtype is bfloat16.",
@@ -83,7 +84,8 @@ SIGNATURES: tuple[Signature, ...] = (
         title="A Triton kernel needs more shared memory than this GPU has",
         subsystem="gpu-arch",
         patterns=(r"OutOfResources: out of resource: shared memory, Required: (?P<required>\d+), Hardware limit: "
-                  r"(?P<limit>\d+)",),
+                  r"(?P<limit>\d+)",
+                  r"out of resource: shared memory"),
         cause="a Triton kernel's tile configuration (tuned for datacenter GPUs) exceeds this GPU's shared memory "
               "per block (consumer and older cards have less).",
         fix="use a backend/kernel that fits the GPU (another attention backend or quantization kernel), lower "
@@ -103,7 +105,9 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"type fp8e4nv not supported in this architecture",
                   # front ends that check first (ComfyUI-QwenVL), torchao's Float8 check
                   r"FP8 models require a GPU with Compute Capability (?P<min_cc3>[\d.]+) or higher",
-                  r"Float8 \w+ (?:\w+ )?quantization is only supported on CUDA>=8\.9"),
+                  r"Float8 \w+ (?:\w+ )?quantization is only supported on CUDA>=8\.9",
+                  r"quantization method \S+ is not supported for the current GPU",
+                  r"Quantization scheme is not supported for .{0,6}the current GPU"),
         cause="the quantization kernel was not built for this compute capability (e.g. fp8 W8A8 needs 8.9; "
               "Marlin kernels needed 8.0 before vLLM PR #29901).",
         fix="use a quantization this GPU supports (awq at CC 7.5, or bf16/fp16 weights), or a newer vLLM.",
@@ -131,6 +135,11 @@ SIGNATURES: tuple[Signature, ...] = (
         title="Quantized weight shape not aligned with tensor-parallel size",
         subsystem="quantization",
         patterns=(r"The (?:input|output) size is not aligned with the quantized weight shape",),
+        # the message cut off: a quantized checkpoint at TP > 1 failing while a sharded linear layer is built
+        when=((r"(?:Row|Column|MergedColumn|QKV)Para\w*|\w+ParallelLinear\(",
+               r"\A(?=.*?(?:\bawq\b|gptq|quantization=(?!None)|-Int[48]\b))"
+               r"(?=.*?(?:tensor.parallel.size\W{1,4}(?:is\W{1,3})?[2-9]|\s-tp\s*[2-9]|\btp[= ][2-9]))",
+               r"out of memory|Killed|undefined symbol"),),
         cause="with AWQ/GPTQ, intermediate_size / TP must be a multiple of the group size (128); "
               "Qwen2.5-VL-72B-AWQ's original 29568 = 128 x 231 fails at TP 2, 4, 8.",
         fix="read intermediate_size from the checkpoint's config.json (re-downloaded AWQ checkpoints are "
@@ -146,7 +155,8 @@ SIGNATURES: tuple[Signature, ...] = (
         title="Marlin kernel: partition not divisible by min_thread_k / min_thread_n",
         subsystem="quantization",
         patterns=(r"Weight (?:input_size_per_partition|output_size_per_partition) = (?P<partition>\d+) is not "
-                  r"divisible by min_thread_[kn] = (?P<thread>\d+)",),
+                  r"divisible by min_thread_[kn] = (?P<thread>\d+)",
+                  r"(?:input|output)_size_per_partition = \d+ is not divisible by min_thread_[kn]"),
         cause="the Marlin kernel needs K % 128 == 0 and N % 64 == 0 per TP shard; the quantized layer split "
               "by this TP size does not satisfy it.",
         fix="lower --tensor-parallel-size (use pipeline parallel for the rest) or run with "
@@ -161,7 +171,8 @@ SIGNATURES: tuple[Signature, ...] = (
         title="Attention heads not divisible by tensor-parallel size",
         subsystem="parallelism",
         patterns=(r"Total number of attention heads \((?P<heads>\d+)\) must be divisible by tensor parallel "
-                  r"size \((?P<tp>\d+)\)",),
+                  r"size \((?P<tp>\d+)\)",
+                  r"number of attention heads.{0,12}must be divisible by tensor parallel size"),
         cause="tensor parallelism splits attention heads evenly across ranks (Qwen2.5-VL-7B has 28 heads, "
               "its vision tower 16: TP must divide both).",
         fix=_TP_FIX,
@@ -207,6 +218,7 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"World size \((?P<world2>\d+)\) is larger than the number of available GPUs \((?P<local2>\d+)\)",
                   r"Tensor parallel size \((?P<tp>\d+)\) (?:exceeds available GPUs|cannot be larger than the "
                   r"number of available GPUs) \((?P<local3>\d+)\)(?!\. This may result in Ray placement group)"),
+        unless=(r"ray_utils|placement group|Connected to Ray cluster|RAY_ADDRESS|distributed-executor-backend[= ]ray",),
         cause="TP x PP exceeds the GPUs on this node and vLLM was not told to span nodes.",
         fix="add --distributed-executor-backend ray (with a Ray cluster up: `vlmctl cluster up`) or "
             "--nnodes/--node-rank for the mp backend; or lower TP x PP.",

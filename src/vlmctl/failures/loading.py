@@ -18,7 +18,9 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"Repo id must use alphanumeric chars.{0,160}?: '(?P<path5>[/.~][^']*)'",
                   r"'?(?P<path6>/[^' ]+)'? is not a local folder and is not a valid model identifier",
                   r"Can't load (?:the )?(?:configuration|config|tokenizer) (?:of|for) '(?P<path7>[/.~][^']*)'",
-                  r"No such file or directory: '(?P<path8>/[^']*)/config\.json'"),
+                  r"No such file or directory: '(?P<path8>/[^']*)/config\.json'",
+                  # huggingface_hub's validator on an absolute path, whatever the message's wording
+                  r"HFValidationError\b.{0,200}?: '(?P<path9>/[^']+)'"),
         unless=(r"Error retrieving file list: .{0,300}retrying \d+ of \d+",),
         cause="the local model folder does not exist (or is empty) on the node that raised this: vLLM / "
               "transformers then took the path for a Hugging Face repo id (huggingface_hub's HFValidationError, "
@@ -99,7 +101,9 @@ SIGNATURES: tuple[Signature, ...] = (
         title="max_model_len above what the model's config allows",
         subsystem="model-loading",
         patterns=(r"User-specified max_model_len \((?P<requested>\d+)\) is greater than (?:the derived "
-                  r"max_model_len|max_model_len derived from the model's config) \((?:\w+=)?(?P<derived>\d+)",),
+                  r"max_model_len|max_model_len derived from the model's config) \((?:\w+=)?(?P<derived>\d+)",
+                  r"User-specified max_model_len.{0,30}is greater than (?:the derived max_model_len|max_model_len "
+                  r"derived)"),
         cause="--max-model-len exceeds max_position_embeddings (or the rope-scaled length) in config.json.",
         fix="use --max-model-len <= the derived value, or enable the model's documented rope scaling "
             "(--hf-overrides) rather than VLLM_ALLOW_LONG_MAX_MODEL_LEN.",

@@ -150,10 +150,15 @@ def suspicious_lines(text: str, limit: int = 5) -> list[str]:
     return seen
 
 
-def _primary(matches: list[Match]) -> str | None:
+def _preferred(matches: list[Match], ctx: Any) -> set[str]:
+    """Ids whose ``prefer_when`` holds for what the log says about the launch."""
+    return {m.id for m in matches if BY_ID[m.id].prefer_when is not None and BY_ID[m.id].prefer_when(ctx)}
+
+
+def _primary(matches: list[Match], preferred: set[str] = frozenset()) -> str | None:
     if not matches:
         return None
-    best = max(matches, key=lambda m: (BY_ID[m.id].specificity, -m.line))
+    best = max(matches, key=lambda m: (m.id in preferred, BY_ID[m.id].specificity, -m.line))
     return best.id
 
 
@@ -168,13 +173,14 @@ def explain(text: str, plan: PlanResult | Plan | None = None) -> Explanation:
     flat, owners = normalise(text)
     ctx = read_context(flat)
     matches = [_match(s, m, flat, owners) for s in CATALOG if (m := s.search(flat))]
-    superseded = {sid for m in matches for sid in BY_ID[m.id].supersedes}
+    preferred = _preferred(matches, ctx)
+    superseded = {sid for m in matches for sid in BY_ID[m.id].supersedes} - preferred
     matches = [m for m in matches if m.id not in superseded]
     if ctx.vllm_version:
         in_range = [m for m in matches if BY_ID[m.id].applies_to(ctx.vllm_version)]
         matches = in_range or matches
     matches.sort(key=lambda m: m.line)
-    primary = _primary(matches)
+    primary = _primary(matches, preferred)
     ordered = sorted(matches, key=lambda m: m.id != primary)
     change: dict[str, dict[str, Any]] = {}
     for m in ordered:

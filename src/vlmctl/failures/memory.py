@@ -29,7 +29,10 @@ SIGNATURES: tuple[Signature, ...] = (
         patterns=(r"To serve at least one request with the models?'?s max seq len \((?P<max_seq_len>\d+)\),? "
                   r"\(?(?P<needed_gib>[\d.]+) GiB KV cache is needed, which is larger than the available "
                   r"(?:KV cache memory )?\((?P<available_gib>-?[\d.]+) GiB(?: per rank)?\)\.?(?:.{0,60}?estimated "
-                  r"maximum model length (?:is )?(?P<estimated_max_model_len>\d+))?",),
+                  r"maximum model length (?:is )?(?P<estimated_max_model_len>\d+))?",
+                  # the sentence without its numbers (an issue title, a message cut by the excerpt)
+                  r"KV cache is needed, which is larger than the available KV cache memory",
+                  r"To serve at least one request with the models?'?s max seq len"),
         cause="after weights and the start-up profile's activation peak (for a VLM: the largest dummy image/"
               "video), the KV budget cannot hold one request of max_model_len tokens. Qwen2.5-VL defaults to "
               "max_model_len 128000.",
@@ -47,7 +50,8 @@ SIGNATURES: tuple[Signature, ...] = (
         title="max_model_len does not fit the KV cache (V0 engine)",
         subsystem="cuda-memory",
         patterns=(r"The model's max seq len \((?P<max_seq_len>\d+)\) is larger than the maximum number of "
-                  r"tokens that can be stored in KV cache \((?P<kv_cache_tokens>\d+)\)",),
+                  r"tokens that can be stored in KV cache \((?P<kv_cache_tokens>\d+)\)",
+                  r"is larger than the maximum number of tokens that can be stored in KV cache"),
         cause="the KV cache holds fewer tokens than one max_model_len request; what is left after weights and "
               "the profiling peak is too small (and depends non-monotonically on max_model_len).",
         fix="set --max-model-len to the KV capacity printed (or less), or raise --gpu-memory-utilization "
@@ -66,6 +70,7 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"the rest of the memory reserved for KV Cache is -[\d.]+ ?GiB",
                   r"Available KV cache memory: -[\d.]+ ?GiB",
                   r"Not enough memory\. Please try to increase --mem-fraction-static"),
+        when=((r"raise_if_cache_size_invalid\(\s*num_gpu_blocks", r".", r"max seq len"),),
         cause="weights + activation peak (+ non-torch, + CUDA graphs) already exceed "
               "gpu_memory_utilization x total; for Qwen2.5-VL the video/image profiling peak is often >10 GiB.",
         fix="raise --gpu-memory-utilization, lower --max-model-len, --limit-mm-per-prompt and max_pixels "
@@ -87,7 +92,8 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="cuda-memory",
         patterns=(r"Free memory on device (?:cuda:\d+ )?\((?P<free_gib>[\d.]+)/(?P<total_gib>[\d.]+) GiB\) on "
                   r"startup is less than desired GPU memory utilization \((?P<util>[\d.]+), "
-                  r"(?P<requested_gib>[\d.]+) GiB\)",),
+                  r"(?P<requested_gib>[\d.]+) GiB\)",
+                  r"Free memory on device.{0,60}?on startup is less than desired GPU memory utilization"),
         cause="gpu_memory_utilization is a fraction of TOTAL memory; another process (or a previous engine "
               "that did not exit) holds memory, so the requested share is not free.",
         fix="free the GPU (`nvidia-smi` shows who holds it) or lower --gpu-memory-utilization below "
@@ -157,6 +163,10 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="cuda-memory",
         patterns=(r"_dummy_run\(max_num_batched_tokens, max_num_seqs\).{0,3000}?" + _OOM,
                   _OOM + r".{0,3000}?_dummy_run\(max_num_batched_tokens, max_num_seqs\)"),
+        when=((_OOM,
+               r"\A(?=.*?(?:_initialize_kv_caches|determine_num_available_blocks|profile_run))"
+               r"(?=.*?(?:MiniCPM[\w.-]*?V\b|-VL\b|\bVL-|llava|InternVL|Qwen2?-?VL|vision|Pixtral|Idefics|Phi-3-vision))",
+               r"EngineCore|vllm/v1/|gpu_model_runner|V1 LLM engine"),),
         cause="vLLM's V0 start-up profile runs max_num_seqs sequences (default 256), each with dummy images: for "
               "models with few tokens per image (MiniCPM-V, small max_pixels) that is hundreds of images through "
               "the vision tower at once.",
@@ -179,6 +189,7 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"memory).{0,3000}?" + _OOM,
                   _SERVING + r".*?" + _OOM),
         unless=_STARTUP,
+        when=((_OOM, r"gpu[-_]memory[-_]utilization[=:'\" ]+0?\.9[5-9]", r"capture|cudagraph|CUDA graph|Loading model"),),
         cause="a batch at request time needed more than the memory left beside the KV cache (sampler, "
               "logits of a large batch, images, CUDA-graph pools): gpu_memory_utilization leaves too little "
               "headroom.",
@@ -206,6 +217,9 @@ SIGNATURES: tuple[Signature, ...] = (
                         "in the log, else `max_model_len` halved and video ← 0",
         # the rank that ran out of memory is why the collectives and the rendezvous around it failed
         supersedes=("nccl-cuda-error", "nccl-watchdog-timeout", "torch-store-timeout"),
+        # the weights alone exceed the GPUs the launch used: whatever else the OOM message shows (other
+        # processes, a request in flight), the model cannot load there
+        prefer_when=lambda ctx: ctx.weights_exceed_gpus(),
         specificity=1,
     ),
     Signature(
@@ -217,7 +231,10 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"Memory cgroup out of memory", r"\bOOMKilled\b", r"(?:exitcode|exit code|exit status):? -?9\b|"
                   r"(?:exitcode|exit code|exit status):? 137\b", r"Task was killed due to the node running low "
                   r"on memory", r"The process is killed by SIGKILL by OOM killer", r"exited with code 137",
-                  r"died with <Signals\.SIGKILL: 9>", r"(?:gets?|got|was|were|is|be) killed by (?:the )?(?:system|kernel|OOM)", r"Memory on the node .{0,80} was \d+\.\d+GB / \d+\.\d+GB"),
+                  r"died with <Signals\.SIGKILL: 9>", r"(?:gets?|got|was|were|is|be) killed by (?:the )?(?:system|kernel|OOM)", r"Memory on the node .{0,80} was \d+\.\d+GB / \d+\.\d+GB",
+                  # Ray's memory monitor (docs: ray-core/scheduling/ray-oom-prevention; raylet node_manager.cc)
+                  r"Workers? \(tasks ?/ ?actors\) killed due to memory pressure \(OOM\)",
+                  r"ray\.exceptions\.OutOfMemoryError"),
         unless=(r"Killed by signal 2",
                 r"Got fatal signal from worker processes, shutting down.{0,300}(?-i:Killed)"),
         cause="the host ran out of RAM (or the container's memory limit): each rank loads its checkpoint shards "

@@ -15,7 +15,8 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"`--limit-mm-per-prompt`, but passed (?P<passed>\d+) input",
                   r"(?P<modality3>image|video) count per prompt .{0,20}exceeds the limit \((?P<limit3>\d+)\)",
                   r"You set or defaulted to (?P<modality4>image|video)=(?P<limit4>\d+) in --limit-mm-per-prompt, but "
-                  r"passed (?P<passed2>\d+) (?:image|video) items"),
+                  r"passed (?P<passed2>\d+) (?:image|video) items",
+                  r"(?:image|video)\(s\) may be provided in one (?:request|prompt)"),
         cause="the server admits at most N images/videos per request (--limit-mm-per-prompt; 1 by default in "
               "older vLLM) and the request, counting every turn of the conversation, carried more.",
         fix="raise --limit-mm-per-prompt (e.g. '{\"image\":4}') on the server, within what memory allows "
@@ -39,7 +40,16 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"(?P<max_model_len3>\d+)",
                   # vLLM V0's input check (0.6-0.7)
                   r"The prompt \(total length (?P<prompt_tokens4>\d+)\) is too long to fit into the model "
-                  r"\(context length (?P<max_model_len4>\d+)\)"),
+                  r"\(context length (?P<max_model_len4>\d+)\)",
+                  # vllm/v1/engine/processor.py: the encoder variant; the OpenAI server's newer wording
+                  r"The encoder prompt \(length (?P<prompt_tokens5>\d+)\) is longer than the maximum model length "
+                  r"of (?P<max_model_len5>\d+)",
+                  r"maximum context length is (?P<max_model_len6>\d+) tokens\. However, you requested \d+ output "
+                  r"tokens and your prompt contains at least (?P<prompt_tokens6>\d+) input tokens",
+                  # the sentence without its numbers (an issue title, a message cut by the excerpt)
+                  r"(?:prompt|input)(?: \(length \d+\))? is longer than the maximum model length",
+                  # vllm/v1/engine/processor.py:_validate_model_input (0.7-0.10)
+                  r"Prompt length of (?P<prompt_tokens7>\d+) is longer than the maximum model length"),
         cause="the request's text plus its images' tokens exceed max_model_len; each image costs up to "
               "max_pixels / 784 tokens (Qwen2.5-VL), so a few large images fill a short context.",
         fix="raise --max-model-len if memory allows (`vlmctl plan` shows what fits), lower max_pixels "
@@ -57,7 +67,8 @@ SIGNATURES: tuple[Signature, ...] = (
         patterns=(r"Attempted to assign (?P<expr>[\d +x=]+?) = (?P<tokens>\d+) multimodal tokens to "
                   r"(?P<placeholders>\d+) placeholders",
                   r"Attempted to assign (?P<tokens2>\d+) = \d+ multimodal tokens to (?P<placeholders2>\d+) "
-                  r"placeholders"),
+                  r"placeholders",
+                  r"multimodal tokens to \d+ placeholders"),
         cause="the prompt's image placeholder tokens do not match what the processor produced for the images: a "
               "hand-built prompt (extra/missing <|image_pad|>), a prompt truncated through an image, or a "
               "transformers processor version that counts tokens differently from vLLM's.",

@@ -8,7 +8,12 @@ SIGNATURES: tuple[Signature, ...] = (
         id="ray-node-ip-mismatch",
         title="Placement group never forms: vLLM's IP is not a Ray node IP",
         subsystem="ray",
-        patterns=(r"No available node types can fulfill resource request \{'node:[0-9a-f.:]+'",),
+        # the bundle {'node:<vLLM's IP>': 0.001, 'GPU': 1.0}, in either key order (V1 puts GPU first)
+        patterns=(r"No available node types can fulfill resource request\s*\{[^}]{0,40}'node:[0-9a-f.:]+'",),
+        # vLLM < 0.8 warned first when the CLUSTER has fewer GPUs than TP x PP (ray_utils.initialize_ray_cluster):
+        # then the node bundle fails for want of GPUs, not for a wrong IP
+        unless=(r"The number of required GPUs exceeds the total number of available GPUs in the (?:placement "
+                r"group|cluster)",),
         cause="vLLM asks Ray for a GPU on node:<its own IP>, found via the default route (a UDP probe to "
               "8.8.8.8); that IP differs from the one Ray registered, so the request can never be met.",
         fix="start Ray with `--node-ip-address=<ip>` and export VLLM_HOST_IP=<same ip> on each node "

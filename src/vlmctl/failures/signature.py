@@ -50,6 +50,9 @@ class Signature:
     """Ids of broader signatures this one replaces when both match."""
     context: tuple[str, ...] = ()
     """Regexes searched anywhere in the log for extra named values."""
+    prefer_when: Callable[[Any], bool] | None = None
+    """(LogContext) -> bool: when true and this signature matched, it is the primary cause whatever else matched
+    (e.g. a start-up OOM when the weights alone exceed the GPUs the log names), and nothing supersedes it."""
     stalls: bool = False
     """vLLM does not exit on this failure but waits forever: `vlmctl serve` stops it as soon as it shows."""
     specificity: int = 2
