@@ -57,6 +57,11 @@ SIGNATURES: tuple[Signature, ...] = (
         patterns=(r"FlashAttention only supports? Ampere GPUs or newer",
                   r"assert is_fa_version_supported\(",
                   r"FlashAttention (?:is )?not supported on (?:this|your) (?:GPU|device)"),
+        # a traceback ending in a FlashAttention kernel (message cut) on a GPU the log names as pre-Ampere
+        when=((r"flash_attn_varlen_func|flash_attn_func|varlen_fwd|vllm_flash_attn|flash_attn_interface",
+               r"V100|Tesla T4|\bT4\b|2080|TITAN RTX|Quadro RTX|\bP40\b|\bP100\b|compute capability 7\.[05]|"
+               r"\bsm_7[05]\b|Turing|Volta",
+               r"out of memory|OutOfMemoryError"),),
         cause="FlashAttention 2 needs compute capability 8.0; on Turing/Volta (T4, RTX 2080 Ti, V100) a backend or "
               "the vision encoder chose it anyway (forced VLLM_ATTENTION_BACKEND, a flash-attn install picked up "
               "by the ViT, or an old vLLM without a fallback).",

@@ -21,6 +21,8 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"No such file or directory: '(?P<path8>/[^']*)/config\.json'",
                   # huggingface_hub's validator on an absolute path, whatever the message's wording
                   r"HFValidationError\b.{0,200}?: '(?P<path9>/[^']+)'"),
+        # huggingface_hub's validate_repo_id raising for a model given as an absolute local path
+        when=((r"validate_repo_id", r"(?:--model(?:-path)?|model=|model_path=|vllm serve)[= '\"]+/", r"$^"),),
         unless=(r"Error retrieving file list: .{0,300}retrying \d+ of \d+",),
         cause="the local model folder does not exist (or is empty) on the node that raised this: vLLM / "
               "transformers then took the path for a Hugging Face repo id (huggingface_hub's HFValidationError, "
@@ -89,6 +91,9 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"deepseek_v\d\w*|glm4\w*|phi\d\w*|idefics\d|paligemma|smolvlm|internvl\w*)'",
                   r"cannot import name '(?P<cls>Qwen\w*VL\w*)' from 'transformers'",
                   r"Unrecognized configuration class .{0,80}(?:Qwen\w*VL|qwen\w*_vl)"),
+        # transformers' AutoConfig: the model_type lookup fails before the message (configuration_auto.py)
+        when=((r"CONFIG_MAPPING\[config_dict\[.model_type.\]\]", r"KeyError|__getitem__",
+               r"ModuleNotFoundError|No module named|trust_remote_code"),),
         cause="the installed transformers release predates this model type (qwen2: 4.37, qwen2_vl: 4.45, "
               "qwen2_5_vl: 4.49, qwen3_vl: 4.57), so its config cannot be parsed.",
         fix="upgrade transformers to a release that knows the model type (the version vLLM pins for it), on every "
@@ -144,7 +149,9 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"runtime version", r"forward compatibility was attempted on non supported HW",
                   r"unsatisfied condition: cuda>=[\d.]+, please update your driver",
                   # PTX JIT-compiled (Triton, flashinfer) by a CUDA toolkit newer than the driver
-                  r"the provided PTX was compiled with an unsupported toolchain", r"cudaErrorInsufficientDriver"),
+                  r"the provided PTX was compiled with an unsupported toolchain", r"cudaErrorInsufficientDriver",
+                  # CUDA runtime error 803 (cudaErrorSystemDriverMismatch), as torch's cudaGetDeviceCount reports it
+                  r"Error 803: system has unsupported display driver"),
         cause="torch/vLLM were built for a newer CUDA than the installed driver supports.",
         fix="upgrade the driver (or use wheels / an image built for the driver's CUDA version); `vlmctl doctor` "
             "prints the driver.",
@@ -176,7 +183,9 @@ SIGNATURES: tuple[Signature, ...] = (
         title="The model needs --trust-remote-code",
         subsystem="model-loading",
         patterns=(r"requires you to execute the (?:configuration|modeling) file in that repo on your local machine",
-                  r"Please pass the argument `trust_remote_code=True`"),
+                  r"Please pass the argument `trust_remote_code=True`",
+                  # transformers' dynamic_module_utils raising before its message was captured
+                  r"resolve_trust_remote_code\b.{0,600}?raise ValueError"),
         cause="the checkpoint ships custom Python (auto_map) that transformers only runs when allowed.",
         fix="add --trust-remote-code after checking the repository's code.",
         sources=("huggingface/transformers docs: trust_remote_code",),

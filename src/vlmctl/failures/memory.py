@@ -42,7 +42,8 @@ SIGNATURES: tuple[Signature, ...] = (
         sources=("vllm-project/vllm#16118", "vllm-project/vllm#25350"),
         versions=("0.8", None),
         plan_change=pc.max_len_from_kv,
-        plan_change_doc="`max_model_len` ← the estimate vLLM printed (or scaled from the GiB figures), multiple of 16",
+        plan_change_doc="`max_model_len` ← the estimate vLLM printed (or scaled from the GiB figures), multiple of 16; "
+                        "without numbers the planner's for the model and GPUs in the log",
         specificity=3,
     ),
     Signature(
@@ -59,7 +60,8 @@ SIGNATURES: tuple[Signature, ...] = (
         sources=("vllm-project/vllm#10517", "QwenLM/Qwen3#295", "vllm-project/vllm#2418", "QwenLM/Qwen3#16"),
         versions=(None, "0.11"),
         plan_change=pc.max_len_from_kv,
-        plan_change_doc="`max_model_len` ← the KV capacity vLLM printed, multiple of 16",
+        plan_change_doc="`max_model_len` ← the KV capacity vLLM printed, multiple of 16; without numbers the "
+                        "planner's for the model and GPUs in the log",
         specificity=3,
     ),
     Signature(
@@ -109,7 +111,9 @@ SIGNATURES: tuple[Signature, ...] = (
         title="Other processes hold this GPU's memory",
         subsystem="cuda-memory",
         patterns=(r"Process \d+ has [\d.]+ [GM]iB memory in use\. Process \d+ has [\d.]+ [GM]iB memory in use",
-                  r"out of memory at \S*cumem_allocator\.cpp"),
+                  r"out of memory at \S*cumem_allocator\.cpp",
+                  # vLLM's profiler: the GPU's used/free memory moved under it (Worker.determine_available_memory)
+                  r"Error in memory profiling"),
         cause="another process holds memory vLLM counted on (gpu_memory_utilization is a share of TOTAL): torch's "
               "OOM message lists other processes (an earlier engine, another job), or vLLM's sleep-mode allocator "
               "(cumem_allocator, used when vLLM shares GPUs with training) ran out.",

@@ -55,7 +55,11 @@ def max_len_from_kv(values: Values, plan: Any, ctx: Any) -> dict[str, Any]:
     if not est and values.get("needed_gib") and values.get("available_gib") and values.get("max_seq_len"):
         est = int(values["max_seq_len"] * values["available_gib"] / values["needed_gib"])
         values["estimate_is_linear"] = True
-    return {"max_model_len": _round16(int(est))} if est and est > 0 else {}
+    if est and est > 0:
+        return {"max_model_len": _round16(int(est))}
+    # the message without its numbers (a title, a cut excerpt): what the planner admits on the log's GPUs
+    p = planned(ctx, values, **_fixed_layout(ctx))
+    return {"max_model_len": p.max_model_len, "gpu_memory_utilization": p.gpu_memory_utilization} if p else {}
 
 
 def utilization_from_free(values: Values, plan: Any, ctx: Any) -> dict[str, Any]:

@@ -1,0 +1,136 @@
+"""Logs that lack the deciding line: a title instead of the message, a cut traceback, context that implies the cause.
+
+Every log here is synthetic, written from the wording of the source that prints it (vLLM, Ray, torch, transformers);
+none is taken from the corpus, so these tests say nothing about its held-out part.
+"""
+from __future__ import annotations
+
+import pytest
+
+from vlmctl.doctor.explain import explain
+from vlmctl.failures.context import read_context
+from vlmctl.plan import make_plan
+
+
+@pytest.mark.parametrize(("log", "expected"), [
+    ("[Usage]: vLLM v0.9.1 Free Memory on device on startup is less than desired GPU memory utilization",
+     "free-memory-startup"),
+    ("[Bug]: To serve at least one request with the models's max seq len", "kv-max-seq-len-v1"),
+    ("ValueError: The model's max seq len is larger than the maximum number of tokens that can be stored in KV cache",
+     "kv-max-seq-len-v0"),
+    ("ValueError: Prompt length of 40000 is longer than the maximum model length of 32768.", "prompt-too-long"),
+    ("The encoder prompt (length 9000) is longer than the maximum model length of 8192.", "prompt-too-long"),
+    ("This model's maximum context length is 32768 tokens. However, you requested 1024 output tokens and your prompt "
+     "contains at least 31745 input tokens", "prompt-too-long"),
+    ("[Bug]: error 'image(s) may be provided in one request' with Qwen2.5-VL", "mm-limit-exceeded"),
+    ("Bfloat16 is only supported on GPUs with compute capability of at least 8.0 (issue title)", "bf16-unsupported"),
+    ("Value error, Total number of attention heads must be divisible by tensor parallel size", "tp-heads"),
+    ("the quantization method awq is not supported for the current GPU", "quant-capability"),
+    ("AssertionError: Error in memory profiling. Initial free memory 70.1 GiB, current free memory 40.2 GiB.",
+     "gpu-memory-in-use"),
+    ("RuntimeError: Unexpected error from cudaGetDeviceCount(). Error 803: system has unsupported display driver / "
+     "cuda driver combination", "cuda-driver-too-old"),
+])
+def test_a_message_without_its_numbers_still_names_its_cause(log, expected):
+    assert explain(log).primary == expected
+
+
+RAY_V1 = ("INFO worker.py:1654 -- Connecting to existing Ray cluster at address: 10.0.0.1:6379...\n"
+          "(EngineCore pid=630) WARNING [ray_utils.py:556] Tensor parallel size (2) exceeds available GPUs (1).\n")
+
+
+def test_the_local_gpu_count_warning_is_no_failure_under_ray():
+    # vllm/v1/executor/ray_utils.py compares TP with the GPUs of THIS node: normal on a multi-node cluster
+    assert explain(RAY_V1).primary != "world-size-gpus"
+    assert explain("Tensor parallel size (2) exceeds available GPUs (1).").primary == "world-size-gpus"
+
+
+def test_a_node_bundle_nobody_offers_is_an_ip_mismatch_in_either_key_order():
+    log = RAY_V1 + ("[autoscaler] Error: No available node types can fulfill resource request "
+                    "{'GPU': 1.0, 'node:192.168.50.192': 0.001}.\n")
+    assert explain(log).primary == "ray-node-ip-mismatch"
+
+
+def test_a_cluster_short_of_gpus_is_not_an_ip_mismatch():
+    log = ("WARNING 03-03 03:06:13 ray_utils.py:315] The number of required GPUs exceeds the total number of "
+           "available GPUs in the placement group.\n(autoscaler +41s) Error: No available node types can fulfill "
+           "resource request {'node:172.16.10.33': 0.001, 'GPU': 1.0}.\n")
+    assert explain(log).primary == "ray-placement-group"
+
+
+def test_rays_memory_monitor_is_host_memory_not_a_cuda_oom():
+    log = ("(raylet) node_manager.cc:3040: 1 Workers (tasks / actors) killed due to memory pressure (OOM), 0 Workers "
+           "crashed due to other reasons at node (ID: 2c82, IP: 172.31.183.172)")
+    assert explain(log).primary == "host-oom-killed"
+
+
+OOM_OTHERS = ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 768.00 MiB. GPU 0 has a total capacity "
+              "of 79.15 GiB of which 752.31 MiB is free. Process 25252 has 18.65 GiB memory in use. Process 36870 "
+              "has 19.11 GiB memory in use.\n")
+
+
+def test_weights_larger_than_the_gpus_make_the_oom_a_start_up_one_whatever_else_holds_memory():
+    one = "python3 -m vllm.entrypoints.openai.api_server --model /data/models/Qwen1.5-72B-Chat --port 8089\n"
+    assert read_context(one + OOM_OTHERS).weights_exceed_gpus()
+    assert explain(one + OOM_OTHERS).primary == "oom-startup"
+    # the same model over four GPUs fits: then the other processes are the cause
+    four = "vllm serve /data/models/Qwen1.5-72B-Chat --tensor-parallel-size 4\n"
+    assert not read_context(four + OOM_OTHERS).weights_exceed_gpus()
+    assert explain(four + OOM_OTHERS).primary == "gpu-memory-in-use"
+    # a 4-bit checkpoint of the same size on one GPU fits too
+    awq = "vllm serve /data/models/Qwen1.5-72B-Chat-AWQ\n"
+    assert not read_context(awq + OOM_OTHERS).weights_exceed_gpus()
+
+
+OOM = ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 232.00 MiB. GPU 0 has a total capacity of "
+       "23.57 GiB of which 154.25 MiB is free.\n")
+
+
+def test_an_oom_at_utilization_095_outside_start_up_is_a_request_time_one():
+    cmd = "vllm serve Qwen/Qwen2.5-VL-3B-Instruct --gpu-memory-utilization 0.95 --max-model-len 32768\n"
+    assert explain(cmd + OOM).primary == "oom-runtime"
+    startup = cmd + "  File \"vllm/v1/worker/gpu_model_runner.py\", line 2100, in profile_run\n" + OOM
+    assert explain(startup).primary != "oom-runtime"
+    assert explain(cmd.replace("0.95", "0.85") + OOM).primary != "oom-runtime"
+
+
+def test_a_v0_multimodal_profile_oom_is_the_dummy_sequences():
+    v0 = ("INFO 07-29 17:41:54 model_runner.py:732] Loading model weights took 15.9524 GB\n"
+          "[rank0]:   File \"vllm/engine/llm_engine.py\", line 265, in __init__\n"
+          "[rank0]:     self._initialize_kv_caches()\n")
+    assert explain(v0 + "serving MiniCPM-Llama3-V-2_5 on an A10: CUDA out of memory\n").primary == \
+        "oom-startup-dummy-seqs"
+    assert explain(v0 + "serving Llama-3-8B on an A10: CUDA out of memory\n").primary != "oom-startup-dummy-seqs"
+
+
+def test_a_quantized_layer_failing_at_tp_2_is_the_quantized_shape():
+    trace = ("  File \"vllm/model_executor/models/qwen2.py\", line 51, in __init__\n"
+             "    self.down_proj = RowParallelLinear(\n")
+    assert explain("vllm serve Qwen2.5-72B-Instruct-AWQ --tensor-parallel-size 2\n" + trace).primary == \
+        "quant-shape-tp"
+    assert explain("vllm serve Qwen2.5-72B-Instruct --tensor-parallel-size 2\n" + trace).primary != "quant-shape-tp"
+
+
+def test_an_unknown_model_type_caught_in_transformers_lookup_is_an_old_transformers():
+    trace = ("  File \"transformers/models/auto/configuration_auto.py\", line 989, in from_pretrained\n"
+             "    config_class = CONFIG_MAPPING[config_dict[\"model_type\"]]\n"
+             "  File \"transformers/models/auto/configuration_auto.py\", line 691, in __getitem__\n")
+    assert explain(trace).primary == "transformers-too-old"
+    assert explain(trace + "ModuleNotFoundError: Could not import module").primary != "transformers-too-old"
+
+
+def test_a_flash_attention_kernel_failing_on_a_pre_ampere_gpu_is_the_arch_check():
+    trace = ("  File \"vllm/vllm_flash_attn/flash_attn_interface.py\", line 168, in _flash_attn_varlen_forward\n"
+             "    out, softmax_lse = torch.ops.vllm_flash_attn_c.varlen_fwd(\n")
+    assert explain("GPU 0: Tesla V100-SXM2-32GB\n" + trace).primary == "flash-attn-ampere"
+    assert explain("GPU 0: NVIDIA A100-SXM4-80GB\n" + trace).primary != "flash-attn-ampere"
+
+
+def test_a_kv_error_without_numbers_gets_the_planners_max_model_len():
+    log = ("vllm serve Qwen/Qwen2.5-VL-7B-Instruct --max-model-len 128000 on an NVIDIA A10G\n"
+           "ValueError: To serve at least one request with the models's max seq len")
+    change = {k: v["to"] for k, v in explain(log).plan_change.items()}
+    assert 0 < change["max_model_len"] < 128000
+    result = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="a10g:1", max_model_len=change["max_model_len"],
+                       gpu_memory_utilization=change["gpu_memory_utilization"])
+    assert result.ok, result
