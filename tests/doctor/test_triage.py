@@ -87,3 +87,17 @@ def test_cli_reads_a_ray_log_folder_and_prints_the_triage(tmp_path):
 def test_cli_empty_folder_is_a_one_line_error(tmp_path):
     proc = _cli(str(tmp_path))
     assert proc.returncode == 2 and "has no *.log" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_decisive_phrase_outweighs_the_words_around_it():
+    # the kernel's OOM-kill line says "out of memory" too: host memory, not GPU memory
+    kernel = ("kernel: Out of memory: Killed process 6154 (python) total-vm:18109076kB, anon-rss:14095848kB\n"
+              "torch.OutOfMemoryError was not raised; GPU 0 has 40 GiB free\n")
+    assert triage(kernel).subsystem == "host-memory"
+    # a version limit worded with "pipeline parallel" is a version limit
+    pp = ("vllm serve X --pipeline-parallel-size 2 --tensor-parallel-size 4\n"
+          "NotImplementedError: Pipeline parallelism is only supported for the following architectures: ['A']\n")
+    assert triage(pp).subsystem == "versions"
+    # without the phrase the same words stay with their keywords
+    assert triage("vllm serve X --pipeline-parallel-size 2 --tensor-parallel-size 4\nValueError: bad layout\n"
+                  ).subsystem == "parallelism"

@@ -15,7 +15,7 @@ _KEYWORDS: dict[str, tuple[tuple[float, str], ...]] = {
                 r"NCCL_SOCKET_IFNAME|ProcessGroup|all_reduce|allreduce|c10d"), (1, r"/distributed/")),
     "ray": ((3, r"placement group|raylet|\bGCS\b|RayTaskError|ActorDiedError|ray start|ray status"),
             (1, r"\bray\b|Ray\b|RayWorker|actor")),
-    "cuda-memory": ((4, r"out of memory|OutOfMemoryError|Not enough memory|显存不足|爆显存|显存溢出|OOM"), (3, r"KV cache|cache blocks|gpu_memory_utilization|mem.fraction|"
+    "cuda-memory": ((4, r"out of memory|OutOfMemoryError|Not enough memory|显存不足|爆显存|显存溢出"), (3, r"KV cache|cache blocks|gpu_memory_utilization|mem.fraction|"
                     r"memory profiling|Tried to allocate"), (1, r"profile_run|determine_available_memory|GiB")),
     "host-memory": ((4, r"(?-i:Killed)\b|oom-kill|Cannot allocate memory|bad_alloc|mmap|low on memory|SIGKILL|"
                      r"memory pressure|内存不足|内存溢出"),
@@ -30,10 +30,36 @@ _KEYWORDS: dict[str, tuple[tuple[float, str], ...]] = {
     "gpu-arch": ((4, r"compute capability|kernel image|\bsm_\d+|FlashAttention|flash_attn|illegal memory access|"
                   r"CUBLAS_STATUS|cuBLAS|Triton|triton"), (2, r"xformers|attention backend|CUDA error")),
     "parallelism": ((3, r"tensor.parallel|pipeline.parallel|divisible|world_size|World size"),),
-    "process": ((3, r"forked|spawn|multiprocessing|CUDA_VISIBLE_DEVICES|Address already in use|Segmentation fault|"
+    "process": ((3, r"forked|\bspawn\b|start method|CUDA_VISIBLE_DEVICES|Address already in use|Segmentation fault|"
                  r"core dumped|SIGSEGV|SIGABRT"), (1, r"signal|exit code|exited")),
 }
 _COMPILED = {k: tuple((w, re.compile(p, re.I)) for w, p in v) for k, v in _KEYWORDS.items()}
+
+#: Phrases that name one subsystem whatever else the line says (a kernel OOM-kill line also says "out of memory";
+#: "Pipeline parallelism is only supported for ... architectures" is a version limit, not a layout one). A line with
+#: one counts for that subsystem only, at twice the top keyword weight.
+_DECISIVE: tuple[tuple[str, str], ...] = (
+    ("host-memory", r"Killed process|oom-kill|oom_reaper|OOM killer|Memory cgroup out of memory|memory pressure|"
+                    r"running low on memory|DefaultCPUAllocator"),
+    ("versions", r"are not supported for now|failed to be inspected|only supported for the following\s+architectures|"
+                 r"driver on your system is too old|driver version is insufficient|undefined symbol|"
+                 r"Version mismatch|does not recognize this architecture|has no vLLM implementation"),
+    ("model-loading", r"requires you to execute the configuration file|trust_remote_code=True|gated repo|"
+                      r"401 Client Error|is restricted\. You must|is not a local folder|Repo id must"),
+    ("quantization", r"quantization method \S+ is not supported|Quantization scheme is not supported|"
+                     r"FP8 models require|not aligned with the quantized weight shape|min_thread_[kn]"),
+    ("gpu-arch", r"Bfloat16 is only supported|only supports? Ampere|no kernel image|compute capability .{0,30}"
+                 r"(?:not supported|at least)"),
+    ("parallelism", r"must be divisible by tensor parallel size|is not divisible by \d+"),
+    ("multimodal", r"is longer than the maximum model length|too long to fit into the model|"
+                   r"may be provided in one (?:request|prompt)|multimodal tokens to \d+ placeholders"),
+    ("cuda-memory", r"CUDA out of memory|OutOfMemoryError|less than desired GPU memory utilization|"
+                    r"memory for the cache blocks|KV cache is needed|can be stored in KV cache"),
+    ("network", r"NCCL WARN|unhandled system error|Gloo connectFullMesh|shared memory segment|ncclSystemError"),
+    ("ray", r"Cannot provide a placement group|Waiting for creating a placement group|Failed to connect to GCS"),
+    ("process", r"Cannot re-initialize CUDA in forked subprocess|Address already in use"),
+)
+_DECISIVE_COMPILED = tuple((s, re.compile(p, re.I)) for s, p in _DECISIVE)
 
 #: subsystem -> (what to check, commands that gather the missing evidence).
 PLAYBOOK: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -140,6 +166,11 @@ def triage(text: str) -> Triage:
         if not line or line.startswith("# source:") or line.startswith("# expect:"):
             continue
         weight = _line_weight(line)
+        decisive = next((s for s, p in _DECISIVE_COMPILED if p.search(line)), None)
+        if decisive is not None:
+            scores[decisive] += 8 * weight
+            per_line[decisive].append((8 * weight, index, line[:300]))
+            continue
         for subsystem, patterns in _COMPILED.items():
             hit = sum(w for w, p in patterns if p.search(line))
             if hit:
