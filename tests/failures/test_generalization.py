@@ -134,3 +134,12 @@ def test_a_kv_error_without_numbers_gets_the_planners_max_model_len():
     result = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="a10g:1", max_model_len=change["max_model_len"],
                        gpu_memory_utilization=change["gpu_memory_utilization"])
     assert result.ok, result
+
+
+def test_a_bf16_engine_on_a_pre_ampere_gpu_is_the_dtype_check_even_when_the_message_is_cut():
+    config = ("INFO llm_engine.py:249] Initializing an LLM engine (v0.6.4.post1) with config: "
+              "model='Qwen/Qwen2-VL-7B-Instruct', dtype=torch.bfloat16, tensor_parallel_size=1\n"
+              "ERROR engine.py:366] Traceback (most recent call last):\n")
+    assert explain("GPU 0: Tesla T4\n" + config).primary == "bf16-unsupported"
+    assert explain("GPU 0: NVIDIA L4\n" + config).primary != "bf16-unsupported"
+    assert explain("GPU 0: Tesla T4\n" + config.replace("bfloat16", "float16")).primary != "bf16-unsupported"

@@ -17,6 +17,12 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"(?P<gpu>.+?) GPU has compute capability (?P<cc>[\d.]+)",
                   r"Bfloat16 is only supported on GPUs with compute capability of at least 8\.0",
                   r"_check_if_gpu_supports_dtype.{0,400}?raise ValueError"),
+        # the message cut off: the engine's config says bfloat16 and the log names a GPU without it; vLLM checks the
+        # dtype when each worker initialises its device, before anything else can fail
+        when=((r"dtype=torch\.bfloat16|dtype=.?bfloat16|--dtype[= ]bfloat16",
+               r"V100|Tesla T4|\bT4\b|RTX 20[78]0|2080 ?Ti|TITAN RTX|Quadro RTX|\bP40\b|\bP100\b|GTX 10[6-8]0",
+               r"out of memory|OutOfMemoryError|no kernel image|Cannot re-initialize|FlashAttention|NCCL error|"
+               r"(?-i:Killed)|Casting torch\.bfloat16 to torch\.float16"),),
         cause="Turing, Volta and Pascal GPUs (RTX 2080 Ti, Titan RTX, T4, V100, P40) have no native bfloat16, "
               "and the checkpoint's dtype is bfloat16.",
         fix="--dtype half (float16) on these nodes; with a mixed fleet use float16 everywhere.",
