@@ -143,3 +143,17 @@ def test_a_bf16_engine_on_a_pre_ampere_gpu_is_the_dtype_check_even_when_the_mess
     assert explain("GPU 0: Tesla T4\n" + config).primary == "bf16-unsupported"
     assert explain("GPU 0: NVIDIA L4\n" + config).primary != "bf16-unsupported"
     assert explain("GPU 0: Tesla T4\n" + config.replace("bfloat16", "float16")).primary != "bf16-unsupported"
+
+
+def test_an_oom_after_the_v1_engine_core_started_is_a_request_time_one():
+    log = ("(EngineCore_DP0 pid=413) ERROR 11-10 12:30:57 [core.py:710] EngineCore encountered a fatal error.\n"
+           "(EngineCore_DP0 pid=413) ERROR 11-10 12:30:57 [core.py:710] Traceback (most recent call last):\n" + OOM)
+    assert explain(log).primary == "oom-runtime"
+    assert explain(log.replace("encountered a fatal error", "failed to start")).primary != "oom-runtime"
+
+
+def test_a_request_time_oom_of_an_unknown_model_lowers_the_utilization_it_launched_with():
+    cmd = "vllm serve /models/krypton3-4b --gpu-memory-utilization 0.95 --max-model-len 32768\n"
+    change = explain(cmd + OOM).plan_change
+    assert change["gpu_memory_utilization"]["to"] == 0.9
+    assert change["gpu_memory_utilization"]["from"] == 0.95

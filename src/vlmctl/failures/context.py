@@ -49,6 +49,7 @@ class LogContext:
     tensor_parallel_size: int | None = None
     pipeline_parallel_size: int | None = None
     max_model_len: int | None = None
+    gpu_memory_utilization: float | None = None
     vllm_version: str | None = None
     engine: str | None = None
     """"v0" or "v1" (vLLM's engine generation) when the log shows it."""
@@ -168,6 +169,9 @@ def read_context(text: str) -> LogContext:
                                   or _int(r"(?:--pipeline-parallel-size|-pp)[= ](\d+)", text))
     ctx.max_model_len = (_int(r"max_seq_len=(\d+)", text) or _int(r"--max[-_]model[-_]len[= ](\d+)", text)
                          or _int(r"max_model_len[=:'\" ]+(\d+)", text))
+    util = re.search(r"gpu[-_]memory[-_]utilization[=:'\" ]+(0?\.\d+|1(?:\.0)?)\b", text, re.I)
+    if util:
+        ctx.gpu_memory_utilization = float(util.group(1))
     _read_size(ctx, text)
     for pattern in _VERSION:
         m = re.search(pattern, text, re.I)

@@ -189,8 +189,9 @@ SIGNATURES: tuple[Signature, ...] = (
         title="CUDA OOM while serving (outside the vision encoder)",
         subsystem="cuda-memory",
         patterns=(r"\bexecute_model\b.{0,3000}?" + _OOM,
+                  # V1 logs "EngineCore encountered a fatal error" for a core that had started (v1/engine/core.py)
                   r"(?:Engine background task failed|AsyncEngineDeadError|EngineDeadError|Model actor is out of "
-                  r"memory).{0,3000}?" + _OOM,
+                  r"memory|EngineCore encountered a fatal error).{0,3000}?" + _OOM,
                   _SERVING + r".*?" + _OOM),
         unless=_STARTUP,
         when=((_OOM, r"gpu[-_]memory[-_]utilization[=:'\" ]+0?\.9[5-9]", r"capture|cudagraph|CUDA graph|Loading model"),),
@@ -201,7 +202,8 @@ SIGNATURES: tuple[Signature, ...] = (
             "image size (max_pixels).",
         sources=("vllm-project/vllm#26863", "vllm-project/vllm#5173"),
         plan_change=pc.runtime_oom,
-        plan_change_doc="`gpu_memory_utilization` and `max_num_seqs` ← the planner's, else − 0.05 and halved",
+        plan_change_doc="`gpu_memory_utilization` and `max_num_seqs` ← the planner's, else − 0.05 and halved (the "
+                        "utilization the log launched with − 0.05 without a plan)",
         supersedes=("oom-startup",),
     ),
     Signature(

@@ -216,7 +216,8 @@ def runtime_oom(values: Values, plan: Any, ctx: Any) -> dict[str, Any]:
     if p is not None:
         return {"gpu_memory_utilization": p.gpu_memory_utilization, "max_num_seqs": p.max_num_seqs}
     if plan is None:
-        return {}
+        util = ctx.gpu_memory_utilization if ctx is not None else None
+        return {"gpu_memory_utilization": round(max(0.5, util - 0.05), 2)} if util else {}
     return {"gpu_memory_utilization": round(max(0.5, plan.gpu_memory_utilization - 0.05), 2),
             "max_num_seqs": max(1, plan.max_num_seqs // 2)}
 
