@@ -157,3 +157,9 @@ def test_a_request_time_oom_of_an_unknown_model_lowers_the_utilization_it_launch
     change = explain(cmd + OOM).plan_change
     assert change["gpu_memory_utilization"]["to"] == 0.9
     assert change["gpu_memory_utilization"]["from"] == 0.95
+
+
+def test_sglangs_graph_capture_oom_is_a_cuda_graph_oom():
+    log = ("Exception: Capture cuda graph failed: CUDA out of memory. Tried to allocate 2.00 GiB.\n"
+           "Possible solutions:\n1. set --mem-fraction-static to a smaller value (e.g., 0.8 or 0.7)\n")
+    assert explain(log).primary == "oom-cudagraph"

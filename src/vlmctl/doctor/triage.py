@@ -15,7 +15,8 @@ _KEYWORDS: dict[str, tuple[tuple[float, str], ...]] = {
                 r"NCCL_SOCKET_IFNAME|ProcessGroup|all_reduce|allreduce|c10d"), (1, r"/distributed/")),
     "ray": ((3, r"placement group|raylet|\bGCS\b|RayTaskError|ActorDiedError|ray start|ray status"),
             (1, r"\bray\b|Ray\b|RayWorker|actor")),
-    "cuda-memory": ((4, r"out of memory|OutOfMemoryError|Not enough memory|显存不足|爆显存|显存溢出"), (3, r"KV cache|cache blocks|gpu_memory_utilization|mem.fraction|"
+    "cuda-memory": ((4, r"out of memory|OutOfMemoryError|Not enough memory|显存不足|爆显存|显存溢出"),
+                    (3, r"KV cache|cache blocks|gpu_memory_utilization|mem.fraction|"
                     r"memory profiling|Tried to allocate"), (1, r"profile_run|determine_available_memory|GiB")),
     "host-memory": ((4, r"(?-i:Killed)\b|oom-kill|Cannot allocate memory|bad_alloc|mmap|low on memory|SIGKILL|"
                      r"memory pressure|内存不足|内存溢出"),

@@ -42,7 +42,8 @@ SIGNATURES: tuple[Signature, ...] = (
         sources=("vllm-project/vllm#16118", "vllm-project/vllm#25350"),
         versions=("0.8", None),
         plan_change=pc.max_len_from_kv,
-        plan_change_doc="`max_model_len` ← the estimate vLLM printed (or scaled from the GiB figures), multiple of 16; "
+        plan_change_doc="`max_model_len` ← the estimate vLLM printed (or scaled from the GiB figures), multiple of "
+                        "16; "
                         "without numbers the planner's for the model and GPUs in the log",
         specificity=3,
     ),
@@ -149,7 +150,8 @@ SIGNATURES: tuple[Signature, ...] = (
         id="oom-cudagraph",
         title="CUDA OOM while capturing CUDA graphs at start-up",
         subsystem="cuda-memory",
-        patterns=(r"(?:capture_end|capture_model|cuda/graphs\.py|CUDAGraph|cudagraph).{0,1500}?" + _OOM,
+        patterns=(r"(?:capture_end|capture_model|cuda/graphs\.py|CUDAGraph|cudagraph|Capture cuda graph)"
+                  r".{0,1500}?" + _OOM,
                   _OOM + r".{0,600}?(?:capture_end|capture_model|cuda/graphs\.py)"),
         cause="CUDA graphs are captured after the KV cache took its share; the capture pool did not fit in what "
               "was left (V1 captures more sizes than V0).",
@@ -169,7 +171,8 @@ SIGNATURES: tuple[Signature, ...] = (
                   _OOM + r".{0,3000}?_dummy_run\(max_num_batched_tokens, max_num_seqs\)"),
         when=((_OOM,
                r"\A(?=.*?(?:_initialize_kv_caches|determine_num_available_blocks|profile_run))"
-               r"(?=.*?(?:MiniCPM[\w.-]*?V\b|-VL\b|\bVL-|llava|InternVL|Qwen2?-?VL|vision|Pixtral|Idefics|Phi-3-vision))",
+               r"(?=.*?(?:MiniCPM[\w.-]*?V\b|-VL\b|\bVL-|llava|InternVL|Qwen2?-?VL|vision|Pixtral|Idefics|"
+               r"Phi-3-vision))",
                r"EngineCore|vllm/v1/|gpu_model_runner|V1 LLM engine"),),
         cause="vLLM's V0 start-up profile runs max_num_seqs sequences (default 256), each with dummy images: for "
               "models with few tokens per image (MiniCPM-V, small max_pixels) that is hundreds of images through "
@@ -194,7 +197,8 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"memory|EngineCore encountered a fatal error).{0,3000}?" + _OOM,
                   _SERVING + r".*?" + _OOM),
         unless=_STARTUP,
-        when=((_OOM, r"gpu[-_]memory[-_]utilization[=:'\" ]+0?\.9[5-9]", r"capture|cudagraph|CUDA graph|Loading model"),),
+        when=((_OOM, r"gpu[-_]memory[-_]utilization[=:'\" ]+0?\.9[5-9]",
+               r"capture|cudagraph|CUDA graph|Loading model"),),
         cause="a batch at request time needed more than the memory left beside the KV cache (sampler, "
               "logits of a large batch, images, CUDA-graph pools): gpu_memory_utilization leaves too little "
               "headroom.",
