@@ -54,7 +54,7 @@ def evaluate(corpus_dir: Path = CORPUS, parts: tuple[str, ...] = PARTS) -> dict:
             continue
         ok, predicted = judge(log.label, explain(log.text))
         rows.append({"file": log.file, "url": log.url, "part": split[log.file], "category": log.category,
-                     "label": log.label, "predicted": predicted, "correct": ok})
+                     "label": log.label, "predicted": predicted, "correct": ok, "batch": log.batch})
     summary: dict = {}
     for part in PARTS:
         mine = [r for r in rows if r["part"] == part]
@@ -69,6 +69,11 @@ def evaluate(corpus_dir: Path = CORPUS, parts: tuple[str, ...] = PARTS) -> dict:
             "accuracy": round(sum(r["correct"] for r in mine) / len(mine), 3) if mine else None,
             "by_category": {c: {"correct": v[0], "total": v[1]} for c, v in sorted(by_cat.items())},
         }
+    held = [r for r in rows if r["part"] == "held-out"]
+    if held:
+        summary["held-out"]["by_batch"] = {
+            b: {"correct": sum(r["correct"] for r in held if r["batch"] == b),
+                "total": sum(1 for r in held if r["batch"] == b)} for b in sorted({r["batch"] for r in held})}
     return {"summary": summary, "logs": rows}
 
 
@@ -121,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         parts = tuple(p for p in parts if p != "held-out")
     report = evaluate(parts=parts)
     print(table(report, parts))
+    by_batch = report["summary"].get("held-out", {}).get("by_batch")
+    if by_batch:
+        print("held-out by batch: " + ", ".join(f"batch {b}: {v['correct']}/{v['total']}" for b, v in by_batch.items()))
     if args.misses:
         for r in report["logs"]:
             if not r["correct"] and r["part"] != "held-out":

@@ -26,3 +26,9 @@ def test_every_fit_miss_still_names_a_subsystem_or_a_cause():
     for row in REPORT["logs"]:
         if row["label"] != "none" and row["part"] == "fit":
             assert row["predicted"] != "none", row["file"]
+
+
+def test_a_run_limited_to_some_parts_explains_no_other_log():
+    report = bench.evaluate(parts=("fresh-6",))
+    assert report["logs"] and {r["part"] for r in report["logs"]} == {"fresh-6"}
+    assert "held-out" not in report["summary"]

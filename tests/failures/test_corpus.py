@@ -67,3 +67,15 @@ def test_split_file_lists_every_log_once():
     data = yaml.safe_load((CORPUS / "split.yaml").read_text())
     names = [name for part in data.values() for name in part]
     assert len(names) == len(set(names)) == len(load_corpus(CORPUS))
+
+
+def test_the_fit_side_view_never_yields_a_held_out_log():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fit_view", ROOT / "tests" / "failures" / "fit_view.py")
+    fit_view = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fit_view)
+    held = {name for name, part in load_split(CORPUS).items() if part == "held-out"}
+    shown = {e["file"] for e in fit_view.fit_entries()}
+    assert held and not held & shown
+    assert len(shown) + len(held) == len(load_corpus(CORPUS))
