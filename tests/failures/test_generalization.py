@@ -163,3 +163,12 @@ def test_sglangs_graph_capture_oom_is_a_cuda_graph_oom():
     log = ("Exception: Capture cuda graph failed: CUDA out of memory. Tried to allocate 2.00 GiB.\n"
            "Possible solutions:\n1. set --mem-fraction-static to a smaller value (e.g., 0.8 or 0.7)\n")
     assert explain(log).primary == "oom-cudagraph"
+
+
+def test_a_scheduler_budget_below_the_context_gets_the_budget_raised_to_it():
+    log = ("ValueError: max_num_batched_tokens (4096) is smaller than max_model_len (4608). This effectively limits "
+           "the maximum sequence length to max_num_batched_tokens and makes vLLM reject longer sequences.")
+    result = explain(log)
+    assert result.primary == "batched-tokens-below-max-len"
+    assert result.plan_change["max_num_batched_tokens"]["to"] == 4608
+    assert explain("CUDA error: invalid device ordinal").primary == "world-size-gpus"

@@ -228,7 +228,9 @@ SIGNATURES: tuple[Signature, ...] = (
         patterns=(r"world_size \((?P<world>\d+)\) is less than than max local gpu count \((?P<local>\d+)\)",
                   r"World size \((?P<world2>\d+)\) is larger than the number of available GPUs \((?P<local2>\d+)\)",
                   r"Tensor parallel size \((?P<tp>\d+)\) (?:exceeds available GPUs|cannot be larger than the "
-                  r"number of available GPUs) \((?P<local3>\d+)\)(?!\. This may result in Ray placement group)"),
+                  r"number of available GPUs) \((?P<local3>\d+)\)(?!\. This may result in Ray placement group)",
+                  # a rank's local device index beyond the GPUs CUDA_VISIBLE_DEVICES leaves it
+                  r"CUDA error: invalid device ordinal"),
         unless=(r"ray_utils|placement group|Connected to Ray cluster|RAY_ADDRESS|distributed-executor-backend[= ]ray",),
         cause="TP x PP exceeds the GPUs on this node and vLLM was not told to span nodes.",
         fix="add --distributed-executor-backend ray (with a Ray cluster up: `vlmctl cluster up`) or "

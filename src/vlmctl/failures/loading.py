@@ -118,6 +118,23 @@ SIGNATURES: tuple[Signature, ...] = (
         specificity=3,
     ),
     Signature(
+        id="batched-tokens-below-max-len",
+        title="max_num_batched_tokens below max_model_len without chunked prefill",
+        subsystem="model-loading",
+        # vllm/config.py:SchedulerConfig._verify_args (V0, and V1 with chunked prefill off); verl's own check
+        patterns=(r"max_num_batched_tokens \((?P<batched>\d+)\) is smaller than max_model_len "
+                  r"\((?P<max_model_len>\d+)\)",
+                  r"max_num_batched_tokens is smaller than max_model_len"),
+        cause="without chunked prefill one scheduler step must hold a whole prompt, so max_num_batched_tokens "
+              "below max_model_len would reject every longer request; vLLM refuses the configuration at start-up.",
+        fix="raise --max-num-batched-tokens to at least --max-model-len, lower --max-model-len, or enable "
+            "chunked prefill (--enable-chunked-prefill).",
+        sources=("vllm/config.py:SchedulerConfig._verify_args", "verl-project/verl vllm_rollout"),
+        plan_change=pc.batched_tokens_to_max_len,
+        plan_change_doc="`max_num_batched_tokens` ← max_model_len",
+        specificity=3,
+    ),
+    Signature(
         id="pp-unsupported",
         title="Pipeline parallelism not supported for this architecture (old vLLM)",
         subsystem="versions",

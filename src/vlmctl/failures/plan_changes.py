@@ -183,6 +183,12 @@ def prompt_fit(values: Values, plan: Any, ctx: Any) -> dict[str, Any]:
     return {"max_model_len": p.max_model_len} if p is not None and p.max_model_len >= want else {}
 
 
+def batched_tokens_to_max_len(values: Values, plan: Any, ctx: Any) -> dict[str, Any]:
+    """Without chunked prefill one step must hold a whole sequence: max_num_batched_tokens up to max_model_len."""
+    need = values.get("max_model_len") or (ctx.max_model_len if ctx is not None else None)
+    return {"max_num_batched_tokens": int(need)} if need else {}
+
+
 def max_len_derived(values: Values, plan: Any, ctx: Any) -> dict[str, Any]:
     derived = values.get("derived")
     return {"max_model_len": derived} if derived else {}
