@@ -53,12 +53,13 @@ SPEED_V026 = SpeedConstants(
     vllm_version="0.26.0",
     source="fitted 2026-11-29 on all 19 vlmctl bench runs with the media in vLLM's prefix cache (13 on one H200, "
            "6 on one H100 of another host; vLLM 0.26.0, V2 runner and the field report's eager launch, dummy "
-           "weights), none held out: two earlier held-out reports used them (benchmarks/speed_fit.py, "
-           "docs/validation.md § 11); host_factor 1 is the H200 host's API server (the H100 host's fitted 1.80); "
-           "vision_mfu and media_new_ms_per_mpixel (new media) are reference values, not measured; link "
-           "latencies and Ethernet are reference values (no multi-GPU machine)",
-    bandwidth_fraction=0.88, prefill_mfu=0.558, vision_mfu=0.25, step_ms=0.0, layer_us=45.8, eager_layer_ms=0.94,
-    seq_us=28.4, request_ms=16.6, api_ms=2.31, media_ms_per_mpixel=7.09, media_new_ms_per_mpixel=10.0, gap_ms=22.8,
+           "weights), none held out: two earlier held-out reports used them; vision_mfu and "
+           "media_new_ms_per_mpixel fitted 2026-11-29 on 2 runs with a new image per request (H200, vLLM 0.26.0: "
+           "7B image c=1 and c=32), 11 such runs held out (benchmarks/speed_fit.py, docs/validation.md § 11); "
+           "host_factor 1 is the H200 host's API server (the H100 host's fitted 1.80); link latencies and "
+           "Ethernet are reference values (no multi-GPU machine)",
+    bandwidth_fraction=0.88, prefill_mfu=0.558, vision_mfu=0.636, step_ms=0.0, layer_us=45.8, eager_layer_ms=0.94,
+    seq_us=28.4, request_ms=16.6, api_ms=2.31, media_ms_per_mpixel=7.09, media_new_ms_per_mpixel=68.3, gap_ms=22.8,
     link_latency_us={"nvlink": 8.0, "pcie": 20.0, "ethernet": 60.0}, ethernet_gbs=1.25,
 )
 SPEED: dict[str, SpeedConstants] = {"0.26.0": SPEED_V026}
