@@ -236,11 +236,61 @@ def markdown_hybrid(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+PREDICTIONS = ROOT / "docs" / "validation" / "families" / "q35_predictions.json"
+SERVES = ROOT / "docs" / "validation" / "families" / "serve_q35" / "summary.jsonl"
+
+
+def _err(pred, meas) -> str:
+    return f"{100.0 * (pred - meas) / meas:+.2f}" if pred and meas else "—"
+
+
+def markdown_q35(records: list[dict], predictions: Path = PREDICTIONS, serves: Path = SERVES) -> str:
+    """Qwen3.5 and the visit's serves: KV tokens measured, predicted before the visit (the committed predictions
+    file) and predicted now (after the fit), with both errors."""
+    before = {r["name"]: r for r in json.loads(predictions.read_text())["rows"]}
+    now_serves = {}
+    if serves.exists():
+        import q35_predictions
+        from parse_vllm_log import parse_log
+
+        now_serves = {r["folder"]: r for r in q35_predictions.serve_rows()}
+    lines = ["| run | split | runner m/p | verdict m/p | weights GiB m/p | torch peak GiB m/p | KV GiB m/p "
+             "| KV tokens measured | before the visit (err %) | now (err %) | max concurrency m/p |", "|" + "---|" * 11]
+    for r in records:
+        if r["name"] not in before or r["verdict_measured"] != "ready":
+            continue
+        m, p, b = r["measured"], r["predicted"], before[r["name"]]["predicted"]
+        conc = r.get("hybrid", {})
+        cells = [r["name"], r["split"], f"{r['runner_measured']}/{r['runner_predicted']}",
+                 f"{r['verdict_measured']}/{r['verdict_predicted']}"]
+        cells += [f"{m.get(k)} / {p.get(k)}" for k in ("weights_gib", "torch_peak_gib", "available_kv_gib")]
+        cells += [f"{m['kv_tokens']:,}", f"{b['kv_tokens']:,} ({_err(b['kv_tokens'], m['kv_tokens'])})",
+                  f"{p['kv_tokens']:,} ({_err(p['kv_tokens'], m['kv_tokens'])})",
+                  f"{conc.get('measured', {}).get('max_concurrency')} / {conc.get('predicted', {}).get('max_concurrency')}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    for line in serves.read_text().splitlines() if serves.exists() else []:
+        s = json.loads(line)
+        name = f"S_{s['model']}_serve_plan"
+        b, n = before[name]["predicted"], now_serves[s["model"]]["predicted"]
+        api = ", ".join(f"{k} {v}" for k, v in s["api"].items())
+        excerpt = serves.parent / f"engine_excerpt_{s['model']}.log"
+        lg = parse_log(excerpt.read_text(errors="replace")) if excerpt.exists() else {}
+        cells = [f"{name} (`vlmctl serve --plan`; API: {api})", "held out", f"{lg.get('runner', '—')}/{n['runner']}",
+                 "ready/ready"]
+        cells += [f"{lg.get(k, '—')} / {n[k]}" for k in ("weights_gib", "torch_peak_gib", "available_kv_gib")]
+        cells += [f"{s['kv_tokens_logged']:,}", f"{b['kv_tokens']:,} ({_err(b['kv_tokens'], s['kv_tokens_logged'])})",
+                 f"{n['kv_tokens']:,} ({_err(n['kv_tokens'], s['kv_tokens_logged'])})",
+                 f"{s['max_concurrency_logged']} / {n['max_concurrency']}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--fit", action="store_true", help="print the terms fitted on the TRAIN runs")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--q35-markdown", action="store_true", help="the Qwen3.5 visit's table (before/after the fit)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     rows = load_runs(args.results)
@@ -248,7 +298,11 @@ def main() -> int:
         ready = [r for r in rows if r["verdict"] == "ready"]
         print(json.dumps(fit(ready) | {"qwen3_5": fit_q35(ready)}, indent=1))
     records = compare(rows)
-    if args.markdown:
+    if args.q35_markdown:
+        print(markdown_q35(records))
+        print()
+        print(markdown_hybrid(records))
+    elif args.markdown:
         print(markdown(records))
         if any(r.get("hybrid") and r["verdict_measured"] == "ready" for r in records):
             print()

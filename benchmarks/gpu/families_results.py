@@ -58,6 +58,9 @@ def row(res: dict, log_text: str) -> dict:
             "requested_gib", "profile_s", "load_s", "ready_s", "vllm_version")
     out |= {k: parsed[k] for k in keep if k in parsed}
     out["runner_used"] = out.pop("runner", None)
+    m = re.search(r"PROBE READY after ([\d.]+)s", log_text)
+    if m and out.get("ready_s") is None:
+        out["ready_s"] = float(m.group(1))
     if out.get("verdict") == "start_failed":
         cause = re.search(r"ModuleNotFoundError: [^\n]+", log_text)
         if cause:

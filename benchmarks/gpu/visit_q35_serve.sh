@@ -11,6 +11,8 @@
 # served with `-- --gdn-prefill-backend triton`: on Hopper vLLM 0.26 picks FlashInfer's gated-DeltaNet prefill
 # kernel by default (model_executor/layers/mamba/gdn/qwen_gdn_linear_attn.py _resolve_gdn_prefill_backend), and the
 # machine has no FlashInfer. Writes $OUT/serve_q35.tar.gz (plans, api answers, engine log excerpts, summary.json).
+# vLLM logs at INFO: at DEBUG every custom op logs, and the first eager Qwen3.5 request (Triton kernels compiling)
+# then ran past a 60 s client timeout (2026-11-29); the requests get 175 s.
 # CPU rehearsal (no GPU; plans, then each serve fails fast without vLLM):
 #   Q35_DRY=1 PATH=$PWD/.venv/bin:$PATH OUT=/tmp/q35s bash benchmarks/gpu/visit_q35_serve.sh
 set -u
@@ -26,7 +28,7 @@ else
   wait_up() { for _ in $(seq 1 "$2"); do kill -0 "$3" 2>/dev/null || return 1; sleep 1; done; return 1; }
   UP_S=20
 fi
-export PYTHONPATH=$REPO/src:${PYTHONPATH:-} NO_COLOR=1 COLUMNS=200 VLLM_LOGGING_LEVEL=DEBUG
+export PYTHONPATH=$REPO/src:${PYTHONPATH:-} NO_COLOR=1 COLUMNS=200 VLLM_LOGGING_LEVEL=INFO
 F=/tmp/q35s/serve_q35; rm -rf /tmp/q35s; mkdir -p $F /tmp/fam && tar -C /tmp/fam -xJf "$REPO/.gpu/visit/fam.tar.xz"
 VL="python3 -m vlmctl.cli.main"
 python3 - <<'PY' || log "no OpenCV: the video request will be skipped"
@@ -49,7 +51,7 @@ serve_one() {  # folder name, port, extra vLLM flags...
   local pid=$!
   if wait_up $port $UP_S $pid; then
     log "$m up"
-    timeout 60 python3 "$REPO/benchmarks/gpu/api_requests.py" --base http://127.0.0.1:$port/v1 \
+    timeout 175 python3 "$REPO/benchmarks/gpu/api_requests.py" --base http://127.0.0.1:$port/v1 \
       --steps image,worst_video --video /tmp/q35_v.mp4 --out $F/api_$m.json
     cat $F/api_$m.json
   else

@@ -1,8 +1,8 @@
-"""The planner against the measured Qwen3-VL engine starts on the H200 (CPU-only regression test).
+"""The planner against the measured Qwen3-VL and Qwen3.5 engine starts on the H200 (CPU-only regression test).
 
 Re-plans every run of docs/validation/families/results.json with vLLM 0.26's profile and the Qwen3-VL calibration
 rows (fitted on F01, F02, F03's weights, F06, F07, F11: benchmarks/gpu/compare_families.py) and checks
-docs/validation.md § 9's targets: the runner vLLM used, the start verdict of every engine that reached its memory
+docs/validation.md § 9's and § 13's targets: the runner vLLM used, the start verdict of every engine that reached its memory
 profile, and KV tokens within ±3 % — on the held-out runs too.
 """
 from __future__ import annotations
@@ -42,3 +42,53 @@ def test_qwen3_vl_vit_factor_is_the_fit_and_the_v2_reserve_uses_it():
     assert v1.vit_factor == fitted["vit_factor"] == v2.vit_factor != V2.vit_factor
     assert (v1.lm_hidden_buffers, v1.lm_mlp_buffers, v1.sampler_bytes_per_logit) == (
         fitted["lm_hidden_buffers"], fitted["lm_mlp_buffers"], fitted["sampler_bytes_per_logit"])
+
+
+def test_qwen3_5_hybrid_layout_and_held_out_runs():
+    """Qwen3.5-27B on the H200: vLLM's cache layout (attention block, page, per-sequence state of one linear layer,
+    groups) equals the planner's; maximum concurrency and KV tokens within ±3 % on the held-out runs, both with the
+    predictions committed before the visit and with the current planner; the Qwen3.5 rows are Q01's fit."""
+    import json
+
+    from compare_families import PREDICTIONS, fit_q35
+    from vlmctl.engines.vllm.v0_26 import FAMILY_CALIBRATIONS
+
+    runs = [r for r in load_runs() if r["name"].startswith("Q") and r.get("weights_gib") is not None]
+    assert {r["name"][:3] for r in runs} >= {"Q01", "Q02", "Q03", "Q04"}
+    records = {r["name"]: r for r in compare(runs)}
+    for name, rec in records.items():
+        m, p = rec["hybrid"]["measured"], rec["hybrid"]["predicted"]
+        assert m["block_size"] == p["block_size"] == 784, name
+        if m["page_bytes"] is not None:  # Q04 was stopped after its KV lines, before the layout dump
+            assert (m["page_bytes"], m["state_bytes_per_layer"], m["groups"], m["layers_per_group"]) == (
+                p["page_bytes"], p["state_bytes_per_layer"], p["groups"], p["layers_per_group"]), name
+        assert abs(p["max_concurrency"] / m["max_concurrency"] - 1) <= 0.03, name
+    held_out = [n for n, r in records.items() if r["split"] == "held out"]
+    assert sorted(held_out) == ["Q02_q35_27b_default_eager_u90_L64k_s128_img2_vid1",
+                                "Q03_q35_27b_default_graphs_u90_L32k_s64",
+                                "Q04_q35_27b_v2_eager_u85_L32k_s512_img1_vid0"]
+    before = {r["name"]: r["predicted"]["kv_tokens"] for r in json.loads(PREDICTIONS.read_text())["rows"]}
+    for name in held_out:
+        measured = records[name]["measured"]["kv_tokens"]
+        assert abs(records[name]["kv_tokens_err_pct"]) <= 3.0 and abs(before[name] / measured - 1) <= 0.03, name
+    fitted = fit_q35([r for r in load_runs() if r["verdict"] == "ready"])
+    row = FAMILY_CALIBRATIONS[("v1", "Qwen3.5")]
+    assert fitted["row"].startswith("Q01")
+    assert row.weight_overhead_gib == fitted["weight_overhead_gib"]
+    assert row.lm_activation_factor == round(fitted["lm_activation_factor"], 2)
+
+
+def test_serve_plans_of_the_visit_replan_within_3_percent():
+    """The two `vlmctl serve --plan` engines (Qwen3-VL-30B-A3B, Qwen3.5-27B): planned again from the same folders and
+    arguments, KV tokens within ±3 % of what vLLM logged, and both answered an image and a video request."""
+    import json
+
+    import q35_predictions
+    from compare_families import SERVES
+
+    logged = {s["model"]: s for s in map(json.loads, SERVES.read_text().splitlines())}
+    assert set(logged) == {"30B-A3B", "27B"}
+    for row in q35_predictions.serve_rows():
+        s = logged[row["folder"]]
+        assert s["api"] == {"image": 200, "worst_video": 200}
+        assert abs(row["predicted"]["kv_tokens"] / s["kv_tokens_logged"] - 1) <= 0.03, row["folder"]

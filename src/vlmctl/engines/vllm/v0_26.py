@@ -61,10 +61,26 @@ _QWEN3_VL_SOURCE = ("fitted 2026-11-29 on one H200, vLLM 0.26.0, torch 2.11.0+cu
                     "F03, F05, F08, F09, F12 held out")
 QWEN3_VL_V2 = replace(V2, source=_QWEN3_VL_SOURCE, **_QWEN3_VL_FIT, vit_factor=1.10)
 QWEN3_VL_V1 = replace(V1, source=_QWEN3_VL_SOURCE, **_QWEN3_VL_FIT, sampler_bytes_per_logit=10.42, vit_factor=1.10)
+# Qwen3.5 rows (benchmarks/gpu/compare_families.py --fit; docs/validation.md § 13): one H200, vLLM 0.26.0, torch
+# 2.11.0+cu130, dummy weights, 2026-11-29, Triton gated-DeltaNet prefill. Qwen3-VL's rows (same tower, same sampler
+# path) with two terms from the one designated fit run, Q01 (27B, V1, eager, 1,024 sequences): weight overhead 0.14
+# GiB beyond parameters (51.10 GiB logged) and the LM pass factor 1.21 (torch peak 3.91 GiB, the LM path: sampler
+# dummy over 1,024 rows × 248,320 vocab, encoder outputs, LM pass). Held out: Q02, Q03 (CUDA graphs), Q04 (V2) and
+# two `vlmctl serve --plan` engines. Not measured: Qwen3.5-MoE (its rows add Qwen3-VL-MoE's fused-MoE buffers),
+# TP > 1, prefix caching (mamba_cache_mode align).
+_QWEN3_5_FIT = dict(weight_overhead_gib=0.14, lm_activation_factor=1.21)
+_QWEN3_5_SOURCE = ("fitted 2026-11-29 on one H200, vLLM 0.26.0, torch 2.11.0+cu130, dummy weights: Q01 of "
+                   "docs/validation/families (benchmarks/gpu/compare_families.py --fit) on Qwen3-VL's rows; Q02, Q03, "
+                   "Q04 and two serve runs held out")
+QWEN3_5_V2 = replace(QWEN3_VL_V2, source=_QWEN3_5_SOURCE, **_QWEN3_5_FIT)
+QWEN3_5_V1 = replace(QWEN3_VL_V1, source=_QWEN3_5_SOURCE, **_QWEN3_5_FIT)
 FAMILY_CALIBRATIONS = {
     ("v2", "Qwen3-VL"): QWEN3_VL_V2, ("v1", "Qwen3-VL"): QWEN3_VL_V1,
     ("v2", "Qwen3-VL-MoE"): replace(QWEN3_VL_V2, lm_mlp_buffers=1.50),
     ("v1", "Qwen3-VL-MoE"): replace(QWEN3_VL_V1, lm_mlp_buffers=1.50),
+    ("v2", "Qwen3.5"): QWEN3_5_V2, ("v1", "Qwen3.5"): QWEN3_5_V1,
+    ("v2", "Qwen3.5-MoE"): replace(QWEN3_5_V2, lm_mlp_buffers=1.50),
+    ("v1", "Qwen3.5-MoE"): replace(QWEN3_5_V1, lm_mlp_buffers=1.50),
 }
 
 _WHEEL = "vLLM 0.26.0 wheel"
