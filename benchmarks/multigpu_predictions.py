@@ -22,9 +22,10 @@ import datetime as dt
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
+
+from provenance import git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -103,14 +104,6 @@ def predictions() -> dict:
             per_count[str(gpus)] = {"layouts": rows, "pick": picks}
         out["models"][short] = {"model": model, "gpus": per_count}
     return out
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def markdown(doc: dict) -> str:
@@ -237,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{args.check}: unchanged")
         return 0
-    doc = {"recorded": {"date": dt.date.today().isoformat(), "commit": _commit(),
+    doc = {"recorded": {"date": dt.date.today().isoformat(), "commit": git_commit(),
                         "note": "written before any multi-GPU run of these layouts existed (held out)"}, **doc}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1) + "\n")

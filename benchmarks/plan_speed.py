@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +25,7 @@ from rich.table import Table
 from vlmctl.clusterspec import ClusterSpec
 from vlmctl.models import CATALOG
 from vlmctl.plan import make_plan
+from provenance import git_commit
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = ClusterSpec.model_validate({"nodes": [
@@ -42,14 +42,6 @@ GPU_SETS: dict[str, dict] = {
     "4 × 8 mixed": {"cluster": CLUSTER},
 }
 TARGET_MS = 100.0
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> int:
@@ -91,7 +83,7 @@ def main() -> int:
     out.write_text(json.dumps({
         "target_ms": TARGET_MS, "runs": args.runs, "prefer": args.prefer, "worst_median_ms": worst["median_ms"],
         "worst": f"{worst['model']} on {worst['gpus']}",
-        "measured": {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": _commit(),
+        "measured": {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(),
                      "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                      "load_average_1m": [round(load_before[0], 2), round(load_after[0], 2)]},
         "rows": rows}, indent=1, ensure_ascii=False) + "\n")

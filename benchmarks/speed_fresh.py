@@ -24,9 +24,10 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
+
+from provenance import git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -108,14 +109,6 @@ def predictions(k=None) -> dict:
             "media": "distinct (no prefix-cache hits)", "fit_constants": list(FIT_CONSTANTS),
             "constants": {f: v for f, v in dataclasses.asdict(k).items() if f != "source"},
             "constants_source": k.source, "rows": rows}
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def measured(run_dir: Path) -> dict[str, dict]:
@@ -200,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.check}: unchanged")
         return 0
     doc = predictions()
-    doc = {"recorded": {"date": dt.date.today().isoformat(), "commit": _commit(),
+    doc = {"recorded": {"date": dt.date.today().isoformat(), "commit": git_commit(),
                         "note": "written before the fresh-media visit measured any of these rows; FIT rows are "
                                 "fitted after it, the others held out"}, **doc}
     args.out.parent.mkdir(parents=True, exist_ok=True)
