@@ -1,15 +1,15 @@
 """The speed model against every measured `vlmctl bench` run: predicted next to measured, fitted rows and held out.
 
-Cached-media rows (the fit set of the committed constants, none held out): the H200 speed visit
+All 32 measured rows are the fit set of the committed constants (earlier held-out reports used every one of them;
+the next held-out test is docs/validation/speed_next/): cached-media rows, the H200 speed visit
 (docs/validation/speed/results.json: 3B/7B/32B image at concurrency 1/8/32, 7B text and video) and the H100 runs of
-docs/validation.md § 3 (7B planned and the field report's eager launch, 1/8/32). Those benches reused four images
+docs/validation.md § 3 (7B planned and the field report's eager launch, 1/8/32) — those benches reused four images
 (two videos) per size, so after the first requests the image sits in vLLM's prefix cache: they are predicted with
-the media cached and median TTFT/TPOT. Fresh-media rows (docs/validation/speed_fresh/, once collected): every image
-or video new; fit or held out as designated in predictions.json before the visit measured them.
+the media cached —, and the fresh-media rows (docs/validation/speed_fresh/: every image or video new). Median TTFT
+and TPOT, output tok/s over the level.
 
     python benchmarks/speed_fit.py              # the table with the committed constants
-    python benchmarks/speed_fit.py --fit        # refit on the 19 cached-media rows (and the H100 host's factor)
-    python benchmarks/speed_fit.py --fit-fresh  # fit vision_mfu, media_new_ms_per_mpixel on the fresh fit rows
+    python benchmarks/speed_fit.py --fit        # refit on all 32 rows (and the H100 host's factor)
 """
 from __future__ import annotations
 
@@ -30,17 +30,14 @@ H100 = ROOT / "docs/validation/serve"
 FRESH = ROOT / "docs/validation/speed_fresh"
 MODELS = {"3B": "Qwen/Qwen2.5-VL-3B-Instruct", "7B": "Qwen/Qwen2.5-VL-7B-Instruct",
           "32B": "Qwen/Qwen2.5-VL-32B-Instruct"}
-#: The constants fitted on the 19 rows with cached media (the others keep their reference values: nothing
-#: measured there moves them: every image was a prefix-cache hit).
+#: The constants fitted on the 32 rows (link latencies and Ethernet keep their reference values: one GPU per run).
 FITTED = ("bandwidth_fraction", "prefill_mfu", "step_ms", "layer_us", "seq_us", "request_ms", "api_ms",
-          "media_ms_per_mpixel", "gap_ms", "eager_layer_ms")
-#: Fitted on the fresh-media rows designated fit (docs/validation/speed_fresh/predictions.json), all else kept.
-FRESH_FITTED = ("vision_mfu", "media_new_ms_per_mpixel")
+          "media_ms_per_mpixel", "gap_ms", "eager_layer_ms", "vision_mfu", "media_new_ms_per_mpixel")
 #: The API server's host of each row against the H200 host's (the constants' own): fitted with them.
 HOSTS = {"H200": "h200-host", "H200 fresh": "h200-host", "H100": "h100-host", "H100 field": "h100-host"}
-HOST_FACTOR = {"h200-host": 1.0, "h100-host": 1.80}
+HOST_FACTOR = {"h200-host": 1.0, "h100-host": 1.83}
 #: Physical bounds: fractions of a datasheet figure stay fractions.
-BOUNDS = {"bandwidth_fraction": (0.3, 1.0), "prefill_mfu": (0.2, 0.8)}
+BOUNDS = {"bandwidth_fraction": (0.3, 1.0), "prefill_mfu": (0.2, 0.8), "vision_mfu": (0.2, 0.8)}
 TARGETS = {"output_tokens_per_s": 0.15, "tpot_ms": 0.15, "ttft_ms": 0.25}
 
 
@@ -80,8 +77,8 @@ def rows() -> list[dict]:
 
 
 def fresh_rows() -> list[dict]:
-    """The fresh-media visit's rows (every image or video new), if it has been collected: fit or held out as
-    designated in its predictions file before it was measured."""
+    """The fresh-media visit's rows (every image or video new): ``designated`` says fit or held out as set in its
+    predictions file before it was measured; since the revision they are all fit rows (``fit`` True)."""
     if not (FRESH / "results.json").exists():
         return []
     designated = json.loads((FRESH / "predictions.json").read_text())["rows"]
@@ -97,7 +94,7 @@ def fresh_rows() -> list[dict]:
         out.append({"gpu": "H200 fresh", "size": r["size"], "workload": workload, "concurrency": r["concurrency"],
                     "plan": plans[r["size"]], "prompt_tokens": r["prompt_tokens_per_request"],
                     "output_tokens": round(r["output_tokens_per_request"]),
-                    "cached": False, "fit": designated[name]["set"] == "fit",
+                    "cached": False, "fit": True, "designated": designated[name]["set"],
                     "measured": {"output_tokens_per_s": r["output_throughput"], "ttft_ms": r["ttft_s"]["p50"] * 1e3,
                                  "tpot_ms": r["tpot_s"]["p50"] * 1e3}})
         if r.get("media_reuse", "distinct") != "distinct" and workload != "text":
@@ -132,7 +129,7 @@ def errors(row: dict, k, hosts: dict[str, float] | None = None) -> dict[str, flo
 
 
 def fit(all_rows: list[dict], k, names: tuple[str, ...] = FITTED, hosts: dict[str, float] | None = None,
-        fit_hosts: bool = True):
+        fit_hosts: bool = True, step: float = 0.5):
     """Coordinate descent on ``names`` (and the host factors of hosts other than the constants' own): least
     squares of log(predicted / measured) over the rows marked fit. Returns (constants, host factors)."""
     fit_rows = [r for r in all_rows if r["fit"]]
@@ -142,7 +139,7 @@ def fit(all_rows: list[dict], k, names: tuple[str, ...] = FITTED, hosts: dict[st
     def loss(c, hs) -> float:
         return sum(math.log1p(e) ** 2 for r in fit_rows for e in errors(r, c, hs).values())
 
-    best, step = loss(k, hosts), 0.5
+    best = loss(k, hosts)
     while step > 0.005:
         improved = False
         for name in (*names, *free_hosts):
@@ -176,20 +173,15 @@ def table(all_rows: list[dict], k, hosts: dict[str, float] | None = None) -> lis
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fit", action="store_true", help="refit the constants on the 19 cached-media rows")
-    ap.add_argument("--fit-fresh", action="store_true",
-                    help="fit vision_mfu and media_new_ms_per_mpixel on the fresh-media rows designated fit")
+    ap.add_argument("--fit", action="store_true", help="refit the constants on all 32 rows")
     ap.add_argument("--out", help="also write the table as JSON here")
     args = ap.parse_args()
     k = speed_constants("0.26.0")
     all_rows, fresh = rows(), fresh_rows()
     hosts = HOST_FACTOR
     if args.fit:
-        k, hosts = fit(all_rows, k)
+        k, hosts = fit(all_rows + fresh, k)
         print({name: round(getattr(k, name), 4) for name in FITTED}, {h: round(v, 3) for h, v in hosts.items()})
-    if args.fit_fresh:
-        k, _ = fit(fresh, k, FRESH_FITTED, hosts, fit_hosts=False)
-        print({name: round(getattr(k, name), 4) for name in FRESH_FITTED})
     result = table(all_rows + fresh, k, hosts)
     print("| GPU | model | workload | c | set | out tok/s meas / pred | TTFT ms meas / pred | TPOT ms meas / pred |")
     print("|---|---|---|---|---|---|---|---|")
@@ -198,11 +190,11 @@ def main() -> int:
         cells = [f"{m[x]:,.1f} / {p[x]:,.1f} ({e[x]:+.0%})" for x in ("output_tokens_per_s", "ttft_ms", "tpot_ms")]
         print(f"| {t['gpu']} | {t['model']} | {t['workload']} | {t['concurrency']} | {t['set']} | " + " | ".join(cells)
               + " |")
-    for name, gpu in (("fit", "cached"), ("fit", "H200 fresh"), ("held out", "H200 fresh")):
-        part = [t for t in result if t["set"] == name and (t["gpu"] == "H200 fresh") == (gpu == "H200 fresh")]
+    for name in ("cached", "H200 fresh"):
+        part = [t for t in result if (t["gpu"] == "H200 fresh") == (name == "H200 fresh")]
         if part:
             inside = sum(abs(t["error"][m]) <= tol for t in part for m, tol in TARGETS.items())
-            print(f"{gpu} {name}: {inside} of {3 * len(part)} figures within the targets; worst",
+            print(f"{name} (fit): {inside} of {3 * len(part)} figures within the targets; worst",
                   {m: f"{max(abs(t['error'][m]) for t in part):.0%}" for m in TARGETS})
     if args.out:
         Path(args.out).write_text(json.dumps({"constants": dataclasses.asdict(k), "rows": result}, indent=1))

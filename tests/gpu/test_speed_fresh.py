@@ -1,8 +1,9 @@
 """The fresh-media visit's predictions, recorded before it measured anything (docs/validation/speed_fresh/).
 
-The recorded file is predicted again on the CPU with the constants it records (the fit after the visit changes the
-committed constants, not the record): a change to the speed model's arithmetic or to the plans the visit serves
-fails here. Also the visit script's syntax and the comparison of a visit's bench files with the record.
+The file was predicted by the speed model of its recorded commit; the model's structure has been revised since
+(docs/validation.md § 11), so the file is not predicted again here: what is checked is that it was committed before
+the visit's measurements, the fit/held-out designation, the visit script's syntax and the comparison of a visit's
+bench files with the record (its blind score is checked in tests/plan/test_speed_validation.py).
 """
 from __future__ import annotations
 
@@ -18,12 +19,23 @@ import speed_fresh as sf  # noqa: E402
 RECORDED = ROOT / "docs" / "validation" / "speed_fresh" / "predictions.json"
 
 
-def test_recorded_predictions_follow_from_the_recorded_constants(monkeypatch, tmp_path):
-    monkeypatch.setenv("VLMCTL_CALIBRATION_DIR", str(tmp_path))  # no per-user calibration file
-    recorded = json.loads(RECORDED.read_text())
-    meta = recorded.pop("recorded")
-    assert meta["date"] and meta["commit"] and "before" in meta["note"]
-    assert json.loads(json.dumps(sf.predictions(sf.constants_of(recorded)))) == recorded
+def test_the_predictions_were_committed_before_the_measurements():
+    import shutil
+
+    import pytest
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs the repository's git history (a source archive has none)")
+    recorded = json.loads(RECORDED.read_text())["recorded"]
+    assert recorded["date"] and "before" in recorded["note"]
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+
+    added = git("log", "--diff-filter=A", "--format=%H", "--", "docs/validation/speed_fresh/results.json")
+    first_results = added.stdout.split()[-1]
+    assert git("merge-base", "--is-ancestor", recorded["commit"], first_results).returncode == 0
+    assert recorded["commit"] != first_results
 
 
 def test_fit_rows_were_designated_before_and_are_few():

@@ -10,7 +10,8 @@ Pure arithmetic over the model's shapes and the GPU catalog (docs/planner.md § 
   per-step and per-sequence scheduler overhead (and a per-layer launch cost without CUDA graphs);
 * continuous batching at a concurrency: replicas share the requests evenly; a replica decodes its share (at most
   max_num_seqs, the rest queue) in one batch, split into PP micro-batches; a request's first token waits for the
-  API server to take in the requests ahead of it and for their prefills.
+  API server to take in the requests ahead of it (its event loop and its renderer's one worker overlap) and for
+  their prefills; the others' prefills take their share of the GPU's time from every decode step.
 
 The constants are measured per vLLM version (``vlmctl.engines.vllm.speed``: date, GPU, runs); docs/validation.md
 holds the table of predicted against measured rows, fitted and held out.
@@ -267,19 +268,30 @@ def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: i
         step = max(step, r.pp * (parts["scheduler"]))
     pf = prefill_s(spec, r, uncached, uncached_media, k)
     mp_new = work.megapixels * (uncached_media / media if media else 0.0)
-    api = (k.api_ms + k.media_ms_per_mpixel * work.megapixels + k.media_new_ms_per_mpixel * mp_new) \
-        * k.host_factor * 1e-3
-    # the step that carries a prefill costs the larger of its decode work and the prefill's compute; in a closed
-    # loop at equal lengths requests run in waves: the median one waits for half the others on its replica, each
-    # paced by the slower of such a step and the API server's serial share of a request (vLLM starts one API
-    # server per DP rank by default: vllm/entrypoints/cli/serve.py ServeSubcommand.cmd); the others' prefills
-    # lengthen its decode steps by their excess
+    # the API server's two serial workers: its event loop (HTTP, chat template, media load and hash, streaming) and
+    # its renderer's thread pool of one worker, which runs the HF processor on media not in the processor cache
+    # (vllm/renderers/base.py BaseRenderer.__init__, vllm/config/model.py ModelConfig.renderer_num_workers): a
+    # request waits for both in turn, but the two overlap across requests, so the slower one paces them
+    loop = (k.api_ms + k.media_ms_per_mpixel * work.megapixels) * k.host_factor * 1e-3
+    render = k.media_new_ms_per_mpixel * mp_new * k.host_factor * 1e-3
+    api, serial = loop + render, max(loop, render)
+    # the step that carries a prefill costs the larger of its decode work and the prefill's compute (the scheduler
+    # fills a step's token budget with the running decodes first, then the waiting prompts:
+    # vllm/v1/core/sched/scheduler.py Scheduler.schedule); in a closed loop at equal lengths the median request
+    # waits for half the others on its replica, each paced by the slower of such a step and the API server's
+    # slower worker (one API server per DP rank by default: vllm/entrypoints/cli/serve.py ServeSubcommand.cmd)
     first = max(step, pf)
-    ttft = k.request_ms * 1e-3 + api + first + (running - 1) / 2 * max(first, api)
-    tpot = step + (running - 1) / 2 * max(0.0, pf - step) / max(1, work.output_tokens - 1)
+    ttft = k.request_ms * 1e-3 + api + first + (running - 1) / 2 * max(first, serial)
+    # the others' prefills take their share of the GPU's time (their requests/s × what a prefill adds to a step),
+    # and every decode step of the request stretches by it: TPOT = step / (1 − share); the share depends on the
+    # cycle, which depends on TPOT: a few fixed-point rounds
+    excess, tpot = max(0.0, pf - step), step
+    for _ in range(20):
+        cycle = ttft + (work.output_tokens - 1) * tpot + k.gap_ms * 1e-3
+        tpot = step / (1 - min(0.9, (running - 1) / cycle * excess))
     cycle = ttft + (work.output_tokens - 1) * tpot + k.gap_ms * 1e-3
-    if running * api > cycle:  # an API server takes at most 1 / api requests per second: the first token waits
-        ttft, cycle = ttft + running * api - cycle, running * api
+    if running * serial > cycle:  # an API server takes at most 1 / serial requests per second: the first token waits
+        ttft, cycle = ttft + running * serial - cycle, running * serial
     if per_replica > running:  # more requests than max_num_seqs or the KV cache holds: the median waits half the turns
         ttft += (per_replica - running) / running / 2 * cycle
     throughput = dp * running * work.output_tokens / cycle

@@ -31,13 +31,14 @@ class SpeedConstants:
     """Latency of a request outside the API server's serial work: HTTP round trip, hand-off to the engine core,
     the first output's way back."""
     api_ms: float
-    """Serial API-server CPU time per request (one Python process: parsing, chat template, tokenisation,
+    """The API server's event-loop time per request (one Python process: parsing, chat template, tokenisation,
     streaming the outputs); requests in flight queue for it, and it caps the requests per second."""
     media_ms_per_mpixel: float
-    """Serial API-server time per megapixel of image or video frames for every request (decode, hash)."""
+    """Event-loop time per megapixel of image or video frames for every request (decode, hash)."""
     media_new_ms_per_mpixel: float
-    """Extra serial API-server time per megapixel for media not in the processor cache (the HF processor:
-    resize, normalise, patches)."""
+    """Renderer time per megapixel for media not in the processor cache (the HF processor: resize, normalise,
+    patches), in the API server's renderer thread pool of one worker; it overlaps the event loop's work on other
+    requests."""
     gap_ms: float
     """Client gap between one request's end and the next one's start in a closed loop."""
     link_latency_us: dict[str, float]
@@ -51,15 +52,14 @@ class SpeedConstants:
 
 SPEED_V026 = SpeedConstants(
     vllm_version="0.26.0",
-    source="fitted 2026-11-29 on all 19 vlmctl bench runs with the media in vLLM's prefix cache (13 on one H200, "
-           "6 on one H100 of another host; vLLM 0.26.0, V2 runner and the field report's eager launch, dummy "
-           "weights), none held out: two earlier held-out reports used them; vision_mfu and "
-           "media_new_ms_per_mpixel fitted 2026-11-29 on 2 runs with a new image per request (H200, vLLM 0.26.0: "
-           "7B image c=1 and c=32), 11 such runs held out (benchmarks/speed_fit.py, docs/validation.md § 11); "
-           "host_factor 1 is the H200 host's API server (the H100 host's fitted 1.80); link latencies and "
-           "Ethernet are reference values (no multi-GPU machine)",
-    bandwidth_fraction=0.88, prefill_mfu=0.558, vision_mfu=0.636, step_ms=0.0, layer_us=45.8, eager_layer_ms=0.94,
-    seq_us=28.4, request_ms=16.6, api_ms=2.31, media_ms_per_mpixel=7.09, media_new_ms_per_mpixel=68.3, gap_ms=22.8,
+    source="fitted 2026-11-29 on all 32 measured vlmctl bench runs, none held out (benchmarks/speed_fit.py --fit, "
+           "docs/validation.md § 11): 19 with the media in vLLM's prefix cache (13 on one H200, 6 on one H100 of "
+           "another host, V2 runner and the field report's eager launch) and 13 with a new image or video per "
+           "request (one H200); vLLM 0.26.0, dummy weights; earlier held-out reports used all of them; "
+           "host_factor 1 is the H200 host's API server (the H100 host's fitted 1.83); link latencies and "
+           "Ethernet are reference values, not measured (no multi-GPU machine)",
+    bandwidth_fraction=0.88, prefill_mfu=0.502, vision_mfu=0.279, step_ms=0.0, layer_us=43.4, eager_layer_ms=0.94,
+    seq_us=16.8, request_ms=15.1, api_ms=0.286, media_ms_per_mpixel=9.43, media_new_ms_per_mpixel=65.8, gap_ms=38.7,
     link_latency_us={"nvlink": 8.0, "pcie": 20.0, "ethernet": 60.0}, ethernet_gbs=1.25,
 )
 SPEED: dict[str, SpeedConstants] = {"0.26.0": SPEED_V026}
