@@ -51,6 +51,10 @@ def test_the_recorded_split_is_the_hash_rule_and_about_a_third_is_held_out():
     assert len(seventh) >= 40
     assert {recorded[log.file] for log in seventh} == {"held-out", "fresh-6"}
     assert 0.2 <= sum(recorded[log.file] == "held-out" for log in seventh) / len(seventh) <= 0.5
+    eighth = [log for log in logs if log.batch == 8]
+    assert len(eighth) >= 40
+    assert {recorded[log.file] for log in eighth} == {"held-out", "fresh-7"}
+    assert 0.2 <= sum(recorded[log.file] == "held-out" for log in eighth) / len(eighth) <= 0.5
     # URLs the older fixture set already cites stay in the fit part whatever their hash.
     for log in logs:
         if log.url in seen_urls(FIXTURES):
