@@ -5,6 +5,8 @@ none is taken from the corpus, so these tests say nothing about its held-out par
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from vlmctl.doctor.explain import explain
@@ -172,3 +174,82 @@ def test_a_scheduler_budget_below_the_context_gets_the_budget_raised_to_it():
     assert result.primary == "batched-tokens-below-max-len"
     assert result.plan_change["max_num_batched_tokens"]["to"] == 4608
     assert explain("CUDA error: invalid device ordinal").primary == "world-size-gpus"
+
+
+# Round 8: the releases a log shows decide between the causes that share vLLM's registry messages
+# (vlmctl.engines.vllm.architectures), and wordings of older releases / other tools, written from their sources.
+INSPECT = "ValueError: Model architectures ['Qwen2_5_VLForConditionalGeneration'] failed to be inspected. " \
+          "Please check the logs for more details."
+
+
+@pytest.mark.parametrize(("log", "expected", "needs"), [
+    ("vllm==0.6.3\nValueError: Model architectures ['Qwen3ForCausalLM'] are not supported for now. Supported "
+     "architectures: ['LlamaForCausalLM', 'Qwen2ForCausalLM']", "vllm-arch-unsupported", "vLLM >= 0.8.4"),
+    (f"vllm 0.7.2\ntransformers 4.49.0\n{INSPECT}", "vllm-arch-unsupported", "vLLM >= 0.7.3"),
+    (f"[pip3] transformers==4.48.2\nvLLM Version: 0.7.3\n{INSPECT}", "transformers-too-old", "transformers >= 4.49.0"),
+    (f"vllm 0.7.3\ntransformers 4.49.0\n{INSPECT}", "stale-checkpoint", None),
+    (f"{INSPECT}\npip install --upgrade transformers", "transformers-too-old", "transformers >= 4.49.0"),
+    (INSPECT, "vllm-arch-unsupported", "vLLM >= 0.7.2"),
+    ("ERROR registry.py:306] Error in inspecting model architecture 'Qwen3VLForConditionalGeneration'",
+     "vllm-arch-unsupported", "vLLM >= 0.11.0"),
+    ("vllm==0.7.2\ntransformers==4.49.0\nImportError: cannot import name 'Qwen2_5_VLImageProcessor' from "
+     "'transformers.models.qwen2_5_vl'", "vllm-arch-unsupported", "vLLM >= 0.7.3"),
+    ("ImportError: cannot import name 'Qwen2_5_VLForConditionalGeneration' from 'transformers'",
+     "transformers-too-old", "transformers >= 4.49.0"),
+    ("KeyError: 'qwen2_vl'", "transformers-too-old", "transformers >= 4.45.0"),
+    ("ValueError: Model architecture MPTForCausalLM was supported in vLLM until v0.10.2, and is not supported "
+     "anymore. Please use an older version of vLLM if you want to use this model architecture.",
+     "vllm-arch-unsupported", None),
+    ("You can update Transformers with the command `pip install --upgrade transformers`. If this does not work, and "
+     "the checkpoint is very new, then there may not be a release version that supports this model yet.",
+     "transformers-too-old", None),
+])
+def test_the_installed_releases_decide_the_loading_cause(log, expected, needs):
+    result = explain(log)
+    assert result.primary == expected
+    match = next(m for m in result.matches if m.id == expected)
+    if needs:
+        assert needs in match.values["needs"] and match.fix.startswith(f"This log needs {match.values['needs']}")
+        assert re.search(r"`vlmctl doctor` prints the installed versions?\.$", match.fix)
+
+
+@pytest.mark.parametrize(("log", "expected"), [
+    # Ray's check_version_info raising, the lines naming the versions cut off
+    ("File \"/usr/local/lib/python3.11/dist-packages/ray/scripts/scripts.py\", line 2691, in main\n"
+     "RuntimeError: Version mismatch", "ray-version-mismatch"),
+    # V1's KV-cache check raising, the message cut
+    ("File \"vllm/v1/core/kv_cache_utils.py\", line 943, in get_kv_cache_config\n"
+     "    check_enough_kv_cache_memory(vllm_config, kv_cache_spec, available_memory)", "kv-max-seq-len-v1"),
+    ("    check_enough_kv_cache_memory(vllm_config, kv_cache_spec, available_memory)\n"
+     "ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization`",
+     "kv-no-blocks"),
+    # vLLM 0.6/0.7's limit wording ("image items", quotes of either kind)
+    ("ValueError: You set image=2 (or defaulted to 1) in '--limit-mm-per-prompt', but passed 5 image items in the "
+     "same prompt.", "mm-limit-exceeded"),
+    ("[Bug]: System memory OOM after upgrading vLLM", "host-oom-killed"),
+    ("Failed to download: cannot access gated huggingface model meta-llama/Llama-3.1-8B", "hf-gated"),
+    ("[Serve] vLLM in a rayservice on kuberay: RuntimeError: No CUDA GPUs are available", "ray-driver-no-gpu"),
+])
+def test_source_wordings_of_older_releases_and_wrappers(log, expected):
+    assert explain(log).primary == expected
+
+
+def test_a_v0_vlm_oom_without_its_phase_is_the_dummy_profile_unless_the_weights_fill_the_gpus():
+    small = ("vllm==0.6.3\nllm = LLM(model='Qwen/Qwen2-VL-7B-Instruct')\n"
+             "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.")
+    assert explain(small).primary == "oom-startup-dummy-seqs"
+    # 72B in bf16 on one GPU: the weights leave no room, whatever the profile does
+    big = small.replace("Qwen2-VL-7B-Instruct", "Qwen2-VL-72B-Instruct")
+    assert explain(big).primary == "oom-startup"
+    # a V1 release profiles one encoder budget instead: not the V0 dummy batch
+    assert explain(small.replace("vllm==0.6.3", "vllm==0.8.5\n(EngineCore_0 pid=1)")).primary != \
+        "oom-startup-dummy-seqs"
+
+
+def test_the_log_context_reads_transformers_and_the_architecture():
+    ctx = read_context("[pip3] transformers==4.48.2\nsite-packages/vllm-0.7.2+cpu-py3.12-linux-x86_64.egg/vllm/x.py\n"
+                       "Model architectures ['Qwen2_5_VLForConditionalGeneration'] failed to be inspected")
+    assert (ctx.transformers_version, ctx.vllm_version, ctx.architecture) == \
+        ("4.48.2", "0.7.2", "Qwen2_5_VLForConditionalGeneration")
+    assert read_context("transformers-stream-generator 0.0.5").transformers_version is None
+    assert read_context("vllm0.7.2 transformers 4.49.0.dev0").transformers_version == "4.49.0.dev0"

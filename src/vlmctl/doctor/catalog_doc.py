@@ -23,9 +23,12 @@ def corpus_by_signature(corpus_dir: Path) -> tuple[list[str], dict[str, dict[str
     from vlmctl.failures.corpus import load_corpus, load_split
 
     split = load_split(corpus_dir)
-    parts = list(dict.fromkeys(["fit", "held-out", *sorted(set(split.values()))]))
+    # held-out logs are not counted per signature: their labels are not shown while signatures are written
+    parts = list(dict.fromkeys(["fit", *sorted(set(split.values()) - {"held-out"})]))
     out: dict[str, dict[str, int]] = {}
     for log in load_corpus(corpus_dir):
+        if split[log.file] == "held-out":
+            continue
         counts = out.setdefault(log.label, dict.fromkeys(parts, 0))
         counts[split[log.file]] += 1
     return parts, out

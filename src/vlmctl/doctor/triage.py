@@ -41,12 +41,16 @@ _COMPILED = {k: tuple((w, re.compile(p, re.I)) for w, p in v) for k, v in _KEYWO
 #: one counts for that subsystem only, at twice the top keyword weight.
 _DECISIVE: tuple[tuple[str, str], ...] = (
     ("host-memory", r"Killed process|oom-kill|oom_reaper|OOM killer|Memory cgroup out of memory|memory pressure|"
-                    r"running low on memory|DefaultCPUAllocator"),
+                    r"running low on memory|DefaultCPUAllocator|(?:system|host|CPU)\W{0,3}(?:memory|RAM)\W{0,4}"
+                    r"(?:OOM|out of memory)|\bCPU OOM\b"),
     ("versions", r"are not supported for now|failed to be inspected|only supported for the following\s+architectures|"
                  r"driver on your system is too old|driver version is insufficient|undefined symbol|"
-                 r"Version mismatch|does not recognize this architecture|has no vLLM implementation"),
+                 r"Version mismatch|does not recognize this architecture|has no vLLM implementation|"
+                 r"Error in inspecting model architecture|cannot import name '\w+' from 'transformers|"
+                 r"was supported in vLLM until"),
     ("model-loading", r"requires you to execute the configuration file|trust_remote_code=True|gated repo|"
-                      r"401 Client Error|is restricted\. You must|is not a local folder|Repo id must"),
+                      r"401 Client Error|is restricted\. You must|is not a local folder|Repo id must|"
+                      r"gated (?:huggingface |HF )?(?:repo|model)"),
     ("quantization", r"quantization method \S+ is not supported|Quantization scheme is not supported|"
                      r"FP8 models require|not aligned with the quantized weight shape|min_thread_[kn]"),
     ("gpu-arch", r"Bfloat16 is only supported|only supports? Ampere|no kernel image|compute capability .{0,30}"
@@ -55,7 +59,8 @@ _DECISIVE: tuple[tuple[str, str], ...] = (
     ("multimodal", r"is longer than the maximum model length|too long to fit into the model|"
                    r"may be provided in one (?:request|prompt)|multimodal tokens to \d+ placeholders"),
     ("cuda-memory", r"CUDA out of memory|OutOfMemoryError|less than desired GPU memory utilization|"
-                    r"memory for the cache blocks|KV cache is needed|can be stored in KV cache"),
+                    r"memory for the cache blocks|KV cache is needed|can be stored in KV cache|"
+                    r"check_enough_kv_cache_memory"),
     ("network", r"NCCL WARN|unhandled system error|Gloo connectFullMesh|shared memory segment|ncclSystemError"),
     ("ray", r"Cannot provide a placement group|Waiting for creating a placement group|Failed to connect to GCS"),
     ("process", r"Cannot re-initialize CUDA in forked subprocess|Address already in use"),
@@ -104,7 +109,8 @@ PLAYBOOK: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("vlmctl cluster verify --cluster cluster.yaml   # path and fingerprint per node", "ls -l MODEL_PATH"),
     ),
     "versions": (
-        ("vLLM supports the model's architecture; transformers knows its model type",
+        ("vLLM supports the model's architecture; transformers knows its model type (first releases per "
+         "architecture: vlmctl.engines.vllm.architectures)",
          "vLLM, torch, transformers, Ray and Python identical on every node"),
         ("vlmctl doctor   # on each node: installed versions", "vlmctl cluster verify --cluster cluster.yaml"),
     ),

@@ -34,6 +34,27 @@ _VERSION = (
     r"\bvllm(?:==|\s+|: )v?(\d+\.\d+\.\d+(?:\.post\d+)?)\b",
     r"vLLM version:? v?(\d+\.\d+(?:\.\d+)?)",
     r"vLLM (\d+\.\d+\.\d+)",
+    r"\bvllm(\d+\.\d+\.\d+)\b",                              # "vllm0.7.2" in a version list
+    r"/vllm-(\d+\.\d+\.\d+)(?:\.post\d+)?(?:\+\w+)?-py\d",          # site-packages/vllm-0.7.2+cpu-py3.12…egg
+)
+#: transformers' version as pip, collect_env, `pip show` and issue templates print it (not transformers-stream-…)
+_TRANSFORMERS = (
+    r"\btransformers\s*(?:==|:)?\s*v?(\d+\.\d+(?:\.\d+)?(?:\.dev\d+)?)\b",
+    r"Transformers version:? v?(\d+\.\d+(?:\.\d+)?(?:\.dev\d+)?)",
+    r"installed transformers-(\d+\.\d+(?:\.\d+)?)",
+)
+#: A log that shows the fix was on transformers' side (reinstalling it, a transformers class it could not import).
+_TRANSFORMERS_EVIDENCE = re.compile(
+    r"pip3? install[^\n]{0,80}?\btransformers\b|upgrade transformers|transformers[^\n]{0,40}from source"
+    r"|cannot import name '\w+' from 'transformers", re.I)
+#: The architecture / model type a loading failure names (vLLM's registry, transformers' config lookup).
+_ARCH = (
+    r"Model architectures? \[?'(\w+)'",
+    r"model architecture '(\w+)'",
+    r"Resolved architecture: (\w+)",
+    r"model type [`'\"]?(\w+)[`'\"]? but Transformers does not recognize",
+    r"cannot import name '(\w+)' from 'transformers",
+    r"KeyError: '(qwen\w+)'",
 )
 
 
@@ -59,6 +80,12 @@ class LogContext:
     """Bytes per parameter the name implies: 0.5 for AWQ/GPTQ/Int4, 1 for Int8/FP8, else 2 (bf16/fp16)."""
     launch_gpus: int | None = None
     """GPUs one replica spans: TP x PP, or 1 when a launch command without a TP flag is in the log."""
+    transformers_version: str | None = None
+    """The transformers release the log shows installed (pip / collect_env / issue template lines)."""
+    architecture: str | None = None
+    """The architecture (or model type, or transformers class) a loading failure names."""
+    transformers_evidence: bool = False
+    """The log shows a fix on transformers' side (reinstalling it) or a transformers import that failed."""
 
     @property
     def weights_gib(self) -> float | None:
@@ -67,12 +94,15 @@ class LogContext:
             return None
         return self.model_params_b * 1e9 * self.weight_bytes / 2**30
 
-    def weights_exceed_gpus(self) -> bool:
-        """True when the weights alone are larger than the GPUs the launch used (so nothing else can fit)."""
+    def weights_exceed_gpus(self, share: float = 1.0) -> bool:
+        """True when the weights alone take more than ``share`` of the GPUs the launch used (share 1: nothing
+        else can fit; 0.8: too little is left for vLLM's profile and KV cache, whatever the other settings)."""
         weights = self.weights_gib
-        if weights is None or not self.gpu_total_gib or not self.launch_gpus:
+        if weights is None or not self.launch_gpus:
             return False
-        return weights / self.launch_gpus > self.gpu_total_gib
+        # no GPU named: the weights per GPU above the largest GPU vlmctl knows cannot fit on any
+        total = self.gpu_total_gib or _largest_gpu_gib()
+        return weights / self.launch_gpus > share * total
 
     @property
     def gpu_count(self) -> int | None:
@@ -83,7 +113,13 @@ class LogContext:
 
     def as_dict(self) -> dict:
         """Only the facts that were found."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
+
+
+def _largest_gpu_gib() -> float:
+    from vlmctl.hardware.gpus import _index
+
+    return max(g.total_gib for g in _index().values())
 
 
 def _int(pattern: str, text: str) -> int | None:
@@ -177,6 +213,17 @@ def read_context(text: str) -> LogContext:
         m = re.search(pattern, text, re.I)
         if m:
             ctx.vllm_version = m.group(1)
+            break
+    for pattern in _TRANSFORMERS:
+        m = re.search(pattern, text, re.I)
+        if m:
+            ctx.transformers_version = m.group(1)
+            break
+    ctx.transformers_evidence = bool(_TRANSFORMERS_EVIDENCE.search(text))
+    for pattern in _ARCH:
+        m = re.search(pattern, text)
+        if m:
+            ctx.architecture = m.group(1)
             break
     if re.search(r"V1 LLM engine|EngineCore|VllmWorker rank=|v1/engine|on V1 engine", text):
         ctx.engine = "v1"

@@ -1,8 +1,69 @@
 """Model and config loading failures, and versions (vLLM / transformers too old or too new for the model)."""
 from __future__ import annotations
 
+from typing import Any
+
 from vlmctl.failures import plan_changes as pc
-from vlmctl.failures.signature import Signature
+from vlmctl.failures.signature import Signature, Values
+
+_CAUSE_OF = {"vllm-too-old": "vllm-arch-unsupported", "vllm-too-old-for-transformers": "vllm-arch-unsupported",
+             "transformers-too-old": "transformers-too-old", "supported": "stale-checkpoint"}
+
+
+def _named(values: Values, ctx: Any) -> str | None:
+    name = next((values[k] for k in ("arch", "model_type", "cls") if values.get(k)), None) or ctx.architecture
+    return str(name).split("'")[1] if name and "'" in str(name) else name
+
+
+def _loading_cause(values: Values, ctx: Any, *, inspected: bool) -> tuple[str, Values] | None:
+    """Which loading cause the releases in the log point to (engines/vllm/architectures.py), or None.
+
+    ``inspected``: vLLM knew the architecture but importing its model file failed ('failed to be inspected'); then
+    both releases supporting the model leaves the checkpoint.
+    """
+    from vlmctl.engines.vllm.architectures import check
+
+    verdict = check(_named(values, ctx), ctx.vllm_version, ctx.transformers_version)
+    if verdict is None or (verdict.cause == "supported" and not inspected):
+        return None
+    extra = {} if verdict.cause == "supported" else {"needs": verdict.needs, "source": verdict.source}
+    return _CAUSE_OF[verdict.cause], extra
+
+
+def _minimum(values: Values, ctx: Any, *, side: str) -> Values:
+    """The first releases the table names for the model ({} when it does not know the model)."""
+    from vlmctl.engines.vllm.architectures import support
+
+    row = support(_named(values, ctx))
+    if row is None:
+        return {}
+    if side == "transformers":
+        return {"needs": f"transformers >= {row.transformers} for model type {row.model_type}",
+                "source": row.sources[-1]}
+    return {"needs": f"vLLM >= {row.vllm} with transformers >= {row.transformers} for {row.architectures[0]}",
+            "source": row.sources[0]}
+
+
+def _inspection(values: Values, ctx: Any) -> tuple[str, Values] | None:
+    """vLLM's registry messages: the cause the installed releases point to, with the release the model needs."""
+    inspected = bool(values.get("inspect"))
+    found = _loading_cause(values, ctx, inspected=inspected)
+    if found is not None:
+        return found
+    if inspected and ctx.transformers_evidence:
+        return "transformers-too-old", _minimum(values, ctx, side="transformers")
+    extra = _minimum(values, ctx, side="vllm")
+    return ("vllm-arch-unsupported", extra) if extra else None
+
+
+def _transformers_side(values: Values, ctx: Any) -> tuple[str, Values] | None:
+    """transformers' messages: vLLM too old for the installed transformers, else the transformers the model needs."""
+    found = _loading_cause(values, ctx, inspected=False)
+    if found is not None and found[0] != "transformers-too-old":
+        return found
+    extra = _minimum(values, ctx, side="transformers")
+    return ("transformers-too-old", extra) if extra else None
+
 
 SIGNATURES: tuple[Signature, ...] = (
     Signature(
@@ -39,7 +100,11 @@ SIGNATURES: tuple[Signature, ...] = (
         patterns=(r"Cannot access gated repo", r"401 Client Error", r"GatedRepoError",
                   r"Access to model \S+ is restricted", r"You are trying to access a gated repo",
                   r"is restricted and you are not in the authorized list",
-                  r"403 Client Error.{0,120}huggingface\.co"),
+                  r"403 Client Error.{0,120}huggingface\.co",
+                  # the failure in words (issue titles, wrappers that swallow the Hub's message)
+                  r"(?:access|accessing|load|loading|download|downloading) (?:a |the )?gated (?:huggingface |hugging "
+                  r"face |HF )?(?:repo|model)s?\b",
+                  r"missing (?:HuggingFace|Hugging Face|HF) (?:permissions?|access)"),
         cause="the model is gated on the Hugging Face Hub and the node has no (or an unauthorised) token.",
         fix="accept the licence on the model page and provide HF_TOKEN through the environment (never on the "
             "command line), or download once and serve from a local path on every node.",
@@ -68,16 +133,26 @@ SIGNATURES: tuple[Signature, ...] = (
         title="This vLLM does not implement the model's architecture (vLLM too old, or too new for a removed one)",
         subsystem="versions",
         patterns=(r"Model architectures \[(?P<arch>[^\]]*)\] are not supported",
-                  r"Model architectures \[(?P<arch2>[^\]]*)\] failed to be inspected",
+                  r"Model architectures \[(?P<arch2>[^\]]*)\] (?P<inspect>failed to be inspected)",
+                  # the registry's own log of the failed inspection subprocess (vLLM >= 0.7)
+                  r"(?P<inspect2>Error in inspecting model architecture) '(?P<arch5>\w+)'",
+                  # newer releases name an architecture they dropped
+                  r"Model architecture (?P<arch6>\w+) was supported in vLLM until v(?P<removed_after>[\d.]+)",
                   r"(?P<arch3>\w+) has no vLLM implementation and the Transformers implementation is not "
                   r"compatible with vLLM",
                   r"Cannot find model module '(?P<arch4>\w+)'"),
-        cause="the installed vLLM has no implementation of this architecture: the model is newer than the "
-              "release (Qwen2-VL needs 0.6.1, Qwen2.5-VL 0.7.2, Qwen3-VL 0.11), the wheel's import of the model "
-              "module failed (see the lines above), or the architecture was removed from newer releases.",
-        fix="install a vLLM release that supports the model (check its supported-models list) with the torch it "
-            "pins, on every node; `vlmctl doctor` prints the installed versions.",
-        sources=("vllm-project/vllm#3463", "vllm-project/vllm#12502"),
+        cause="'are not supported for now': the installed vLLM's registry lacks the architecture (older than the "
+              "model: Qwen2 needs 0.3.0, Qwen2-VL 0.6.1, Qwen2.5-VL 0.7.2, Qwen3 0.8.4, Qwen3-VL 0.11.0; or newer "
+              "than a dropped architecture). 'failed to be inspected': vLLM has it but importing its model file "
+              "failed, usually against a transformers release it was not built for (vLLM 0.7.2 with the "
+              "transformers 4.49.0 release: Qwen2.5-VL needs vLLM 0.7.3).",
+        fix="install a vLLM release that supports the model with the transformers and torch it pins (the table in "
+            "vlmctl.engines.vllm.architectures), the same on every node; `vlmctl doctor` prints the installed "
+            "versions.",
+        sources=("vllm-project/vllm#3463", "vllm-project/vllm#12502", "vllm-project/vllm#12932",
+                 "vllm-project/vllm docs: troubleshooting, 'Model failed to be inspected'",
+                 "vllm/model_executor/models/registry.py:_raise_for_unsupported"),
+        refine=_inspection,
         specificity=3,
     ),
     Signature(
@@ -89,8 +164,11 @@ SIGNATURES: tuple[Signature, ...] = (
                   # transformers' CONFIG_MAPPING lookup of a model_type it does not know yet
                   r"KeyError: '(?P<model_type2>qwen\d\w*|gemma\d\w*|mllama|llava\w*|llama4\w*|mistral3|"
                   r"deepseek_v\d\w*|glm4\w*|phi\d\w*|idefics\d|paligemma|smolvlm|internvl\w*)'",
-                  r"cannot import name '(?P<cls>Qwen\w*VL\w*)' from 'transformers'",
-                  r"Unrecognized configuration class .{0,80}(?:Qwen\w*VL|qwen\w*_vl)"),
+                  r"cannot import name '(?P<cls>Qwen\w*VL\w*)' from 'transformers[\w.]*'",
+                  r"Unrecognized configuration class .{0,80}(?:Qwen\w*VL|qwen\w*_vl)",
+                  # the rest of transformers' AutoConfig message when the model type line was cut
+                  r"You can update Transformers with the command `pip install --upgrade transformers`\. If this "
+                  r"does not work, and the checkpoint is very new"),
         # transformers' AutoConfig: the model_type lookup fails before the message (configuration_auto.py)
         when=((r"CONFIG_MAPPING\[config_dict\[.model_type.\]\]", r"KeyError|__getitem__",
                r"ModuleNotFoundError|No module named|trust_remote_code"),),
@@ -98,7 +176,10 @@ SIGNATURES: tuple[Signature, ...] = (
               "qwen2_5_vl: 4.49, qwen3_vl: 4.57), so its config cannot be parsed.",
         fix="upgrade transformers to a release that knows the model type (the version vLLM pins for it), on every "
             "node; `vlmctl doctor` prints the installed version.",
-        sources=("xorbitsai/inference#2833", "hiyouga/LlamaFactory#5495", "QwenLM/Qwen3-VL#62", "QwenLM/Qwen3#434"),
+        sources=("xorbitsai/inference#2833", "hiyouga/LlamaFactory#5495", "QwenLM/Qwen3-VL#62", "QwenLM/Qwen3#434",
+                 "huggingface/transformers: models/auto/configuration_auto.py AutoConfig.from_pretrained"),
+        # a class transformers 4.49.0 removed, imported by vLLM 0.7.2: the vLLM is too old, not transformers
+        refine=_transformers_side,
         specificity=3,
     ),
     Signature(

@@ -172,7 +172,9 @@ def explain(text: str, plan: PlanResult | Plan | None = None) -> Explanation:
     plan = _plan_fields(plan)
     flat, owners = normalise(text)
     ctx = read_context(flat)
-    matches = [_match(s, m, flat, owners) for s in CATALOG if (m := s.search(flat))]
+    matches = [_refined(s, m, flat, owners, ctx) for s in CATALOG if (m := s.search(flat))]
+    seen: set[str] = set()
+    matches = [m for m in matches if not (m.id in seen or seen.add(m.id))]
     preferred = _preferred(matches, ctx)
     superseded = {sid for m in matches for sid in BY_ID[m.id].supersedes} - preferred
     matches = [m for m in matches if m.id not in superseded]
@@ -206,8 +208,19 @@ def explain(text: str, plan: PlanResult | Plan | None = None) -> Explanation:
     )
 
 
-def _match(signature: Signature, m: re.Match, flat: str, owners: list[int]) -> Match:
+def _refined(signature: Signature, m: re.Match, flat: str, owners: list[int], ctx: Any) -> Match:
+    """The match, or the one for the signature ``signature.refine`` names from the versions in the log."""
+    if signature.refine is not None:
+        target = signature.refine(values_of(m), ctx)
+        if target is not None:
+            target_id, extra = target
+            return _match(BY_ID[target_id], m, flat, owners, extra)
+    return _match(signature, m, flat, owners)
+
+
+def _match(signature: Signature, m: re.Match, flat: str, owners: list[int], extra: dict | None = None) -> Match:
     values = values_of(m)
+    values.update(extra or {})
     for pattern in signature.context:
         found = re.search(pattern, flat, re.I)
         if found:
@@ -219,10 +232,14 @@ def _match(signature: Signature, m: re.Match, flat: str, owners: list[int]) -> M
         evidence = evidence[:200] + " … " + evidence[-180:]
     message = signature.title
     if values:
-        shown = ", ".join(f"{k}={v}" for k, v in values.items() if not k.startswith("path"))
+        shown = ", ".join(f"{k}={v}" for k, v in values.items() if not k.startswith("path") and k != "source")
         message = f"{signature.title} ({shown})" if shown else message
+    fix = signature.fix
+    if values.get("needs"):
+        fix = f"This log needs {values['needs']} (source: {values.get('source', 'engines/vllm/architectures.py')}). " \
+              + fix[:1].upper() + fix[1:]
     finding = Finding(id=signature.id, severity=signature.severity,
-                      message=f"{message}. Cause: {signature.cause}", fix=signature.fix)
+                      message=f"{message}. Cause: {signature.cause}", fix=fix)
     return Match(id=signature.id, title=signature.title, subsystem=signature.subsystem, finding=finding,
-                 evidence=evidence.strip(), line=start, values=values, cause=signature.cause, fix=signature.fix,
+                 evidence=evidence.strip(), line=start, values=values, cause=signature.cause, fix=fix,
                  sources=list(signature.sources), versions=signature.versions_doc)

@@ -33,6 +33,8 @@ SIGNATURES: tuple[Signature, ...] = (
                   # the sentence without its numbers (an issue title, a message cut by the excerpt)
                   r"KV cache is needed, which is larger than the available KV cache memory",
                   r"To serve at least one request with the models?'?s max seq len"),
+        # V1's check raising, the message itself cut by the excerpt (v1/core/kv_cache_utils.py)
+        when=((r"\bcheck_enough_kv_cache_memory\(", r".", r"No available memory for the cache blocks"),),
         cause="after weights and the start-up profile's activation peak (for a VLM: the largest dummy image/"
               "video), the KV budget cannot hold one request of max_model_len tokens. Qwen2.5-VL defaults to "
               "max_model_len 128000.",
@@ -173,7 +175,14 @@ SIGNATURES: tuple[Signature, ...] = (
                r"\A(?=.*?(?:_initialize_kv_caches|determine_num_available_blocks|profile_run))"
                r"(?=.*?(?:MiniCPM[\w.-]*?V\b|-VL\b|\bVL-|llava|InternVL|Qwen2?-?VL|vision|Pixtral|Idefics|"
                r"Phi-3-vision))",
-               r"EngineCore|vllm/v1/|gpu_model_runner|V1 LLM engine"),),
+               r"EngineCore|vllm/v1/|gpu_model_runner|V1 LLM engine"),
+              # no phase shown, but a V0 release (< 0.8, before V1 became the default) serving a VLM: V0 sizes its
+              # activations by the max_num_seqs dummy multimodal profile, so an OOM there is that profile's
+              (_OOM,
+               r"\A(?=.*?(?:\bvllm\s*(?:==|:)?\s*v?0\.[2-7]\.\d|V0 LLM engine|LLM engine \(v0\.[2-7]\.))"
+               r"(?=.*?(?:MiniCPM[\w.-]*?V\b|-VL\b|\bVL-|llava|InternVL|Qwen2?-?VL|vision|Pixtral|Idefics))",
+               r"EngineCore|vllm/v1/|gpu_model_runner|V1 LLM engine|execute_model|load_model\b|when load(?:ing)?\b|"
+               + _SERVING),),
         cause="vLLM's V0 start-up profile runs max_num_seqs sequences (default 256), each with dummy images: for "
               "models with few tokens per image (MiniCPM-V, small max_pixels) that is hundreds of images through "
               "the vision tower at once.",
@@ -229,7 +238,8 @@ SIGNATURES: tuple[Signature, ...] = (
         supersedes=("nccl-cuda-error", "nccl-watchdog-timeout", "torch-store-timeout"),
         # the weights alone exceed the GPUs the launch used: whatever else the OOM message shows (other
         # processes, a request in flight), the model cannot load there
-        prefer_when=lambda ctx: ctx.weights_exceed_gpus(),
+        # (or leave under a fifth of it: the start-up profile's dummy batch is not what to shrink then)
+        prefer_when=lambda ctx: ctx.weights_exceed_gpus(0.8),
         specificity=1,
     ),
     Signature(
@@ -244,7 +254,10 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"died with <Signals\.SIGKILL: 9>", r"(?:gets?|got|was|were|is|be) killed by (?:the )?(?:system|kernel|OOM)", r"Memory on the node .{0,80} was \d+\.\d+GB / \d+\.\d+GB",
                   # Ray's memory monitor (docs: ray-core/scheduling/ray-oom-prevention; raylet node_manager.cc)
                   r"Workers? \(tasks ?/ ?actors\) killed due to memory pressure \(OOM\)",
-                  r"ray\.exceptions\.OutOfMemoryError"),
+                  r"ray\.exceptions\.OutOfMemoryError",
+                  # an OOM the reporter names as host memory (issue titles: "System Memory OOM", "CPU OOM")
+                  r"\b(?:system|host|CPU)\W{0,3}(?:memory|RAM)\W{0,4}(?:OOM|out of memory)\b",
+                  r"\bCPU OOM\b"),
         unless=(r"Killed by signal 2",
                 r"Got fatal signal from worker processes, shutting down.{0,300}(?-i:Killed)"),
         cause="the host ran out of RAM (or the container's memory limit): each rank loads its checkpoint shards "

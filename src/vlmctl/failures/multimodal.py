@@ -11,8 +11,9 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="multimodal",
         patterns=(r"At most (?P<limit>\d+) (?P<modality>image|video|audio)\(s\) may be provided in one "
                   r"(?:request|prompt)",
+                  # vLLM 0.6 … 0.7 (multimodal/processing.py, inputs/registry.py): "input items" or "image items"
                   r"You set (?:'?)(?P<modality2>image|video)(?:'?)=(?P<limit2>\d+) \(or defaulted to 1\) in "
-                  r"`--limit-mm-per-prompt`, but passed (?P<passed>\d+) input",
+                  r"[`']--limit-mm-per-prompt[`'], but passed (?P<passed>\d+) (?:input|image|video) items?",
                   r"(?P<modality3>image|video) count per prompt .{0,20}exceeds the limit \((?P<limit3>\d+)\)",
                   r"You set or defaulted to (?P<modality4>image|video)=(?P<limit4>\d+) in --limit-mm-per-prompt, but "
                   r"passed (?P<passed2>\d+) (?:image|video) items",

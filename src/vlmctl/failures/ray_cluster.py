@@ -72,8 +72,10 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="ray",
         patterns=(r"Ray does not allocate any GPUs on the driver node",
                   r"Current node has no GPU available\. current_node_resource=",
-                  r"No CUDA GPUs are available.{0,3000}?(?:\bray::|Ray Serve|ray actor|RayWorker|serve run)",
-                  r"(?:\bray::|Ray Serve|ray actor|RayWorker|serve run).{0,3000}?No CUDA GPUs are available"),
+                  r"No CUDA GPUs are available.{0,3000}?(?:\bray::|Ray Serve|ray actor|RayWorker|serve run|kuberay|"
+                  r"rayservice|\[Serve\]|placement_group\.bundle_specs)",
+                  r"(?:\bray::|Ray Serve|ray actor|RayWorker|serve run|kuberay|rayservice|\[Serve\]|"
+                  r"placement_group\.bundle_specs).{0,3000}?No CUDA GPUs are available"),
         supersedes=("no-gpu-visible",),
         cause="vLLM needs one of its workers on the node where `vllm serve` runs; that node (often a CPU-only "
               "head) has no GPU in the placement group.",
@@ -125,7 +127,10 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="versions",
         patterns=(r"Version mismatch: The cluster was started with:\s*Ray: (?P<cluster_ray>\S+)\s*(?:Ray location: "
                   r"\S+\s*)?Python: (?P<cluster_python>[\d.]+).{0,200}?This process on node (?P<node>\S+) was "
-                  r"started with:\s*Ray: (?P<node_ray>\S+)\s*(?:Ray location: \S+\s*)?Python: (?P<node_python>[\d.]+)",),
+                  r"started with:\s*Ray: (?P<node_ray>\S+)\s*(?:Ray location: \S+\s*)?Python: (?P<node_python>[\d.]+)",
+                  r"Version mismatch: The cluster was started with"),
+        # ray/_private/utils.py:check_version_info raising, its detail lines cut (a `ray` CLI traceback above)
+        when=((r"RuntimeError: Version mismatch\b", r"\bray\b", r"$^"),),
         cause="Ray refuses processes whose Ray or Python version differs from the head's.",
         fix="use one image (same Ray, Python, vLLM, torch) on every node; `vlmctl doctor` prints the versions "
             "to compare and `vlmctl cluster verify` checks them across nodes.",

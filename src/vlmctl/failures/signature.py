@@ -53,6 +53,10 @@ class Signature:
     prefer_when: Callable[[Any], bool] | None = None
     """(LogContext) -> bool: when true and this signature matched, it is the primary cause whatever else matched
     (e.g. a start-up OOM when the weights alone exceed the GPUs the log names), and nothing supersedes it."""
+    refine: Callable[[Values, Any], tuple[str, Values] | None] | None = None
+    """(values, LogContext) -> (id, extra values) of the signature that names the cause once the log's versions
+    are read (vLLM's 'failed to be inspected' is a transformers, vLLM or checkpoint problem depending on the
+    releases installed), or None to keep this one. The extra values (``needs``, ``source``) go into the fix."""
     stalls: bool = False
     """vLLM does not exit on this failure but waits forever: `vlmctl serve` stops it as soon as it shows."""
     specificity: int = 2
