@@ -48,3 +48,8 @@ def test_check_says_nothing_without_a_known_model_or_a_version():
     assert check("LlamaForCausalLM", "0.2.0", "4.30.0") is None
     assert check("Qwen3ForCausalLM", None, None) is None
     assert check("Qwen3ForCausalLM", "0.9.0", None) is None
+
+
+def test_an_unlisted_architecture_is_not_read_by_its_prefix():
+    # a checkpoint whose config names Qwen2_5_VLModel is not the Qwen2.5-VL row (vLLM has no such architecture)
+    assert support("Qwen2_5_VLModel") is None and support("Qwen3ForTokenClassification") is None

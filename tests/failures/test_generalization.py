@@ -253,3 +253,9 @@ def test_the_log_context_reads_transformers_and_the_architecture():
         ("4.48.2", "0.7.2", "Qwen2_5_VLForConditionalGeneration")
     assert read_context("transformers-stream-generator 0.0.5").transformers_version is None
     assert read_context("vllm0.7.2 transformers 4.49.0.dev0").transformers_version == "4.49.0.dev0"
+
+
+def test_not_supported_for_now_stays_a_vllm_limit_whatever_transformers_is_installed():
+    log = ("vllm==0.9.0\ntransformers==4.40.0\nValueError: Model architectures ['Qwen3ForCausalLM'] are not supported "
+           "for now.")
+    assert explain(log).primary == "vllm-arch-unsupported"

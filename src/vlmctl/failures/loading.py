@@ -48,7 +48,8 @@ def _inspection(values: Values, ctx: Any) -> tuple[str, Values] | None:
     """vLLM's registry messages: the cause the installed releases point to, with the release the model needs."""
     inspected = bool(values.get("inspect"))
     found = _loading_cause(values, ctx, inspected=inspected)
-    if found is not None:
+    # 'are not supported for now': vLLM's registry lacks the architecture, whatever transformers is installed
+    if found is not None and (inspected or found[0] == "vllm-arch-unsupported"):
         return found
     if inspected and ctx.transformers_evidence:
         return "transformers-too-old", _minimum(values, ctx, side="transformers")
@@ -121,7 +122,10 @@ SIGNATURES: tuple[Signature, ...] = (
                   # urllib3 names the host first: HTTPSConnectionPool(host='huggingface.co', …): Max retries …
                   r"host='huggingface\.co'.{0,300}?(?:Max retries exceeded|NameResolutionError|Temporary failure in "
                   r"name resolution|Network is unreachable|ConnectTimeout)",
-                  r"OfflineModeIsEnabled"),
+                  r"OfflineModeIsEnabled",
+                  # a proxy or TLS interception between the node and the Hub
+                  r"(?:SSLError|ProxyError)\b.{0,300}?huggingface\.co|huggingface\.co.{0,300}?(?:SSLError|ProxyError|"
+                  r"CERTIFICATE_VERIFY_FAILED)"),
         cause="the node has no route to huggingface.co (air-gapped or proxy) and the files are not in its cache.",
         fix="download the model once and serve it from a local path present on every node (HF_HUB_OFFLINE=1), "
             "or set the proxy / HF_ENDPOINT mirror.",
@@ -164,7 +168,9 @@ SIGNATURES: tuple[Signature, ...] = (
                   # transformers' CONFIG_MAPPING lookup of a model_type it does not know yet
                   r"KeyError: '(?P<model_type2>qwen\d\w*|gemma\d\w*|mllama|llava\w*|llama4\w*|mistral3|"
                   r"deepseek_v\d\w*|glm4\w*|phi\d\w*|idefics\d|paligemma|smolvlm|internvl\w*)'",
-                  r"cannot import name '(?P<cls>Qwen\w*VL\w*)' from 'transformers[\w.]*'",
+                  # a model class, config or processor the installed transformers does not have (yet)
+                  r"cannot import name '(?P<cls>\w*(?:VL\w*|Config|Processor|ForConditionalGeneration|ForCausalLM))' "
+                  r"from 'transformers[\w.]*'",
                   r"Unrecognized configuration class .{0,80}(?:Qwen\w*VL|qwen\w*_vl)",
                   # the rest of transformers' AutoConfig message when the model type line was cut
                   r"You can update Transformers with the command `pip install --upgrade transformers`\. If this "
@@ -232,9 +238,16 @@ SIGNATURES: tuple[Signature, ...] = (
         title="vLLM's compiled extension does not match the installed torch",
         subsystem="versions",
         patterns=(r"_C\S*\.so: undefined symbol", r"undefined symbol: _ZN\w*c10\w*",
-                  r"vllm\._C.{0,80}(?:ImportError|undefined symbol)"),
-        cause="vLLM wheels are built against one torch version; a different torch (pip upgraded it, or a "
-              "source build against another) leaves unresolved symbols.",
+                  r"vllm\._C.{0,80}(?:ImportError|undefined symbol)",
+                  # any compiled extension (flash_attn, xformers, vllm_flash_attn) missing a torch C++ symbol
+                  r"\.so: undefined symbol: _Z\w*(?:c10|at|torch)\w*",
+                  # a CUDA 12 build next to CUDA 11 libraries (or the reverse)
+                  r"libcudart\.so\.\d+: cannot open shared object file",
+                  # torchvision built for another torch (its C++ ops did not register)
+                  r"operator torchvision::nms does not exist"),
+        cause="vLLM wheels (and flash-attn, xformers, torchvision) are built against one torch and CUDA version; a "
+              "different torch (pip upgraded it, or a source build against another) leaves unresolved symbols, "
+              "and a CUDA 12 build cannot load next to CUDA 11 libraries.",
         fix="reinstall vLLM with the torch it pins (a fresh venv or the official image), identical on every node.",
         sources=("vllm-project/vllm docs: installation",),
         specificity=3,

@@ -69,7 +69,10 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"(?P<placeholders>\d+) placeholders",
                   r"Attempted to assign (?P<tokens2>\d+) = \d+ multimodal tokens to (?P<placeholders2>\d+) "
                   r"placeholders",
-                  r"multimodal tokens to \d+ placeholders"),
+                  r"multimodal tokens to \d+ placeholders",
+                  # transformers' Qwen2-VL / Qwen2.5-VL forward (modeling_qwen2_vl.py get_placeholder_mask)
+                  r"(?:Image|Video) features and (?:image|video) tokens do not match: tokens: (?P<tokens3>\d+), "
+                  r"features:? (?P<features>\d+)"),
         cause="the prompt's image placeholder tokens do not match what the processor produced for the images: a "
               "hand-built prompt (extra/missing <|image_pad|>), a prompt truncated through an image, or a "
               "transformers processor version that counts tokens differently from vLLM's.",

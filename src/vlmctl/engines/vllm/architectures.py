@@ -82,6 +82,8 @@ def support(name: str | None) -> ArchSupport | None:
     for row in ARCHITECTURES:
         if name in row.architectures or name == row.model_type:
             return row
+    if re.search(r"(?:For[A-Z]\w*|Model)$", name):
+        return None  # an architecture name the table does not list (e.g. a checkpoint's wrong Qwen2_5_VLModel)
     for prefix, model_type in sorted(_CLASS_PREFIX.items(), key=lambda t: -len(t[0])):
         if name.startswith(prefix):
             return support(model_type)
