@@ -259,3 +259,11 @@ def test_not_supported_for_now_stays_a_vllm_limit_whatever_transformers_is_insta
     log = ("vllm==0.9.0\ntransformers==4.40.0\nValueError: Model architectures ['Qwen3ForCausalLM'] are not supported "
            "for now.")
     assert explain(log).primary == "vllm-arch-unsupported"
+
+
+def test_one_other_process_holding_gigabytes_is_memory_in_use_but_a_small_one_is_not():
+    msg = ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+           "23.55 GiB of which 1.87 GiB is free. Process 4242 has {other} memory in use. Including non-PyTorch "
+           "memory, this process has 17.29 GiB memory in use.")
+    assert explain(msg.format(other="4.37 GiB")).primary == "gpu-memory-in-use"
+    assert explain(msg.format(other="412.00 MiB")).primary != "gpu-memory-in-use"

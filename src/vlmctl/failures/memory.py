@@ -114,6 +114,10 @@ SIGNATURES: tuple[Signature, ...] = (
         title="Other processes hold this GPU's memory",
         subsystem="cuda-memory",
         patterns=(r"Process \d+ has [\d.]+ [GM]iB memory in use\. Process \d+ has [\d.]+ [GM]iB memory in use",
+                  # torch's OOM message names every other process on the GPU before "this process"
+                  # (c10/cuda/CUDACachingAllocator.cpp): one other process holding a GiB or more
+                  r"Process \d+ has (?:[1-9]\d*(?:\.\d+)?) GiB memory in use\. Including non-PyTorch memory, this "
+                  r"process has",
                   r"out of memory at \S*cumem_allocator\.cpp",
                   # vLLM's profiler: the GPU's used/free memory moved under it (Worker.determine_available_memory)
                   r"Error in memory profiling"),
