@@ -38,10 +38,12 @@ def _minimum(values: Values, ctx: Any, *, side: str) -> Values:
     if row is None:
         return {}
     if side == "transformers":
+        if row.transformers is None:
+            return {}
         return {"needs": f"transformers >= {row.transformers} for model type {row.model_type}",
                 "source": row.sources[-1]}
-    return {"needs": f"vLLM >= {row.vllm} with transformers >= {row.transformers} for {row.architectures[0]}",
-            "source": row.sources[0]}
+    with_transformers = f" with transformers >= {row.transformers}" if row.transformers else ""
+    return {"needs": f"vLLM >= {row.vllm}{with_transformers} for {row.architectures[0]}", "source": row.sources[0]}
 
 
 def _inspection(values: Values, ctx: Any) -> tuple[str, Values] | None:
@@ -146,7 +148,7 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"compatible with vLLM",
                   r"Cannot find model module '(?P<arch4>\w+)'"),
         cause="'are not supported for now': the installed vLLM's registry lacks the architecture (older than the "
-              "model: Qwen2 needs 0.3.0, Qwen2-VL 0.6.1, Qwen2.5-VL 0.7.2, Qwen3 0.8.4, Qwen3-VL 0.11.0; or newer "
+              "model: Qwen2 needs 0.3.0, Qwen2-VL 0.6.1, Qwen2.5-VL 0.7.2, Qwen3 0.8.4, Qwen3-VL 0.11.0, Qwen3.5 0.17.0; or newer "
               "than a dropped architecture). 'failed to be inspected': vLLM has it but importing its model file "
               "failed, usually against a transformers release it was not built for (vLLM 0.7.2 with the "
               "transformers 4.49.0 release: Qwen2.5-VL needs vLLM 0.7.3).",

@@ -20,8 +20,9 @@ class ArchSupport:
     """config.json ``model_type`` (transformers' CONFIG_MAPPING key)."""
     vllm: str
     """First vLLM release whose registry implements the architecture."""
-    transformers: str
-    """First transformers release that knows the model type (vLLM's model file imports its config/processor)."""
+    transformers: str | None
+    """First transformers release that knows the model type (vLLM's model file imports its config/processor);
+    None when the vLLM releases that support the model carry the config themselves."""
     sources: tuple[str, ...]
 
 
@@ -55,6 +56,11 @@ ARCHITECTURES: tuple[ArchSupport, ...] = (
                 "4.57.0",
                 ("xorbitsai/inference#4426 (Qwen3-VL needs vLLM >= 0.11.0)",
                  "OpenSenseNova/SenseNova-SI#25 (Qwen3-VL requires transformers >= 4.57.0)")),
+    # vLLM 0.17 serves Qwen3.5 with transformers 4.x (its thread pins transformers < 5), so no transformers minimum
+    ArchSupport(("Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration"), "qwen3_5", "0.17.0",
+                None,
+                ("runpod-workers/worker-vllm#279 (vLLM 0.16.0: Qwen3_5MoeForConditionalGeneration not supported; "
+                 "full Qwen 3.5 support in v0.17.0)",)),
 )
 
 BREAKS: tuple[TransformersBreak, ...] = (
@@ -64,7 +70,8 @@ BREAKS: tuple[TransformersBreak, ...] = (
                        "above)",)),
 )
 
-_CLASS_PREFIX = {"Qwen2_5_VL": "qwen2_5_vl", "Qwen2VL": "qwen2_vl", "Qwen3VL": "qwen3_vl", "Qwen3": "qwen3"}
+_CLASS_PREFIX = {"Qwen2_5_VL": "qwen2_5_vl", "Qwen2VL": "qwen2_vl", "Qwen3VL": "qwen3_vl", "Qwen3_5": "qwen3_5",
+                 "Qwen3": "qwen3"}
 
 
 def _version(text: str | None) -> tuple[tuple[int, ...], bool] | None:
@@ -111,7 +118,7 @@ def check(name: str | None, vllm: str | None, transformers: str | None) -> Verdi
     t = _version(transformers)
     if v and v[0] < _version(row.vllm)[0]:
         return Verdict("vllm-too-old", f"vLLM >= {row.vllm} for {arch}", row.sources[0])
-    if t:
+    if t and row.transformers:
         t_min = _version(row.transformers)[0]
         # a .dev build of the first release (installed from source before it shipped) counts as that release
         if t[0] < t_min and not (t[1] and t[0][:2] == t_min[:2]):
