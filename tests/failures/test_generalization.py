@@ -267,3 +267,20 @@ def test_one_other_process_holding_gigabytes_is_memory_in_use_but_a_small_one_is
            "memory, this process has 17.29 GiB memory in use.")
     assert explain(msg.format(other="4.37 GiB")).primary == "gpu-memory-in-use"
     assert explain(msg.format(other="412.00 MiB")).primary != "gpu-memory-in-use"
+
+
+@pytest.mark.parametrize(("log", "expected"), [
+    ("ImportError: /venv/lib/python3.10/site-packages/flash_attn_2_cuda.cpython-310-x86_64-linux-gnu.so: undefined "
+     "symbol: _ZN3c104cuda9SetDeviceEi", "torch-abi-mismatch"),
+    ("ImportError: libcudart.so.12: cannot open shared object file: No such file or directory", "torch-abi-mismatch"),
+    ("RuntimeError: operator torchvision::nms does not exist", "torch-abi-mismatch"),
+    ("requests.exceptions.SSLError: HTTPSConnectionPool(host='huggingface.co', port=443): Max retries exceeded",
+     "hf-offline"),
+    ("ValueError: Image features and image tokens do not match: tokens: 1024, features 980", "mm-placeholder-mismatch"),
+])
+def test_build_hub_and_processor_wordings(log, expected):
+    assert explain(log).primary == expected
+
+
+def test_an_undefined_c_symbol_that_is_not_torchs_is_not_an_abi_mismatch():
+    assert explain("ImportError: libfoo.so: undefined symbol: _Z3barv").primary != "torch-abi-mismatch"

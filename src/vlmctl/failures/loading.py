@@ -242,7 +242,7 @@ SIGNATURES: tuple[Signature, ...] = (
         patterns=(r"_C\S*\.so: undefined symbol", r"undefined symbol: _ZN\w*c10\w*",
                   r"vllm\._C.{0,80}(?:ImportError|undefined symbol)",
                   # any compiled extension (flash_attn, xformers, vllm_flash_attn) missing a torch C++ symbol
-                  r"\.so: undefined symbol: _Z\w*(?:c10|at|torch)\w*",
+                  r"\.so: undefined symbol: _Z\w*?(?:3c10|2at|5torch)\w*",
                   # a CUDA 12 build next to CUDA 11 libraries (or the reverse)
                   r"libcudart\.so\.\d+: cannot open shared object file",
                   # torchvision built for another torch (its C++ ops did not register)
