@@ -12,8 +12,10 @@ copied, rounded, into vlmctl/engines/vllm/v0_26.py ``FAMILY_CALIBRATIONS``):
 2. the LM pass's per-token buffers a (hidden) and b (MLP) of the dense decoder, V2 runner: F01 (8B) and F02 (32B)
    give two equations in a and b;
 3. V1 runner (start-up profile with the vision encoder and the sampler): the sampler bytes per (row × vocab) from
-   F07 (image budget 8192 tokens, so the LM path dominates) and the ViT factor from F06 (the full 16,384-token
-   image, the encoder path dominates);
+   F07 (image budget 8192 tokens, so the LM path dominates) and the Qwen3 tower's ViT factor from Q02 and Q03
+   (Qwen3.5-27B with the 16,384-token image at 128 and 64 sequences: the same peak, so the sampler does not set it
+   and the ViT pass does; both rows were evaluated once as held out before they were used here). The first fit took
+   the factor from F06, whose peak is its LM path (docs/validation.md § 13);
 4. MoE: b over vLLM's fused-MoE workspace width from F11 (V2).
 
 Every other run is held out. ``--markdown`` prints the docs/validation.md table.
@@ -31,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "validation" / "families" / "results.json"
 GPU = "h200:1"
 GIB = 1 << 30
+#: the Qwen3 tower's ViT factor (step 3): held out once (docs/validation.md § 13), then fitted
+VIT_ROWS = ("Q02_q35_27b_default_eager_u90_L64k_s128_img2_vid1", "Q03_q35_27b_default_graphs_u90_L32k_s64")
 TRAIN = {"F01_8b_default_eager_u90_defaultlen", "F02_32b_default_eager_u90_L32k", "F03_30ba3b_default_eager_u90_L32k",
          "F06_8b_v1_eager_u90_defaultlen", "F07_8b_v1_eager_u80_L64k_img4_vid0_px1M", "F11_30ba3b_v2_eager_u90_L32k"}
 #: F03 only fixes the MoE weight overhead (step 1); its torch peak and KV tokens are predicted, not fitted.
@@ -107,14 +111,17 @@ def fit(rows: list[dict]) -> dict:
     det = s8.hidden_size * s32.intermediate_size - s32.hidden_size * s8.intermediate_size
     a = (y8 * s32.intermediate_size - y32 * s8.intermediate_size) / det
     b = (s8.hidden_size * y32 - s32.hidden_size * y8) / det
-    f07, f06 = by["F07_8b_v1_eager_u80_L64k_img4_vid0_px1M"], by["F06_8b_v1_eager_u90_defaultlen"]
+    f07 = by["F07_8b_v1_eager_u80_L64k_img4_vid0_px1M"]
     s = _spec(f07)
     # F07's items (980 tokens) are smaller than the budget: the profiled encoder step is max_num_batched_tokens
     outputs = mem.encoder_output_bytes(s, f07["engine"]["max_num_batched_tokens"], "bfloat16")
     logits = min(f07["engine"]["max_num_seqs"], f07["engine"]["max_num_batched_tokens"]) * s.vocab_size
     sampler = (f07["torch_peak_gib"] * GIB - outputs - unit_lm(f07, a, b)) / logits
-    patches = 16384 * mem.patches_per_token(s)  # F06: the 16,384-token image (65,536 patches) is the profiled item
-    vit = f06["torch_peak_gib"] * GIB / s.family.vit_peak_bytes(s, patches, 1)
+    vits = []
+    for name in VIT_ROWS:  # the 16,384-token image (65,536 patches) is the profiled item
+        sq = _spec(by[name])
+        vits.append(by[name]["torch_peak_gib"] * GIB / sq.family.vit_peak_bytes(sq, 16384 * mem.patches_per_token(sq), 1))
+    vit = sum(vits) / len(vits)
     f11 = by["F11_30ba3b_v2_eager_u90_L32k"]
     sm, t = _spec(f11), f11["engine"]["max_num_batched_tokens"]
     b_moe = (f11["torch_peak_gib"] * GIB / (2 * t) - a * sm.hidden_size) / sm.family.mlp_activation_width(sm, 1)
@@ -184,7 +191,7 @@ def compare(rows: list[dict]) -> list[dict]:
     """One record per run: measured, predicted, KV-token error, verdict match, split (and for hybrids the cache
     layout and the maximum concurrency)."""
     out = []
-    fitted = KV_FITTED | ({q35_fit_row(rows)} - {None})
+    fitted = KV_FITTED | set(VIT_ROWS) | ({q35_fit_row(rows)} - {None})
     for r in rows:
         p = predict(r)
         m = {k: r.get(k) for k in FIELDS}
