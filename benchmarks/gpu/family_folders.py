@@ -10,6 +10,9 @@ the checkpoint's own config verbatim.
 
     python benchmarks/gpu/family_folders.py OUTDIR [--only 8B,27B]   # then: tar -C OUTDIR -cJf fam.tar.xz .
 
+Folders of ``MATERIALIZED`` (Qwen2-VL-7B) are written by ``vlmctl models materialize`` itself (the catalog entry's
+config, processor file and tokenizer), so a serve of that folder tests what a user's materialized folder does.
+
 Where each config.json was read (public GitHub text found with the code search, 2026-11-29):
 
 * Qwen3-VL-8B-Instruct: a model-information report quoting ``Qwen3-VL-8B-Instruct/config.json``
@@ -149,6 +152,15 @@ FAMILIES = {
 }
 
 
+#: folder name -> catalog id, written by vlmctl.models.materialize (the `vlmctl models materialize` command)
+MATERIALIZED = {"Q2VL-7B": "Qwen/Qwen2-VL-7B-Instruct"}
+
+
+def hub_id(name: str) -> str:
+    """The model id a folder stands for."""
+    return MATERIALIZED[name] if name in MATERIALIZED else FAMILIES[name][0]
+
+
 def _tokenizer(out: Path, base: int) -> dict[str, int]:
     """vlmctl's tokenizer, its special tokens moved to ``base``…; returns {token: id}."""
     from vlmctl.models import materialize as mat
@@ -175,6 +187,13 @@ def _check_ids(name: str, config: dict, ids: dict[str, int]) -> None:
 
 def write(name: str, out: Path) -> dict:
     """Write one folder; returns a summary row."""
+    if name in MATERIALIZED:
+        from vlmctl.models.materialize import materialize
+
+        config = materialize(MATERIALIZED[name], out, overwrite=True)
+        return {"folder": name, "hub_id": MATERIALIZED[name], "model_type": config["model_type"],
+                "image_token_id": config["image_token_id"], "eos": config["eos_token_id"],
+                "vocab_size": config["vocab_size"], "written_by": "vlmctl models materialize"}
     hub_id, config, base = FAMILIES[name]
     out.mkdir(parents=True, exist_ok=True)
     ids = _tokenizer(out, base)
@@ -200,7 +219,10 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated folder names (default: all)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
-    names = [n for n in args.only.split(",") if n] or list(FAMILIES)
+    names = [n for n in args.only.split(",") if n] or [*FAMILIES, *MATERIALIZED]
+    unknown = [n for n in names if n not in FAMILIES and n not in MATERIALIZED]
+    if unknown:
+        raise SystemExit(f"unknown folder name(s) {unknown}: choose from {[*FAMILIES, *MATERIALIZED]}")
     for name in names:
         print(json.dumps(write(name, args.out / name)))
     return 0

@@ -83,13 +83,13 @@ def _concurrency(row: dict) -> float | None:
     return res.plan.max_concurrency if res.ok and res.plan else None
 
 
-def serve_rows() -> list[dict]:
+def serve_rows(names: tuple[str, ...] = SERVES) -> list[dict]:
     """Plan the weight-less folders exactly as visit_q35_serve.sh does on the GPU machine."""
     import family_folders
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in SERVES:
+        for name in names:
             folder = Path(tmp) / name
             family_folders.write(name, folder)
             plan_file = Path(tmp) / f"plan_{name}.json"
@@ -98,7 +98,7 @@ def serve_rows() -> list[dict]:
                            env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
             plan = json.loads(plan_file.read_text())["plan"]
             g = plan["per_gpu"][0]
-            model = FAMILIES[name][0]
+            model = family_folders.hub_id(name)
             rows.append({"name": f"S_{name}_serve_plan", "kind": "serve", "model": model, "folder": name,
                          "plan_args": SERVE_ARGS, "split": "held out",
                          "predicted": {"verdict": "ready", "runner": plan["model_runner"],

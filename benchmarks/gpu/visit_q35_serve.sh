@@ -15,6 +15,9 @@
 # then ran past a 60 s client timeout (2026-11-29); the requests get 175 s.
 # CPU rehearsal (no GPU; plans, then each serve fails fast without vLLM):
 #   Q35_DRY=1 PATH=$PWD/.venv/bin:$PATH OUT=/tmp/q35s bash benchmarks/gpu/visit_q35_serve.sh
+# Other folders: name them (`bash benchmarks/gpu/visit_q35_serve.sh Q2VL-7B`; Qwen3.5 folders get the Triton flag),
+# with FAM_TAR (the tarball holding them), SERVE_TAG (the output name: $OUT/serve_$SERVE_TAG.tar.gz), SERVE_UP_S and
+# SERVE_REQ_S (seconds to wait for the API and for the requests); visit_families_next.sh does so.
 set -u
 REPO=$(pwd)
 OUT=${OUT:-/tmp/q35_serve_out}; mkdir -p "$OUT"
@@ -23,13 +26,15 @@ if [ -z "${Q35_DRY:-}" ]; then
   mkdir -p /tmp/wheels && cp "$REPO"/.gpu/slim/*.whl /tmp/wheels/
   VLLM_CHECK=0 . "$REPO/benchmarks/gpu/install_vllm.sh" > /tmp/install_serve.log 2>&1; tail -3 /tmp/install_serve.log
   . "$REPO/benchmarks/gpu/common.sh"
-  UP_S=170
+  UP_S=${SERVE_UP_S:-170}
 else
   wait_up() { for _ in $(seq 1 "$2"); do kill -0 "$3" 2>/dev/null || return 1; sleep 1; done; return 1; }
-  UP_S=20
+  UP_S=${SERVE_UP_S:-20}
 fi
+TAG=${SERVE_TAG:-q35} REQ_S=${SERVE_REQ_S:-175}
 export PYTHONPATH=$REPO/src:${PYTHONPATH:-} NO_COLOR=1 COLUMNS=200 VLLM_LOGGING_LEVEL=INFO
-F=/tmp/q35s/serve_q35; rm -rf /tmp/q35s; mkdir -p $F /tmp/fam && tar -C /tmp/fam -xJf "$REPO/.gpu/visit/fam.tar.xz"
+S=/tmp/serve_$TAG F=/tmp/serve_$TAG/serve_$TAG; rm -rf $S; mkdir -p $F /tmp/fam
+tar -C /tmp/fam -xJf "${FAM_TAR:-$REPO/.gpu/visit/fam.tar.xz}"
 VL="python3 -m vlmctl.cli.main"
 python3 - <<'PY' || log "no OpenCV: the video request will be skipped"
 import cv2, numpy as np
@@ -51,7 +56,7 @@ serve_one() {  # folder name, port, extra vLLM flags...
   local pid=$!
   if wait_up $port $UP_S $pid; then
     log "$m up"
-    timeout 175 python3 "$REPO/benchmarks/gpu/api_requests.py" --base http://127.0.0.1:$port/v1 \
+    timeout "$REQ_S" python3 "$REPO/benchmarks/gpu/api_requests.py" --base http://127.0.0.1:$port/v1 \
       --steps image,worst_video --video /tmp/q35_v.mp4 --out $F/api_$m.json
     cat $F/api_$m.json
   else
@@ -81,7 +86,14 @@ with open(f / "summary.jsonl", "a") as fh:
 PY
 }
 
-serve_one 30B-A3B 8011
-serve_one 27B 8012 -- --gdn-prefill-backend triton
-tar -C /tmp/q35s -czf "$OUT/serve_q35.tar.gz" serve_q35
+if [ $# -eq 0 ]; then set -- 30B-A3B 27B; fi
+port=8011
+for m in "$@"; do
+  case $m in
+    27B|35B-A3B) serve_one "$m" $port -- --gdn-prefill-backend triton ;;
+    *) serve_one "$m" $port ;;
+  esac
+  port=$((port + 1))
+done
+tar -C $S -czf "$OUT/serve_$TAG.tar.gz" serve_$TAG
 log "done"
