@@ -51,6 +51,9 @@ class VisionSpec(BaseModel):
     """Learned absolute position table (Qwen3-VL: 2304 = 48²); 0 when the tower has none."""
     deepstack_indexes: tuple[int, ...] = ()
     """ViT blocks whose features a deepstack merger feeds into the first LM layers (Qwen3-VL)."""
+    attention_window_patches: int = 0
+    """Patches one ViT attention window covers (Qwen2.5-VL: (window_size / patch_size)² = 64, all but a few
+    blocks); 0 when every block attends over the whole image (Qwen2-VL, Qwen3-VL)."""
 
     @cached_property
     def params(self) -> int:

@@ -224,7 +224,7 @@ def prefill_s(spec: ModelSpec, r: Replica, tokens: int, media: int, k: SpeedCons
     if media:
         v = spec.vision
         patches = media * v.spatial_merge_size ** 2
-        window = min(patches, 64)  # Qwen2.5-VL windows of 112 px = 8 x 8 patches; full attention is a few layers
+        window = min(patches, v.attention_window_patches or patches)  # windowed (Qwen2.5-VL) or whole-image
         flops = 2 * v.params * patches + 4 * v.depth * patches * window * v.hidden_size
         gpu = r.stages[0].gpu
         total += flops / (r.vision_tp * _tflops(gpu) * 1e12 * k.vision_mfu)

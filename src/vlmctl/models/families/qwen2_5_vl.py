@@ -22,6 +22,7 @@ class Qwen25VL(Family):
             out_hidden_size=vc.get("out_hidden_size", hidden), patch_size=vc.get("patch_size", 14),
             temporal_patch_size=vc.get("temporal_patch_size", 2),
             spatial_merge_size=vc.get("spatial_merge_size", 2), in_channels=vc.get("in_chans", 3),
+            attention_window_patches=(vc.get("window_size", 112) // vc.get("patch_size", 14)) ** 2,
         )
 
     def vision_params(self, v: VisionSpec) -> int:
