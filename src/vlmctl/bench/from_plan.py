@@ -45,14 +45,15 @@ def concurrency_from_plan(plan) -> list[int]:
     return levels
 
 
-def predicted_levels(plan, result: dict) -> list[dict]:
+def predicted_levels(plan, result: dict, k=None) -> list[dict]:
     """The plan's speed model for each measured level, for the same workload as the bench sent it.
 
     One row per level: the speed model's workload, concurrency, measured and predicted output tok/s, median TTFT and
     TPOT (ms). Media drawn from a pool (``meta.media_reuse`` "pool of N", and results that predate it) are
     predicted as prefix-cache hits (``image@WxH:repeat``), as vLLM served them; with ``--distinct-media`` as new
     media. Empty when the mix has several kinds, the levels are rate-driven, or the plan's model or GPUs are not
-    in the catalog.
+    in the catalog. ``k``: the speed constants (default: the plan's vLLM version's, with the host factor of the
+    calibration file the plan was made with, when it still has one).
     """
     import dataclasses
 
@@ -73,7 +74,7 @@ def predicted_levels(plan, result: dict) -> list[dict]:
         replica = spd.replica_from_plan(spec, plan)
     except (ConfigError, OSError, StopIteration):
         return []
-    k = speed_constants(plan.vllm_version)
+    k = k or _plan_constants(plan)
     media = spd.media_tokens(spec, work, plan.media_limits.max_pixels)
     rows = []
     for level in result["levels"]:
@@ -90,3 +91,21 @@ def predicted_levels(plan, result: dict) -> list[dict]:
                      "ttft_ms": (round(s["ttft_s"]["p50"] * 1e3, 1), round(sp.ttft_ms, 1)),
                      "tpot_ms": (round(s["tpot_s"]["p50"] * 1e3, 2) if s["tpot_s"] else None, round(sp.tpot_ms, 2))})
     return rows
+
+
+def _plan_constants(plan):
+    """The speed constants ``plan.speed`` was predicted with: the version's, and the calibration file's host
+    factor when the file is still readable."""
+    from vlmctl.engines.vllm.speed import speed_constants, with_host_factor
+    from vlmctl.errors import ConfigError
+    from vlmctl.plan.calibration import read_calibration_file
+
+    k = speed_constants(plan.vllm_version)
+    if plan.calibration_file:
+        try:
+            data = read_calibration_file(plan.calibration_file)
+        except ConfigError:
+            return k
+        if data.speed is not None:
+            return with_host_factor(k, data.speed.host_factor, plan.calibration_file)
+    return k

@@ -18,11 +18,18 @@ Examples:
   vlmctl calibrate /tmp/models/7B /tmp/models/32B          # the 32B adds its LM and sampler runs
   vlmctl calibrate /models/Qwen2.5-VL-7B-Instruct --load-format auto -o ~/cal-h200.json
   vlmctl calibrate /tmp/models/7B --start-from wrong.json --budget-s 300 --json > report.json
+  vlmctl calibrate --from-bench bench.json --plan plan.json   # the speed model's API-server host factor
 
 \b
 Runs a handful of engine start-ups (about a minute each on one GPU, stopped as soon as vLLM has logged its KV cache
 size), fits the constants vLLM's logs measure, prints predicted vs measured before and after, and writes the
 calibration file `vlmctl plan` reads for this vLLM release.
+
+\b
+--from-bench reads a `vlmctl bench --plan PLAN --out FILE` run on this host instead (one workload, fixed
+concurrency levels; new images per request, --distinct-media, give the steadiest figure), fits how fast this
+host's API server is against the one the speed model was measured on, and adds that factor to the calibration
+file; no engine is started.
 """
 
 
@@ -40,7 +47,7 @@ def _runs_file(path: str):
 
 
 @click.command("calibrate", epilog=EXAMPLES)
-@click.argument("model")
+@click.argument("model", required=False)
 @click.argument("more_models", nargs=-1, metavar="[MORE_MODELS]...")
 @click.option("--vllm-version", metavar="X.Y[.Z]", help="vLLM release the engines run (default: the installed one).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False),
@@ -58,14 +65,28 @@ def _runs_file(path: str):
 @click.option("--launcher", help="Command that starts one engine (default: python -m vlmctl.calibrate.probe).")
 @click.option("--runs", "runs_file", type=click.Path(dir_okay=False, exists=True),
               help="JSON list of engine runs instead of the built-in set.")
+@click.option("--from-bench", "from_bench", type=click.Path(dir_okay=False),
+              help="A `vlmctl bench --plan` result: fit the speed model's API-server host factor from it instead.")
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False),
+              help="With --from-bench: the plan the bench ran against (`vlmctl plan --json -o`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def cli(model, more_models, vllm_version, output, start_from, load_format, timeout_s, budget_s, logdir, gpu, launcher, runs_file,
-        as_json) -> None:
+        from_bench, plan_file, as_json) -> None:
     """Fit the planner's memory constants to this node's vLLM and GPU.
 
     MODEL is the model folder (or id) vLLM loads; `vlmctl plan` reads the same one. MORE_MODELS (other sizes of
     the family) add two short runs each, for the constants that vary with the model's shape.
     """
+    if from_bench or plan_file:
+        if not (from_bench and plan_file) or model or more_models:
+            raise ConfigError("--from-bench and --plan go together, without a MODEL (no engine is started).",
+                              fix="vlmctl calibrate --from-bench bench.json --plan plan.json")
+        _host_factor(from_bench, plan_file, output, as_json)
+        return
+    if not model:
+        raise ConfigError("vlmctl calibrate needs a MODEL folder (or --from-bench with --plan).",
+                          fix="vlmctl calibrate /tmp/models/7B, or vlmctl calibrate --from-bench bench.json --plan "
+                              "plan.json")
     import datetime as dt
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -117,6 +138,46 @@ def cli(model, more_models, vllm_version, output, start_from, load_format, timeo
                    **report.file.model_dump(mode="json")})
         return
     _render(report, path, logs)
+
+
+def _host_factor(bench_file: str, plan_file: str, output: str | None, as_json: bool) -> None:
+    """--from-bench: fit the API-server host factor and write it into the calibration file."""
+    from rich.table import Table
+
+    from vlmctl.bench.from_plan import load_plan
+    from vlmctl.calibrate.host import fit_host_factor, read_bench, write_host_factor
+    from vlmctl.plan.calibration import default_calibration_path
+
+    plan = load_plan(plan_file)
+    if output:
+        check_writable(output, "--output")
+    fit = fit_host_factor(plan, read_bench(bench_file), bench_file)
+    default = default_calibration_path(plan.vllm_version)
+    path = write_host_factor(fit, plan, output or default)
+    if as_json:
+        emit_json({"calibration_file": str(path), "host_factor": fit.factor, "before": fit.before, "after": fit.after})
+        return
+    con = console()
+    table = Table(title=f"{bench_file}: measured / predicted at host factor 1 and at {fit.factor:g}")
+    for col in ("workload", "c", "TTFT ms", "at 1", f"at {fit.factor:g}", "out tok/s", "at 1", f"at {fit.factor:g}"):
+        table.add_column(col)
+    for b, a in zip(fit.before, fit.after):
+        table.add_row(a["workload"], str(a["concurrency"]), f"{a['ttft_ms'][0]:,.1f}", f"{b['ttft_ms'][1]:,.1f}",
+                      f"{a['ttft_ms'][1]:,.1f}", f"{a['output_tokens_per_s'][0]:,.1f}",
+                      f"{b['output_tokens_per_s'][1]:,.1f}", f"{a['output_tokens_per_s'][1]:,.1f}")
+    con.print(table)
+    con.print(f"host factor {fit.factor:g} (this host's API server against the one the speed model was measured "
+              f"on; one bench reads it to about ±40 % with media from a pool, ±15 % with --distinct-media) "
+              f"written to {path}")
+    next_steps(con, f"vlmctl plan {shlex.quote(plan.model)} --gpus {_plan_gpus(plan)} --vllm-version "
+                    f"{plan.vllm_version}" + ("" if path == default else f" --calibration {shlex.quote(str(path))}"))
+
+
+def _plan_gpus(plan) -> str:
+    counts: dict[str, int] = {}
+    for g in plan.per_gpu:
+        counts[g.gpu_type] = counts.get(g.gpu_type, 0) + 1
+    return ",".join(f"{t}:{n}" for t, n in counts.items())
 
 
 def _render(report, path: Path, logs: Path) -> None:

@@ -18,7 +18,7 @@ from vlmctl.engines.vllm.profile import CONSTANTS
 from vlmctl.errors import ConfigError, did_you_mean
 from vlmctl.findings import Finding
 
-__all__ = ["GIB", "Calibration", "CalibrationFile", "Chosen", "RunnerConstants", "calibration", "choose",
+__all__ = ["GIB", "Calibration", "CalibrationFile", "Chosen", "HostSpeed", "RunnerConstants", "calibration", "choose",
            "default_calibration_path", "read_calibration_file"]
 
 FORMAT = 1
@@ -44,6 +44,22 @@ class RunnerConstants(BaseModel):
         return value
 
 
+class HostSpeed(BaseModel):
+    """The speed model's API-server host factor, read off a `vlmctl bench` run on this host
+    (`vlmctl calibrate --from-bench`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host_factor: float = Field(gt=0.05, le=20)
+    """The API server's times on this host against the host the speed constants were measured on (1 = as fast)."""
+    measured_at: str
+    """UTC time the factor was fitted."""
+    bench: str
+    """The bench result it was fitted on."""
+    levels: int = Field(ge=1)
+    """Concurrency levels of that bench used by the fit."""
+
+
 class CalibrationFile(BaseModel):
     """What `vlmctl calibrate` writes and `vlmctl plan` reads."""
 
@@ -62,6 +78,8 @@ class CalibrationFile(BaseModel):
     """Per model runner ('v1', 'v2')."""
     table: list[dict] = Field(default_factory=list)
     """Predicted vs measured, before and after the fit, one row per engine."""
+    speed: HostSpeed | None = None
+    """The API-server host factor for the speed model (`vlmctl calibrate --from-bench`); absent: 1."""
 
     @field_validator("vllm_version")
     @classmethod
@@ -111,6 +129,8 @@ class Chosen:
     cal: Calibration
     calibration_file: str | None = None
     findings: list[Finding] = field(default_factory=list)
+    host_factor: float | None = None
+    """The speed model's API-server host factor from the calibration file (None: the built-in 1)."""
 
 
 def _short(version: str) -> str:
@@ -142,6 +162,7 @@ def choose(vllm_version: str | None, model_runner: str | None, calibration_file:
     if path is None:
         candidate = default_calibration_path(version)
         path = str(candidate) if candidate.is_file() else None
+    host_factor = None
     if path is not None:
         data = read_calibration_file(path)
         if _short(data.vllm_version) != _short(version):
@@ -151,6 +172,8 @@ def choose(vllm_version: str | None, model_runner: str | None, calibration_file:
                     f"{version}: the constants of one release do not carry over to another.",
                     fix=f"--vllm-version {data.vllm_version}, or run `vlmctl calibrate` with vLLM {version}")
             path = None
+        elif data.speed is not None and not data.runners:
+            pass  # the file carries only the host factor (below)
         elif runner in data.runners:
             fitted = data.runners[runner]
             cal = replace(cal, **fitted.constants,
@@ -168,6 +191,12 @@ def choose(vllm_version: str | None, model_runner: str | None, calibration_file:
                         f"the plan uses vLLM {engine.version}'s built-in ones.",
                 fix=f"on a GPU node with vLLM {engine.version}: vlmctl calibrate MODEL_DIR (its runs cover every runner "
                     "that release has)"))
+    if path is not None and data.speed is not None and _short(data.vllm_version) == _short(version):
+        host_factor = data.speed.host_factor
+        findings.append(Finding(
+            id="speed-host-factor", severity="info",
+            message=f"speed: API-server host factor {host_factor:g} from {path} (fitted {data.speed.measured_at} on "
+                    f"{data.speed.bench}).", fix=""))
     missing = [c for c in _PLAN_CONSTANTS if c in cal.unmeasured]
     if missing:
         built_in = engine.calibration(runner, family).source
@@ -177,7 +206,7 @@ def choose(vllm_version: str | None, model_runner: str | None, calibration_file:
                     f"runner uses {built_in} for {', '.join(missing)}; predicted KV tokens may be off.",
             fix=f"on a GPU node with vLLM {version}: vlmctl calibrate (it writes "
                 f"{default_calibration_path(version)}, which plan reads), then plan again"))
-    return Chosen(engine, version, runner, cal, path, findings)
+    return Chosen(engine, version, runner, cal, path, findings, host_factor)
 
 
 #: The constants every single-GPU plan depends on (what "measured" means for a profile).

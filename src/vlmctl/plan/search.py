@@ -17,7 +17,7 @@ from vlmctl.hardware.gpus import GpuType
 from vlmctl.models.spec import ModelSpec
 from vlmctl.plan import memory as mem
 from vlmctl.engines.vllm import VllmProfile
-from vlmctl.engines.vllm.speed import speed_constants
+from vlmctl.engines.vllm.speed import speed_constants, with_host_factor
 from vlmctl.plan import speed as spd
 from vlmctl.plan.calibration import GIB, Calibration, choose
 from vlmctl.plan.media import MediaProfile, profiles_for
@@ -324,7 +324,8 @@ class Planner:
         self.engine, self.cal = self.chosen.engine, self.chosen.cal
         self.sizer = _Sizer(spec, req, self.cal, self.engine)
         self.work = spd.parse_workload(req.workload, req.prompt_tokens, req.output_tokens)
-        self.speed_constants = speed_constants(self.chosen.engine.version)
+        self.speed_constants = with_host_factor(speed_constants(self.chosen.engine.version), self.chosen.host_factor,
+                                                self.chosen.calibration_file)
         self.concurrency = req.concurrency or 1
         self._slots: dict[int, list[Slot]] = {}
         self._static: dict[tuple, list[Finding]] = {}

@@ -5,7 +5,7 @@ predicted against measured rows, which rows were fitted and which held out.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 @dataclass(frozen=True)
 class SpeedConstants:
@@ -71,3 +71,10 @@ def speed_constants(vllm_version: str | None = None) -> SpeedConstants:
     from vlmctl.engines.vllm import resolve
 
     return SPEED.get(resolve(vllm_version).profile.version) or SPEED[max(SPEED)]
+
+
+def with_host_factor(k: SpeedConstants, factor: float | None, where: str | None = None) -> SpeedConstants:
+    """``k`` with a host factor from a calibration file (``vlmctl calibrate --from-bench``); ``k`` when None."""
+    if factor is None:
+        return k
+    return replace(k, host_factor=factor, source=f"{k.source}; host_factor {factor:g} from {where or 'a calibration file'}")
