@@ -145,7 +145,7 @@ def _host_factor(bench_file: str, plan_file: str, output: str | None, as_json: b
     from rich.table import Table
 
     from vlmctl.bench.from_plan import load_plan
-    from vlmctl.calibrate.host import fit_host_factor, read_bench, write_host_factor
+    from vlmctl.bench.host_factor import fit_host_factor, read_bench, write_host_factor
     from vlmctl.plan.calibration import default_calibration_path
 
     plan = load_plan(plan_file)

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vlmctl.bench.from_plan import load_plan
-from vlmctl.calibrate.host import fit_host_factor, read_bench
+from vlmctl.bench.host_factor import fit_host_factor, read_bench
 from vlmctl.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +68,7 @@ def test_the_factor_goes_into_the_calibration_file_and_plan_uses_it(tmp_path):
 
 
 def test_an_existing_calibration_file_keeps_its_memory_constants(tmp_path):
-    from vlmctl.calibrate.host import write_host_factor
+    from vlmctl.bench.host_factor import write_host_factor
     from vlmctl.plan.calibration import CalibrationFile, RunnerConstants, read_calibration_file
 
     path = tmp_path / "cal.json"
