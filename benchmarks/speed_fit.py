@@ -29,7 +29,7 @@ H200 = ROOT / "docs/validation/speed"
 H100 = ROOT / "docs/validation/serve"
 FRESH = ROOT / "docs/validation/speed_fresh"
 MODELS = {"3B": "Qwen/Qwen2.5-VL-3B-Instruct", "7B": "Qwen/Qwen2.5-VL-7B-Instruct",
-          "32B": "Qwen/Qwen2.5-VL-32B-Instruct"}
+          "32B": "Qwen/Qwen2.5-VL-32B-Instruct", "Q3-8B": "Qwen/Qwen3-VL-8B-Instruct"}
 #: The constants fitted on the 32 rows (link latencies and Ethernet keep their reference values: one GPU per run).
 FITTED = ("bandwidth_fraction", "prefill_mfu", "step_ms", "layer_us", "seq_us", "request_ms", "api_ms",
           "media_ms_per_mpixel", "gap_ms", "eager_layer_ms", "vision_mfu", "media_new_ms_per_mpixel")
@@ -50,7 +50,8 @@ def rows() -> list[dict]:
     medians; all of them are the fit set of the committed constants."""
     out = []
     data = json.loads((H200 / "results.json").read_text())
-    plans = {size: PlanResult.model_validate_json((H200 / f"plan_{size}.json").read_text()).plan for size in MODELS}
+    plans = {size: PlanResult.model_validate_json((H200 / f"plan_{size}.json").read_text()).plan
+             for size in ("3B", "7B", "32B")}
     for r in data["rows"]:
         out.append({"gpu": "H200", "size": r["size"], "workload": _label(r["mix"]), "concurrency": r["concurrency"],
                     "plan": plans[r["size"]], "prompt_tokens": r["prompt_tokens_per_request"],

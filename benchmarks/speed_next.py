@@ -172,6 +172,43 @@ def compare(doc: dict, run_dir: Path) -> tuple[str, dict]:
     return "\n".join([*notes, *lines, "", *tail]), summary
 
 
+def fit_rows(doc: dict, run_dir: Path) -> list[dict]:
+    """The visit's rows in benchmarks/speed_fit.py's form (plans as served, measured lengths), fit as designated."""
+    from vlmctl.plan import PlanResult
+
+    out = []
+    for name, row in doc["rows"].items():
+        path = run_dir / row["bench"]
+        plan_file = run_dir / f"plan_{row['model']}.json"
+        if not path.exists() or not plan_file.exists():
+            continue
+        plan = PlanResult.model_validate_json(plan_file.read_text()).plan
+        plan = plan.model_copy(update={"model": MODELS[row["model"]], "model_path": None})
+        for level in json.loads(path.read_text())["levels"]:
+            s = level["summary"]
+            if level.get("concurrency") != row["concurrency"] or not s["completed"] or not s["ttft_s"]:
+                continue
+            out.append({"gpu": "H200 fresh", "size": row["model"], "workload": row["workload"],
+                        "concurrency": row["concurrency"], "plan": plan, "cached": False, "fit": row["set"] == "fit",
+                        "prompt_tokens": s["total_input_tokens"] / s["completed"],
+                        "output_tokens": round(s["total_output_tokens"] / s["completed"]),
+                        "measured": {"output_tokens_per_s": s["output_throughput"],
+                                     "ttft_ms": s["ttft_s"]["p50"] * 1e3, "tpot_ms": s["tpot_s"]["p50"] * 1e3}})
+    return out
+
+
+def fit_and_hold_out(doc: dict, run_dir: Path) -> tuple[dict, list[dict]]:
+    """FIT_CONSTANTS fitted on the FIT rows (all else as committed), and the table of every row with them."""
+    import speed_fit
+    from vlmctl.engines.vllm.speed import speed_constants
+
+    rows = fit_rows(doc, run_dir)
+    if not any(r["fit"] for r in rows):
+        raise SystemExit(f"{run_dir}: none of the designated fit rows was measured")
+    k, _ = speed_fit.fit(rows, speed_constants(VLLM), FIT_CONSTANTS, fit_hosts=False)
+    return {n: round(getattr(k, n), 4) for n in FIT_CONSTANTS}, speed_fit.table(rows, k)
+
+
 def main(argv: list[str] | None = None) -> int:
     from speed_fresh import constants_of
 
@@ -181,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--check", type=Path, help="regenerate and compare with this file (exit 1 on a difference)")
     mode.add_argument("--compare", type=Path, metavar="RUN_DIR", help="the visit's runs/ folder against --predictions")
     mode.add_argument("--bench-args", metavar="BENCH", help="print the `vlmctl bench` flags of one bench")
+    mode.add_argument("--fit", type=Path, metavar="RUN_DIR", help="fit the FIT rows, then the held-out table once")
     ap.add_argument("--predictions", type=Path, default=ROOT / "docs/validation/speed_next/predictions.json")
     args = ap.parse_args(argv)
     if args.bench_args:
@@ -188,6 +226,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.compare:
         print(compare(json.loads(args.predictions.read_text()), args.compare)[0])
+        return 0
+    if args.fit:
+        fitted, table = fit_and_hold_out(json.loads(args.predictions.read_text()), args.fit)
+        print(fitted)
+        for t in table:
+            m, p, e = t["measured"], t["predicted"], t["error"]
+            print(f"| {t['model']} | {t['workload']} | {t['concurrency']} | {t['set']} | " + " | ".join(
+                f"{m[x]:,.1f} / {p[x]:,.1f} ({e[x]:+.0%})" for x in ("output_tokens_per_s", "ttft_ms", "tpot_ms")) + " |")
+        held = [t for t in table if t["set"] == "held out"]
+        inside = sum(abs(t["error"][m]) <= tol for t in held for m, tol in TARGETS.items())
+        print(f"held out: {inside} of {3 * len(held)} figures within the targets")
         return 0
     os.environ["VLMCTL_CALIBRATION_DIR"] = str(ROOT / ".no-user-calibration")  # the profile's constants only
     if args.check:

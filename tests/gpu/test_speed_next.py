@@ -84,3 +84,38 @@ def test_compare_puts_each_measured_row_beside_its_prediction(tmp_path):
     assert "| 7B | image@1920x1080 | 48 / 160 | 8 | held out | not measured |" in text
     # 7B 640x480 (3 held out, all inside); Q3-8B: c=1 fit, c=8/32 held out: tok/s -33 %, TTFT +50 % out, TPOT in
     assert summary == {"fit": [1, 3], "held out": [9 + 2, 9 + 6]}
+
+
+def test_fit_uses_only_the_designated_rows_and_reports_the_held_out_ones(tmp_path):
+    """A made-up visit that measured exactly the recorded predictions: the rows rebuilt from its files (plans as
+    served, lengths as the bench counts them) re-predict them, so the fit keeps the constants and every error is
+    near 0."""
+    import shutil
+
+    doc = json.loads(RECORDED.read_text())
+    for model, workload, *_ in sn.BENCHES:
+        (tmp_path / f"bench_{sn.tag(model, workload)}.json").write_text(json.dumps(_bench(doc, model, workload, 1.0)))
+    for size, folder in (("7B", "speed_fresh"), ("Q3-8B", None)):
+        if folder:
+            shutil.copy(ROOT / "docs/validation" / folder / "plan_7B.json", tmp_path / "plan_7B.json")
+        else:
+            from vlmctl.plan import make_plan
+
+            plan = make_plan(sn.MODELS[size], gpus=sn.GPU, vllm_version=sn.VLLM)
+            (tmp_path / f"plan_{size}.json").write_text(plan.model_dump_json())
+    bench = json.loads((tmp_path / "bench_7B_640x480.json").read_text())
+    for level in bench["levels"]:  # measured lengths as the bench reports them
+        level["summary"].update(total_input_tokens=20 * 615, total_output_tokens=20 * 32)
+    (tmp_path / "bench_7B_640x480.json").write_text(json.dumps(bench))
+    for name in ("bench_7B_1920x1080.json", "bench_Q3-8B_1280x720.json"):
+        b = json.loads((tmp_path / name).read_text())
+        for level in b["levels"]:
+            level["summary"].update(total_input_tokens=20 * (2763 if "7B" in name and "Q3" not in name else 952),
+                                    total_output_tokens=20 * (160 if "1920" in name else 96))
+        (tmp_path / name).write_text(json.dumps(b))
+    fitted, table = sn.fit_and_hold_out(doc, tmp_path)
+    assert set(fitted) == set(sn.FIT_CONSTANTS) and len(table) == 8
+    assert sum(t["set"] == "fit" for t in table) == 2
+    k = constants_of(doc)
+    assert all(abs(fitted[n] / getattr(k, n) - 1) < 0.05 for n in sn.FIT_CONSTANTS), fitted
+    assert all(abs(e) < 0.03 for t in table for e in t["error"].values()), table
