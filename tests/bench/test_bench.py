@@ -109,7 +109,9 @@ def test_ctrl_c_writes_what_was_measured(tmp_path):
     try:
         bench = subprocess.Popen([sys.executable, "-m", "vlmctl.cli.main", "bench", "--api-base", base,
                                   "--concurrency", "2", "--duration", "60", "--warmup", "0", "--max-tokens", "10",
-                                  "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                  "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 # as from a terminal: a suite started in the background passes SIGINT on ignored
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 90  # generous: on a loaded 2-core machine the client's start-up alone is slow
         # at concurrency 2 the client starts request k only once it has finished k - 2: six answered by the server
         # means at least four recorded by bench
