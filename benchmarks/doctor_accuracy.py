@@ -103,6 +103,17 @@ def doc_table(doc: Path = DOC) -> str:
     return doc.read_text().split(START, 1)[1].split(END, 1)[0].strip()
 
 
+def without_part(md: str, part: str = "held-out") -> str:
+    """``md`` (a ``table``) without one part's column, and without the rows only that part had."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in md.splitlines()]
+    if part not in rows[0]:
+        return md
+    i = rows[0].index(part)
+    kept = [r[:i] + r[i + 1:] for r in rows]
+    kept = [r for n, r in enumerate(kept) if n < 2 or any(c != "—" for c in r[1:])]
+    return "\n".join("| " + " | ".join(r) + " |" if n != 1 else "|---" * len(r) + "|" for n, r in enumerate(kept))
+
+
 def write_doc(report: dict, doc: Path = DOC) -> None:
     """Put this run's table between the accuracy markers of docs/doctor.md."""
     text = doc.read_text()

@@ -1,4 +1,8 @@
-"""doctor explain on the real-log corpus: the fit part is explained, and docs/doctor.md states today's held-out result."""
+"""doctor explain on the real-log corpus: the fit part is explained, and docs/doctor.md states what the code does.
+
+The held-out part is never explained here: a test that did would evaluate it on every run, and a change of the
+catalogue could not land without one. `python benchmarks/doctor_accuracy.py --write-doc` evaluates it, on purpose.
+"""
 from __future__ import annotations
 
 import importlib.util
@@ -9,7 +13,8 @@ _spec = importlib.util.spec_from_file_location("doctor_accuracy", ROOT / "benchm
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
-REPORT = bench.evaluate()
+FIT_SIDE = tuple(p for p in bench.PARTS if p != "held-out")
+REPORT = bench.evaluate(parts=FIT_SIDE)
 
 
 def test_fit_part_accuracy_is_at_least_90_percent():
@@ -18,7 +23,7 @@ def test_fit_part_accuracy_is_at_least_90_percent():
 
 
 def test_docs_state_the_measured_accuracy_by_category():
-    assert bench.doc_table() == bench.table(REPORT), (
+    assert bench.without_part(bench.doc_table()) == bench.table(REPORT), (
         "docs/doctor.md's accuracy table is not what the code does: python benchmarks/doctor_accuracy.py --write-doc")
 
 
@@ -32,3 +37,9 @@ def test_a_run_limited_to_some_parts_explains_no_other_log():
     report = bench.evaluate(parts=("fresh-6",))
     assert report["logs"] and {r["part"] for r in report["logs"]} == {"fresh-6"}
     assert "held-out" not in report["summary"]
+
+
+def test_the_docs_table_keeps_its_held_out_column_when_compared_without_it():
+    md = "| category | fit | held-out |\n|---|---|---|\n| a | 1/2 | 3/4 |\n| b | — | 1/1 |\n| **all** | **1/2 (50%)** | **4/5 (80%)** |"
+    assert bench.without_part(md) == "| category | fit |\n|---|---|\n| a | 1/2 |\n| **all** | **1/2 (50%)** |"
+    assert "held-out" in bench.doc_table()
