@@ -12,6 +12,7 @@ match or the triage names that subsystem; for a log that is not a failure (label
     python benchmarks/doctor_accuracy.py            # table by category and part
     python benchmarks/doctor_accuracy.py --no-held-out --misses   # while working on signatures: never explains held-out
     python benchmarks/doctor_accuracy.py --json out.json
+    python benchmarks/doctor_accuracy.py --no-held-out --write-doc   # update the doc's table, held-out column kept
 """
 from __future__ import annotations
 
@@ -114,12 +115,47 @@ def without_part(md: str, part: str = "held-out") -> str:
     return "\n".join("| " + " | ".join(r) + " |" if n != 1 else "|---" * len(r) + "|" for n, r in enumerate(kept))
 
 
+def _rows(md: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in md.splitlines()]
+
+
+def with_part_from(md: str, old: str, part: str = "held-out") -> str:
+    """``md`` (a ``table`` without ``part``) with ``old``'s column for ``part`` put back in its place, untouched.
+
+    Categories only ``old`` has for that part keep their row ("—" in the other columns)."""
+    old_rows = _rows(old)
+    if part not in old_rows[0]:
+        return md
+    i = old_rows[0].index(part)
+    kept = {r[0]: r[i] for r in old_rows[2:]}
+    rows = _rows(md)
+    parts = rows[0][1:]
+    at = 1 + sum(1 for p in parts if PARTS.index(p) < PARTS.index(part))
+    body = {r[0]: r for r in rows[2:]}
+    total = body.pop("**all**")
+    cats = sorted(set(body) | {c for c, v in kept.items() if c != "**all**" and v != "—"})
+    out = [rows[0][:at] + [part] + rows[0][at:]]
+    for c in cats:
+        r = body.get(c, [c] + ["—"] * len(parts))
+        out.append(r[:at] + [kept.get(c, "—")] + r[at:])
+    out.append(total[:at] + [kept.get("**all**", "—")] + total[at:])
+    lines = ["| " + " | ".join(r) + " |" for r in out]
+    lines.insert(1, "|---" * len(out[0]) + "|")
+    return "\n".join(lines)
+
+
 def write_doc(report: dict, doc: Path = DOC) -> None:
-    """Put this run's table between the accuracy markers of docs/doctor.md."""
+    """Put this run's table between the accuracy markers of docs/doctor.md.
+
+    A run without the held-out part keeps the held-out column the doc already has (what the last deliberate
+    held-out evaluation measured), so updating the other parts never evaluates held-out."""
     text = doc.read_text()
     head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{START}\n{table(report)}\n{END}{tail}")
+    current, tail = rest.split(END, 1)
+    md = table(report)
+    if "held-out" not in report["summary"]:
+        md = with_part_from(md, current.strip())
+    doc.write_text(f"{head}{START}\n{md}\n{END}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the per-log outcomes as JSON")
     parser.add_argument("--misses", action="store_true",
                         help="list the logs that were not explained correctly (held-out misses only as a count)")
-    parser.add_argument("--write-doc", action="store_true", help="update the table in docs/doctor.md")
+    parser.add_argument("--write-doc", action="store_true",
+                        help="update the table in docs/doctor.md (with --no-held-out: every column but held-out, "
+                             "which keeps its last measured value)")
     parser.add_argument("--part", choices=PARTS, help="explain and show only one part")
     parser.add_argument("--no-held-out", action="store_true", help="leave the held-out part out entirely")
     args = parser.parse_args(argv)

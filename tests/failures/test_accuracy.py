@@ -43,3 +43,21 @@ def test_the_docs_table_keeps_its_held_out_column_when_compared_without_it():
     md = "| category | fit | held-out |\n|---|---|---|\n| a | 1/2 | 3/4 |\n| b | — | 1/1 |\n| **all** | **1/2 (50%)** | **4/5 (80%)** |"
     assert bench.without_part(md) == "| category | fit |\n|---|---|\n| a | 1/2 |\n| **all** | **1/2 (50%)** |"
     assert "held-out" in bench.doc_table()
+
+
+def test_writing_the_doc_without_held_out_keeps_its_held_out_column(tmp_path):
+    old = ("| category | fit | held-out | fresh-1 |\n|---|---|---|---|\n| a | 1/2 | 3/4 | — |\n| b | — | 1/1 | — |\n"
+           "| **all** | **1/2 (50%)** | **4/5 (80%)** | — |")
+    new = "| category | fit | fresh-1 |\n|---|---|---|\n| a | 2/2 | 1/1 |\n| c | 1/1 | — |\n| **all** | **3/3 (100%)** | **1/1 (100%)** |"
+    merged = bench.with_part_from(new, old)
+    assert merged == ("| category | fit | held-out | fresh-1 |\n|---|---|---|---|\n| a | 2/2 | 3/4 | 1/1 |\n"
+                      "| b | — | 1/1 | — |\n| c | 1/1 | — | — |\n| **all** | **3/3 (100%)** | **4/5 (80%)** | **1/1 (100%)** |")
+    assert bench.without_part(merged) == new
+    doc = tmp_path / "doctor.md"
+    doc.write_text(f"x\n{bench.START}\n{old}\n{bench.END}\ny\n")
+    report = {"summary": {"fit": {"correct": 3, "total": 3, "accuracy": 1.0,
+                                  "by_category": {"a": {"correct": 2, "total": 2}, "c": {"correct": 1, "total": 1}}},
+                          "fresh-1": {"correct": 1, "total": 1, "accuracy": 1.0,
+                                      "by_category": {"a": {"correct": 1, "total": 1}}}}}
+    bench.write_doc(report, doc)
+    assert bench.doc_table(doc) == merged

@@ -189,9 +189,13 @@ INSPECT = "ValueError: Model architectures ['Qwen2_5_VLForConditionalGeneration'
     (f"[pip3] transformers==4.48.2\nvLLM Version: 0.7.3\n{INSPECT}", "transformers-too-old", "transformers >= 4.49.0"),
     (f"vllm 0.7.3\ntransformers 4.49.0\n{INSPECT}", "stale-checkpoint", None),
     (f"{INSPECT}\npip install --upgrade transformers", "transformers-too-old", "transformers >= 4.49.0"),
-    (INSPECT, "vllm-arch-unsupported", "vLLM >= 0.7.2"),
+    # no release on the page: the registry has the architecture (it inspected it), so not a vLLM too old for it;
+    # the one inspection failure recorded for Qwen2.5-VL is vLLM 0.7.2 under the transformers 4.49.0 release
+    (INSPECT, "vllm-arch-unsupported", "vLLM >= 0.7.3 with transformers >= 4.49.0"),
+    (INSPECT.replace("Qwen2_5_VL", "Qwen2VL"), "transformers-too-old", "transformers >= 4.45.0"),
+    (f"vLLM API server version 0.8.5\n{INSPECT}", "transformers-too-old", "transformers >= 4.49.0"),
     ("ERROR registry.py:306] Error in inspecting model architecture 'Qwen3VLForConditionalGeneration'",
-     "vllm-arch-unsupported", "vLLM >= 0.11.0"),
+     "transformers-too-old", "transformers >= 4.57.0"),
     ("vllm==0.7.2\ntransformers==4.49.0\nImportError: cannot import name 'Qwen2_5_VLImageProcessor' from "
      "'transformers.models.qwen2_5_vl'", "vllm-arch-unsupported", "vLLM >= 0.7.3"),
     ("ImportError: cannot import name 'Qwen2_5_VLForConditionalGeneration' from 'transformers'",
@@ -284,3 +288,48 @@ def test_build_hub_and_processor_wordings(log, expected):
 
 def test_an_undefined_c_symbol_that_is_not_torchs_is_not_an_abi_mismatch():
     assert explain("ImportError: libfoo.so: undefined symbol: _Z3barv").primary != "torch-abi-mismatch"
+
+
+# Round 9: causes told apart by the symbol, the release line or the last frame; triage phrases from the sources.
+@pytest.mark.parametrize(("log", "expected"), [
+    # a CUDA driver API entry point missing from libcuda is the driver, not a torch/vLLM build mismatch
+    ("ImportError: /usr/local/lib/python3.12/dist-packages/vllm/_C.abi3.so: undefined symbol: cuTensorMapEncodeTiled",
+     "cuda-driver-too-old"),
+    ("ImportError: /usr/local/lib/python3.12/dist-packages/vllm/_C.abi3.so: undefined symbol: "
+     "_ZN3c104cuda9SetDeviceEi", "torch-abi-mismatch"),
+    # the API server's version line marks a V0 release: a VLM's OOM without its phase is the dummy profile
+    ("INFO api_server.py:527] vLLM API server version 0.6.3\nvllm serve meta-llama/Llama-3.2-11B-Vision-Instruct\n"
+     "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.00 GiB.", "oom-startup-dummy-seqs"),
+    # a traceback ending in FlashAttention's kernel op, nothing after it
+    ("  File \"flash_attn/flash_attn_interface.py\", line 86, in _flash_attn_varlen_forward\n"
+     "    out, softmax_lse, S_dmask, rng_state = flash_attn_cuda.varlen_fwd(", "flash-attn-ampere"),
+    ("[Bug]: RAM OOM when loading a 70B checkpoint", "host-oom-killed"),
+    ("[Bug]: killed due to high memory usage", "host-oom-killed"),
+])
+def test_round9_wordings(log, expected):
+    assert explain(log).primary == expected
+
+
+def test_a_flash_attention_frame_on_an_ampere_gpu_is_not_the_ampere_check():
+    log = ("GPU 0: NVIDIA A100-SXM4-80GB\n  File \"flash_attn/flash_attn_interface.py\", line 86, in fwd\n"
+           "    out = flash_attn_cuda.varlen_fwd(")
+    assert explain(log).primary != "flash-attn-ampere"
+
+
+@pytest.mark.parametrize(("log", "subsystem"), [
+    ("vllm not support W8A8_Int8 deepseek_v2\n  File \"vllm/executor/gpu_executor.py\", line 40, in _init_executor",
+     "quantization"),
+    # a user's LLM(...) call passing trust_remote_code=True is not transformers asking for it
+    ("[Bug]: Gloo cannot communicate between the two computers\n"
+     "    llm = LLM(model=\"/mnt/qwen\", trust_remote_code=True, tensor_parallel_size=2)", "network"),
+    ("Why CPU Memory Is Used More and More?\n(raylet) A worker died or was killed while executing a task",
+     "host-memory"),
+    ("llm = LLM(model=\"some/vision-model\")\nit OOMs:\nUsing model weights format ['*.safetensors']\n"
+     "Loading safetensors checkpoint shards: 100% Completed | 5/5", "cuda-memory"),
+    ("[Bug]: connection to gpu node timeout when initializing multi-node serving\nMy ray version is 2.42.0. "
+     "vLLM version 0.7.0.", "network"),
+])
+def test_round9_triage(log, subsystem):
+    from vlmctl.doctor.triage import triage
+
+    assert triage(log).subsystem == subsystem

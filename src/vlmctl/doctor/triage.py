@@ -12,20 +12,23 @@ from vlmctl.failures.match import normalise_line
 _KEYWORDS: dict[str, tuple[tuple[float, str], ...]] = {
     "network": ((3, r"\bNCCL\b|nccl|\bGloo\b|gloo"), (2, r"socket|Connection refused|No route to host|"
                 r"timed out.{0,40}connect|TCPStore|DistNetworkError|DistBackendError|rendezvous|bootstrap|"
-                r"NCCL_SOCKET_IFNAME|ProcessGroup|all_reduce|allreduce|c10d"), (1, r"/distributed/")),
+                r"NCCL_SOCKET_IFNAME|ProcessGroup|all_reduce|allreduce|c10d|connection.{0,40}time.?out|"
+                r"multi.?node|between (?:the )?(?:two )?(?:nodes|machines|hosts|computers)|跨主机|两台"),
+                (1, r"/distributed/")),
     "ray": ((3, r"placement group|raylet|\bGCS\b|RayTaskError|ActorDiedError|ray start|ray status"),
             (1, r"\bray\b|Ray\b|RayWorker|actor")),
-    "cuda-memory": ((4, r"out of memory|OutOfMemoryError|Not enough memory|显存不足|爆显存|显存溢出"),
+    "cuda-memory": ((4, r"out of memory|OutOfMemoryError|Not enough memory|显存不足|爆显存|显存溢出|\bOOMs?\b"),
                     (3, r"KV cache|cache blocks|gpu_memory_utilization|mem.fraction|"
                     r"memory profiling|Tried to allocate"), (1, r"profile_run|determine_available_memory|GiB")),
     "host-memory": ((4, r"(?-i:Killed)\b|oom-kill|Cannot allocate memory|bad_alloc|mmap|low on memory|SIGKILL|"
                      r"memory pressure|内存不足|内存溢出"),
-                    (2, r"\bRAM\b|swap|object store|/dev/shm")),
-    "quantization": ((3, r"quantiz|\bAWQ\b|awq|GPTQ|gptq|[Mm]arlin|\bfp8\b|compressed.tensors|bitsandbytes"),),
+                    (4, r"(?:CPU|host|system) memory"), (2, r"\bRAM\b|swap|object store|/dev/shm")),
+    "quantization": ((3, r"quantiz|\bAWQ\b|awq|GPTQ|gptq|[Mm]arlin|\bfp8\b|compressed.tensors|bitsandbytes|"
+                         r"\bW\d+A\d+|\bInt[48]\b|_Int[48]\b|-Int[48]\b|\bnf4\b|\bbnb\b"),),
     "model-loading": ((3, r"config\.json|safetensors|HFValidationError|repo_id|Repo id|huggingface|from_pretrained|"
                       r"snapshot_download|tokenizer|No such file or directory"), (1, r"model_loader|load_weights")),
     "versions": ((3, r"ImportError|ModuleNotFoundError|undefined symbol|not supported for now|does not recognize|"
-                  r"Version mismatch|version"), (2, r"AttributeError|transformers|upgrade")),
+                  r"Version mismatch"), (2, r"AttributeError|transformers|upgrade"), (1, r"version")),
     "multimodal": ((3, r"multi.?modal|limit.mm.per.prompt|placeholder|pixel_values|mm_processor|image_grid_thw"),
                    (1, r"\bimage|\bvideo|vision|visual|processor")),
     "gpu-arch": ((4, r"compute capability|kernel image|\bsm_\d+|FlashAttention|flash_attn|illegal memory access|"
@@ -42,13 +45,14 @@ _COMPILED = {k: tuple((w, re.compile(p, re.I)) for w, p in v) for k, v in _KEYWO
 _DECISIVE: tuple[tuple[str, str], ...] = (
     ("host-memory", r"Killed process|oom-kill|oom_reaper|OOM killer|Memory cgroup out of memory|memory pressure|"
                     r"running low on memory|DefaultCPUAllocator|(?:system|host|CPU)\W{0,3}(?:memory|RAM)\W{0,4}"
-                    r"(?:OOM|out of memory)|\bCPU OOM\b"),
+                    r"(?:OOM|out of memory)|\bCPU OOM\b|\bRAM\W{0,3}OOM|killed due to (?:high )?memory usage|"
+                    r"CPU\W{0,3}memory\W.{0,30}(?:more and more|grow|increas|leak)"),
     ("versions", r"are not supported for now|failed to be inspected|only supported for the following\s+architectures|"
                  r"driver on your system is too old|driver version is insufficient|undefined symbol|"
                  r"Version mismatch|does not recognize this architecture|has no vLLM implementation|"
                  r"Error in inspecting model architecture|cannot import name '\w+' from 'transformers|"
                  r"was supported in vLLM until"),
-    ("model-loading", r"requires you to execute the configuration file|trust_remote_code=True|gated repo|"
+    ("model-loading", r"requires you to execute the configuration file|argument `?trust_remote_code=True|gated repo|"
                       r"401 Client Error|is restricted\. You must|is not a local folder|Repo id must|"
                       r"gated (?:huggingface |HF )?(?:repo|model)"),
     ("quantization", r"quantization method \S+ is not supported|Quantization scheme is not supported|"
@@ -160,6 +164,9 @@ def _line_weight(line: str) -> float:
     if re.search(r"error|failed|fatal|killed|refused|timed out|cannot|unable", line, re.I):
         return 2.0
     if re.match(r"^(?:INFO|DEBUG)\b", line) or re.search(r"\bNCCL INFO\b", line):
+        return 0.3
+    # progress that went well (its INFO prefix is gone after normalising): loading finished, not failed
+    if re.search(r"\d+% Completed|Loading weights took|Using model weights format|Init COMPLETE", line):
         return 0.3
     return 1.0
 

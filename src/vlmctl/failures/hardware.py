@@ -67,7 +67,11 @@ SIGNATURES: tuple[Signature, ...] = (
         when=((r"flash_attn_varlen_func|flash_attn_func|varlen_fwd|vllm_flash_attn|flash_attn_interface",
                r"V100|Tesla T4|\bT4\b|2080|TITAN RTX|Quadro RTX|\bP40\b|\bP100\b|compute capability 7\.[05]|"
                r"\bsm_7[05]\b|Turing|Volta",
-               r"out of memory|OutOfMemoryError"),),
+               r"out of memory|OutOfMemoryError"),
+              # no GPU named, but the log ends in FlashAttention's kernel op with nothing after it: the checks that
+              # op raises before running are the GPU's (CC >= 8.0) and its dtype's (flash-attn csrc mha_fwd)
+              (r"(?:varlen_fwd|fwd_kvcache|flash_attn_cuda\.\w+)\(\s*\Z", r".",
+               r"out of memory|OutOfMemoryError|A100|H100|H800|H20|A800|L40|RTX [34]0\d0|compute capability (?:8|9)")),
         cause="FlashAttention 2 needs compute capability 8.0; on Turing/Volta (T4, RTX 2080 Ti, V100) a backend or "
               "the vision encoder chose it anyway (forced VLLM_ATTENTION_BACKEND, a flash-attn install picked up "
               "by the ViT, or an old vLLM without a fallback).",

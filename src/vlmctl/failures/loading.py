@@ -48,12 +48,21 @@ def _minimum(values: Values, ctx: Any, *, side: str) -> Values:
 
 def _inspection(values: Values, ctx: Any) -> tuple[str, Values] | None:
     """vLLM's registry messages: the cause the installed releases point to, with the release the model needs."""
-    inspected = bool(values.get("inspect"))
+    inspected = bool(values.get("inspect") or values.get("inspect2"))
     found = _loading_cause(values, ctx, inspected=inspected)
     # 'are not supported for now': vLLM's registry lacks the architecture, whatever transformers is installed
     if found is not None and (inspected or found[0] == "vllm-arch-unsupported"):
         return found
-    if inspected and ctx.transformers_evidence:
+    # 'failed to be inspected': the registry has the architecture, so this vLLM is not too old for it; importing
+    # its model file failed, which a transformers release vLLM was not built for explains (registry.py,
+    # _raise_for_unsupported; vLLM's troubleshooting guide)
+    if inspected:
+        from vlmctl.engines.vllm.architectures import known_break
+
+        brk = None if ctx.transformers_evidence else known_break(_named(values, ctx), ctx.vllm_version)
+        if brk is not None:
+            return "vllm-arch-unsupported", {"needs": f"vLLM >= {brk.vllm} with transformers >= {brk.transformers} "
+                                                      f"({brk.what})", "source": brk.sources[0]}
         return "transformers-too-old", _minimum(values, ctx, side="transformers")
     extra = _minimum(values, ctx, side="vllm")
     return ("vllm-arch-unsupported", extra) if extra else None
@@ -239,8 +248,9 @@ SIGNATURES: tuple[Signature, ...] = (
         id="torch-abi-mismatch",
         title="vLLM's compiled extension does not match the installed torch",
         subsystem="versions",
-        patterns=(r"_C\S*\.so: undefined symbol", r"undefined symbol: _ZN\w*c10\w*",
-                  r"vllm\._C.{0,80}(?:ImportError|undefined symbol)",
+        # a CUDA driver API symbol (cuTensorMapEncodeTiled, cuGetProcAddress…) missing is the driver's libcuda
+        patterns=(r"_C\S*\.so: undefined symbol(?!: cu[A-Z])", r"undefined symbol: _ZN\w*c10\w*",
+                  r"vllm\._C.{0,80}(?:ImportError|undefined symbol(?!: cu[A-Z]))",
                   # any compiled extension (flash_attn, xformers, vllm_flash_attn) missing a torch C++ symbol
                   r"\.so: undefined symbol: _Z\w*?(?:3c10|2at|5torch)\w*",
                   # a CUDA 12 build next to CUDA 11 libraries (or the reverse)
@@ -264,7 +274,9 @@ SIGNATURES: tuple[Signature, ...] = (
                   # PTX JIT-compiled (Triton, flashinfer) by a CUDA toolkit newer than the driver
                   r"the provided PTX was compiled with an unsupported toolchain", r"cudaErrorInsufficientDriver",
                   # CUDA runtime error 803 (cudaErrorSystemDriverMismatch), as torch's cudaGetDeviceCount reports it
-                  r"Error 803: system has unsupported display driver"),
+                  r"Error 803: system has unsupported display driver",
+                  # a driver API entry point (CUDA >= 12.0: cuTensorMapEncodeTiled) the installed libcuda lacks
+                  r"undefined symbol: (?P<driver_symbol>cu[A-Z]\w+)"),
         cause="torch/vLLM were built for a newer CUDA than the installed driver supports.",
         fix="upgrade the driver (or use wheels / an image built for the driver's CUDA version); `vlmctl doctor` "
             "prints the driver.",

@@ -172,12 +172,17 @@ def explain(text: str, plan: PlanResult | Plan | None = None) -> Explanation:
     plan = _plan_fields(plan)
     flat, owners = normalise(text)
     ctx = read_context(flat)
-    matches = [_refined(s, m, flat, owners, ctx) for s in CATALOG if (m := s.search(flat))]
+    found = [(s.id, _refined(s, m, flat, owners, ctx)) for s in CATALOG if (m := s.search(flat))]
     seen: set[str] = set()
-    matches = [m for m in matches if not (m.id in seen or seen.add(m.id))]
+    found = [(origin, m) for origin, m in found if not (m.id in seen or seen.add(m.id))]
+    matches = [m for _, m in found]
     preferred = _preferred(matches, ctx)
     superseded = {sid for m in matches for sid in BY_ID[m.id].supersedes} - preferred
-    matches = [m for m in matches if m.id not in superseded]
+    # a signature superseded by another stays so after its refine hook renamed it (an inspection failure under
+    # a missing package is the package, whichever release the inspection pointed to)
+    matches = [m for origin, m in found if m.id not in superseded
+               and (origin == m.id or origin not in {sid for _, o in found if o is not m
+                                                     for sid in BY_ID[o.id].supersedes} - preferred)]
     if ctx.vllm_version:
         in_range = [m for m in matches if BY_ID[m.id].applies_to(ctx.vllm_version)]
         matches = in_range or matches

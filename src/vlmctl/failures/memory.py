@@ -183,7 +183,8 @@ SIGNATURES: tuple[Signature, ...] = (
               # no phase shown, but a V0 release (< 0.8, before V1 became the default) serving a VLM: V0 sizes its
               # activations by the max_num_seqs dummy multimodal profile, so an OOM there is that profile's
               (_OOM,
-               r"\A(?=.*?(?:\bvllm\s*(?:==|:)?\s*v?0\.[2-7]\.\d|V0 LLM engine|LLM engine \(v0\.[2-7]\.))"
+               r"\A(?=.*?(?:\bvllm(?:\s*(?:==|:)|\s+(?:API server )?version:?)?\s*v?0\.[2-7]\.\d|V0 LLM engine|"
+               r"LLM engine \(v0\.[2-7]\.))"
                r"(?=.*?(?:MiniCPM[\w.-]*?V\b|-VL\b|\bVL-|llava|InternVL|Qwen2?-?VL|vision|Pixtral|Idefics))",
                r"EngineCore|vllm/v1/|gpu_model_runner|V1 LLM engine|execute_model|load_model\b|when load(?:ing)?\b|"
                + _SERVING),),
@@ -261,7 +262,7 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"ray\.exceptions\.OutOfMemoryError",
                   # an OOM the reporter names as host memory (issue titles: "System Memory OOM", "CPU OOM")
                   r"\b(?:system|host|CPU)\W{0,3}(?:memory|RAM)\W{0,4}(?:OOM|out of memory)\b",
-                  r"\bCPU OOM\b"),
+                  r"\bCPU OOM\b", r"\bRAM\W{0,3}OOM\b", r"killed due to (?:high )?memory usage"),
         unless=(r"Killed by signal 2",
                 r"Got fatal signal from worker processes, shutting down.{0,300}(?-i:Killed)"),
         cause="the host ran out of RAM (or the container's memory limit): each rank loads its checkpoint shards "

@@ -97,6 +97,18 @@ def support(name: str | None) -> ArchSupport | None:
     return None
 
 
+def known_break(name: str | None, vllm: str | None = None) -> TransformersBreak | None:
+    """The transformers release documented to break vLLM releases for this model (below ``vllm`` when it is known).
+
+    With no release on a log's page, that break is the one inspection failure recorded for the model."""
+    row = support(name)
+    v = _version(vllm)
+    for brk in BREAKS:
+        if row is not None and brk.model_type == row.model_type and (v is None or v[0] < _version(brk.vllm)[0]):
+            return brk
+    return None
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What the versions in a log say about a model that vLLM could not load."""
