@@ -305,6 +305,13 @@ def test_an_undefined_c_symbol_that_is_not_torchs_is_not_an_abi_mismatch():
      "    out, softmax_lse, S_dmask, rng_state = flash_attn_cuda.varlen_fwd(", "flash-attn-ampere"),
     ("[Bug]: RAM OOM when loading a 70B checkpoint", "host-oom-killed"),
     ("[Bug]: killed due to high memory usage", "host-oom-killed"),
+    # the hostname mapped to 127.0.1.1 (Debian/Ubuntu's /etc/hosts default): the peer dials its own loopback
+    ("RuntimeError: Gloo connectFullMesh failed with [../third_party/gloo/gloo/transport/tcp/pair.cc:144] no error, "
+     "remote=[127.0.1.1]:41234", "gloo-loopback"),
+    ("RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:799] connect [127.0.1.1]:29500: Connection refused",
+     "gloo-loopback"),
+    ("RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:799] connect [10.0.0.2]:29500: Connection refused",
+     "gloo-connect-failed"),
 ])
 def test_round9_wordings(log, expected):
     assert explain(log).primary == expected

@@ -15,7 +15,9 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="network",
         patterns=(
             r"Unable to resolve hostname to a \(local\) address\. Using the loopback address as fallback",
-            r"Gloo connectFullMesh failed.{0,200}?remote=\[127\.0\.0\.1\]",
+            # any 127.x peer address: Debian/Ubuntu map the hostname to 127.0.1.1 in /etc/hosts
+            r"Gloo connectFullMesh failed.{0,200}?remote=\[127\.\d+\.\d+\.\d+\]",
+            r"gloo/transport/tcp/\w+\.cc:\d+\].{0,80}?\[?127\.\d+\.\d+\.\d+\]?:\d+.{0,80}?Connection refused",
         ),
         cause="torch's Gloo resolves gethostname() to pick its bind address; on this node the name maps to "
               "127.x (or nothing), so ranks on other nodes dial their own loopback and connectFullMesh fails.",
