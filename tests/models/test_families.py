@@ -165,20 +165,26 @@ def test_geometry_stays_within_the_pixel_budgets(max_pixels, frames):
     assert 1 <= vid <= max(12288, math.ceil(frames / 2))
 
 
-def test_catalog_configs_are_the_folders_measured_on_the_gpu():
-    """docs/validation § 8–9 measured folders from benchmarks/gpu/family_folders.py: the same published configs and
-    the same first special-token ids as `vlmctl models materialize` writes."""
+def test_catalog_configs_are_the_folders_measured_on_the_gpu(tmp_path):
+    """docs/validation § 8–9 measured folders from benchmarks/gpu/family_folders.py: the folders it writes hold the
+    catalog's published configs and processor files, with the same first special-token ids as `vlmctl models
+    materialize` writes."""
+    import json
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "gpu"))
     import family_folders
 
-    for hub_id, config, first_special in family_folders.FAMILIES.values():
+    for name, (hub_id, _, _) in family_folders.FAMILIES.items():
+        folder = tmp_path / name
+        family_folders.write(name, folder)
         entry = catalog_entry(hub_id)
-        assert entry.config == config and entry.first_special_id == first_special
-        assert entry.preprocessor == family_folders.IMAGE_PROCESSOR
-        assert entry.video_preprocessor == family_folders.VIDEO_PROCESSOR
+        config = json.loads((folder / "config.json").read_text())
+        added = {t["content"]: t["id"] for t in json.loads((folder / "tokenizer.json").read_text())["added_tokens"]}
+        assert entry.config == config and entry.first_special_id == added["<|endoftext|>"]
+        assert entry.preprocessor == json.loads((folder / "preprocessor_config.json").read_text())
+        assert entry.video_preprocessor == json.loads((folder / "video_preprocessor_config.json").read_text())
 
 
 def test_expert_parallel_spans_tp_times_dp():
