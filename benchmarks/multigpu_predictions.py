@@ -18,14 +18,13 @@ measurement.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import re
 import sys
 from pathlib import Path
 
-from provenance import git_commit
+from provenance import recorded_doc, same_as_recorded, write_recorded
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -223,17 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     doc = predictions()
     if args.check:
-        recorded = json.loads(args.check.read_text())
-        recorded.pop("recorded", None)
-        if recorded != json.loads(json.dumps(doc)):
+        if not same_as_recorded(recorded_doc(args.check), doc):
             print(f"{args.check}: the planner now predicts something else than what was recorded", file=sys.stderr)
             return 1
         print(f"{args.check}: unchanged")
         return 0
-    doc = {"recorded": {"date": dt.date.today().isoformat(), "commit": git_commit(),
-                        "note": "written before any multi-GPU run of these layouts existed (held out)"}, **doc}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_recorded(args.out, doc, "written before any multi-GPU run of these layouts existed (held out)")
     print(f"wrote {args.out}")
     return 0
 

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
 import os
 import sys
 from pathlib import Path
 
-from provenance import git_commit
+from provenance import recorded_doc, same_as_recorded, write_recorded
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -240,18 +239,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     os.environ["VLMCTL_CALIBRATION_DIR"] = str(ROOT / ".no-user-calibration")  # the profile's constants only
     if args.check:
-        recorded = json.loads(args.check.read_text())
-        recorded.pop("recorded", None)
-        if recorded != json.loads(json.dumps(predictions(constants_of(recorded)))):
+        recorded = recorded_doc(args.check)
+        if not same_as_recorded(recorded, predictions(constants_of(recorded))):
             print(f"{args.check}: the planner now predicts something else than what was recorded", file=sys.stderr)
             return 1
         print(f"{args.check}: unchanged")
         return 0
-    doc = {"recorded": {"date": dt.date.today().isoformat(), "commit": git_commit(),
-                        "note": "written before the visit measured any of these rows; FIT rows are fitted after "
-                                "it, the others held out"}, **predictions()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    write_recorded(args.out, predictions(), "written before the visit measured any of these rows; FIT rows are "
+                   "fitted after it, the others held out")
     print(f"wrote {args.out}")
     return 0
 

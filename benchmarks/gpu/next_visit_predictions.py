@@ -12,7 +12,6 @@ one is the predicted peak, and the claims the measurement decides. ``recorded`` 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -100,18 +99,13 @@ def main() -> int:
     ap.add_argument("--check", type=Path, default=None, help="regenerate and compare with this file (exit 1 on a difference)")
     args = ap.parse_args()
     doc = predictions()
+    from provenance import recorded_doc, same_as_recorded, write_recorded
+
     if args.check:
-        recorded = json.loads(args.check.read_text())
-        recorded.pop("recorded", None)
-        same = json.loads(json.dumps(doc)) == recorded
+        same = same_as_recorded(recorded_doc(args.check), doc)
         print("same as recorded" if same else f"differs from {args.check}: the planner moved since it was recorded")
         return 0 if same else 1
-    from provenance import git_commit
-
-    out = args.out or OUT
-    out.write_text(json.dumps({"recorded": {"date": dt.date.today().isoformat(), "commit": git_commit(),
-                                            "note": "written before any of these runs existed (held out)"}} | doc,
-                              indent=1) + "\n")
+    write_recorded(args.out or OUT, doc, "written before any of these runs existed (held out)")
     for r in doc["rows"]:
         p = r["predicted"]
         print(f"{r['name']:48s} {r['split']:8s} {p['runner']} peak={p['torch_peak_gib']} kv={p['kv_tokens']} "
