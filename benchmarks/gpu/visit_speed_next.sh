@@ -19,24 +19,15 @@ if [ -z "${SPEED_DRY:-}" ]; then . "$G/vllm_env.sh" || exit 1; fi
 export PYTHONPATH=$REPO/src:${PYTHONPATH:-} VLMCTL_CALIBRATION_DIR=$R/no-calibration PYTHONUNBUFFERED=1
 cp "$W"/*.whl /tmp/wheels/ 2>/dev/null
 . "$G/common.sh"
+. "$G/speed_visit.sh"
 python3 -c 'import click, rich, yaml, httpx, PIL, vlmctl; print("vlmctl ok")' || exit 1
 [ -f $R/models/7B/config.json ] || tar -C $R/models -xJf "$V/qwen25.tar.xz" 7B || exit 1
 [ -f $R/models/8B/config.json ] || tar -C $R/models -xJf "$V/fam.tar.xz" ./8B || exit 1
 VLMCTL="python3 -m vlmctl.cli.main"; DUMMY="python3 $G/vllm_dummy.py"; P=${SPEED_PORT:-8000}
 DRYMODEL=""; [ -n "${SPEED_DRY:-}" ] && DRYMODEL="--model vlmctl-demo-qwen2.5-vl-tiny"
 PACK() { tar -C $R -czf "$OUT/speednext.tar.gz" runs; }
-smi() { command -v nvidia-smi >/dev/null && nvidia-smi "$@"; }
-left() { echo $(( END - $(date +%s) )); }
 smi --query-gpu=name,memory.used,memory.total,driver_version --format=csv,noheader | tee -a $S/gpu.txt
 log "models $MODELS; $(left)s left"
-
-stop() {  # the serve CLI's process group; then until the GPU is free
-  kill -TERM -- -"$1" 2>/dev/null; sleep 4; kill -KILL -- -"$1" 2>/dev/null
-  [ -n "${SPEED_DRY:-}" ] && return
-  for _ in $(seq 1 30); do
-    [ "$(smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)" -lt 1024 ] && return; sleep 1
-  done
-}
 
 bench() {  # TAG
   log "bench $1 ($(left)s left)"
@@ -52,24 +43,7 @@ for M in $MODELS; do
              *) log "unknown model $M"; continue;; esac
   if grep -q "rc=0" $S/bench_${benches##* }.txt 2>/dev/null; then log "$M already measured in this lease"; continue; fi
   if [ "$(left)" -lt "$need" ]; then log "skip $M: $(left)s left, it needs about ${need}s"; echo "$M skipped" >> $S/skipped.txt; continue; fi
-  $VLMCTL plan $dir --gpus h200:1 --vllm-version 0.26.0 --json -o $S/plan_$M.json > /dev/null 2> $S/plan_$M.err \
-    || { log "plan $M failed"; cat $S/plan_$M.err; continue; }
-  $VLMCTL plan $dir --gpus h200:1 --vllm-version 0.26.0 > $S/plan_$M.txt 2>&1
-  $VLMCTL serve --plan $S/plan_$M.json --dry-run --vllm-bin "$DUMMY" --port $P > $S/serve_${M}_dryrun.txt 2>&1
-  log "serve $M"; t0=$SECONDS
-  up=$(( $(left) - need + 150 )); [ $up -gt 240 ] && up=240
-  if [ -n "${SPEED_DRY:-}" ]; then
-    setsid timeout $((up + 300)) python3 -m vlmctl.serve.demo --port $P --no-ui > $S/engine_$M.log 2>&1 &
-  else
-    setsid timeout $((up + 300)) $VLMCTL serve --plan $S/plan_$M.json --vllm-bin "$DUMMY" --port $P \
-      --log-file $S/engine_$M.log > $S/serve_$M.log 2>&1 &
-  fi
-  pid=$!
-  if ! wait_up $P $up $pid; then
-    log "$M did not come up in ${up}s"; tail -n 30 $S/serve_$M.log 2>/dev/null; grep -E "Error|error" $S/engine_$M.log | tail -n 20
-    stop $pid; PACK; continue
-  fi
-  echo "ready_s=$((SECONDS - t0))" > $S/ready_$M.txt; log "$M ready after $((SECONDS - t0))s"
+  serve_planned $M $dir $need || continue
   grep -E "GPU KV cache size|Maximum concurrency|Model loading took" $S/engine_$M.log | head -4
   for b in $benches; do bench $b; done
   stop $pid; PACK
