@@ -245,6 +245,7 @@ def markdown_hybrid(records: list[dict]) -> str:
 
 PREDICTIONS = ROOT / "docs" / "validation" / "families" / "q35_predictions.json"
 SERVES = ROOT / "docs" / "validation" / "families" / "serve_q35" / "summary.jsonl"
+SERVE_Q2VL = ROOT / "docs" / "validation" / "families" / "serve_q2vl" / "summary.jsonl"
 
 
 def _err(pred, meas) -> str:
