@@ -1,15 +1,16 @@
 """The speed model against every measured `vlmctl bench` run: predicted next to measured, fitted rows and held out.
 
-All 32 measured rows are the fit set of the committed constants (earlier held-out reports used every one of them;
-the next held-out test is docs/validation/speed_next/): cached-media rows, the H200 speed visit
+All 40 measured rows are the fit set of the committed constants (revision 4; earlier held-out reports used every
+one of them; the next held-out test is docs/validation/speed_held/): cached-media rows, the H200 speed visit
 (docs/validation/speed/results.json: 3B/7B/32B image at concurrency 1/8/32, 7B text and video) and the H100 runs of
 docs/validation.md § 3 (7B planned and the field report's eager launch, 1/8/32) — those benches reused four images
 (two videos) per size, so after the first requests the image sits in vLLM's prefix cache: they are predicted with
-the media cached —, and the fresh-media rows (docs/validation/speed_fresh/: every image or video new). Median TTFT
-and TPOT, output tok/s over the level.
+the media cached —, the fresh-media rows (docs/validation/speed_fresh/: every image or video new) and the next
+visit's rows (docs/validation/speed_next/: new 640x480 and 1920x1080 images on 7B, 1280x720 on Qwen3-VL-8B).
+Median TTFT and TPOT, output tok/s over the level.
 
     python benchmarks/speed_fit.py              # the table with the committed constants
-    python benchmarks/speed_fit.py --fit        # refit on all 32 rows (and the H100 host's factor)
+    python benchmarks/speed_fit.py --fit        # refit on all 40 rows (and the H100 host's factor)
 """
 from __future__ import annotations
 
@@ -28,14 +29,17 @@ ROOT = Path(__file__).resolve().parents[1]
 H200 = ROOT / "docs/validation/speed"
 H100 = ROOT / "docs/validation/serve"
 FRESH = ROOT / "docs/validation/speed_fresh"
+NEXT = ROOT / "docs/validation/speed_next"
 MODELS = {"3B": "Qwen/Qwen2.5-VL-3B-Instruct", "7B": "Qwen/Qwen2.5-VL-7B-Instruct",
           "32B": "Qwen/Qwen2.5-VL-32B-Instruct", "Q3-8B": "Qwen/Qwen3-VL-8B-Instruct"}
-#: The constants fitted on the 32 rows (link latencies and Ethernet keep their reference values: one GPU per run).
+#: The constants fitted on the 40 rows (link latencies and Ethernet keep their reference values: one GPU per run).
 FITTED = ("bandwidth_fraction", "prefill_mfu", "step_ms", "layer_us", "seq_us", "request_ms", "api_ms",
-          "media_ms_per_mpixel", "gap_ms", "eager_layer_ms", "vision_mfu", "media_new_ms_per_mpixel")
+          "media_ms_per_mpixel", "gap_ms", "eager_layer_ms", "vision_mfu", "media_new_ms_per_mpixel", "media_item_ms",
+          "media_new_item_ms", "media_new_latency_ms")
 #: The API server's host of each row against the H200 host's (the constants' own): fitted with them.
-HOSTS = {"H200": "h200-host", "H200 fresh": "h200-host", "H100": "h100-host", "H100 field": "h100-host"}
-HOST_FACTOR = {"h200-host": 1.0, "h100-host": 1.83}
+HOSTS = {"H200": "h200-host", "H200 fresh": "h200-host", "H200 next": "h200-host", "H100": "h100-host",
+         "H100 field": "h100-host"}
+HOST_FACTOR = {"h200-host": 1.0, "h100-host": 1.70}
 #: Physical bounds: fractions of a datasheet figure stay fractions.
 BOUNDS = {"bandwidth_fraction": (0.3, 1.0), "prefill_mfu": (0.2, 0.8), "vision_mfu": (0.2, 0.8)}
 TARGETS = {"output_tokens_per_s": 0.15, "tpot_ms": 0.15, "ttft_ms": 0.25}
@@ -101,6 +105,26 @@ def fresh_rows() -> list[dict]:
         if r.get("media_reuse", "distinct") != "distinct" and workload != "text":
             raise SystemExit(f"{name}: the bench reused media ({r['media_reuse']}); the fresh rows need new media")
     return out
+
+
+def next_rows() -> list[dict]:
+    """The next visit's rows (every image new; Qwen2.5-VL-7B and Qwen3-VL-8B): ``designated`` says fit or held out
+    as set in its predictions file before it was measured; since revision 4 they are all fit rows (``fit`` True)."""
+    import speed_next
+
+    if not (NEXT / "predictions.json").exists() or not any(NEXT.glob("bench_*.json")):
+        return []
+    doc = json.loads((NEXT / "predictions.json").read_text())
+    out = []
+    for r in speed_next.fit_rows(doc, NEXT):
+        name = speed_next.key(r["size"], r["workload"], r["concurrency"])
+        out.append(r | {"gpu": "H200 next", "designated": doc["rows"][name]["set"], "fit": True})
+    return out
+
+
+def all_measured() -> list[dict]:
+    """Every measured row: cached media, the fresh-media visit and the next visit (40 rows)."""
+    return rows() + fresh_rows() + next_rows()
 
 
 def constants_for(row: dict, k, hosts: dict[str, float] | None = None):
@@ -174,16 +198,16 @@ def table(all_rows: list[dict], k, hosts: dict[str, float] | None = None) -> lis
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fit", action="store_true", help="refit the constants on all 32 rows")
+    ap.add_argument("--fit", action="store_true", help="refit the constants on all 40 rows")
     ap.add_argument("--out", help="also write the table as JSON here")
     args = ap.parse_args()
     k = speed_constants("0.26.0")
-    all_rows, fresh = rows(), fresh_rows()
+    data = all_measured()
     hosts = HOST_FACTOR
     if args.fit:
-        k, hosts = fit(all_rows + fresh, k)
+        k, hosts = fit(data, k)
         print({name: round(getattr(k, name), 4) for name in FITTED}, {h: round(v, 3) for h, v in hosts.items()})
-    result = table(all_rows + fresh, k, hosts)
+    result = table(data, k, hosts)
     print("| GPU | model | workload | c | set | out tok/s meas / pred | TTFT ms meas / pred | TPOT ms meas / pred |")
     print("|---|---|---|---|---|---|---|---|")
     for t in result:
@@ -191,8 +215,8 @@ def main() -> int:
         cells = [f"{m[x]:,.1f} / {p[x]:,.1f} ({e[x]:+.0%})" for x in ("output_tokens_per_s", "ttft_ms", "tpot_ms")]
         print(f"| {t['gpu']} | {t['model']} | {t['workload']} | {t['concurrency']} | {t['set']} | " + " | ".join(cells)
               + " |")
-    for name in ("cached", "H200 fresh"):
-        part = [t for t in result if (t["gpu"] == "H200 fresh") == (name == "H200 fresh")]
+    for name in ("cached", "H200 fresh", "H200 next"):
+        part = [t for t in result if t["gpu"] == name or name == "cached" and "new" not in t["workload"]]
         if part:
             inside = sum(abs(t["error"][m]) <= tol for t in part for m, tol in TARGETS.items())
             print(f"{name} (fit): {inside} of {3 * len(part)} figures within the targets; worst",

@@ -73,6 +73,13 @@ def _plan(model: str, workload: str, concurrency: int):
     return result.plan
 
 
+def constants_record(k) -> dict:
+    """The constants as a predictions file records them: every field but ``source``; a term a later revision added
+    (default 0) only when it is set, so files recorded before it still check."""
+    fields = {f.name: f.default for f in dataclasses.fields(k)}
+    return {f: v for f, v in dataclasses.asdict(k).items() if f != "source" and not (fields[f] == 0.0 and v == 0.0)}
+
+
 def constants_of(doc: dict):
     """The speed constants a recorded file was predicted with."""
     from vlmctl.engines.vllm.speed import SpeedConstants
@@ -108,7 +115,7 @@ def predictions(k=None) -> dict:
             "served": {f: data[f] for f in SERVED}, "speed": speed_of(plan, workload, c, k)}
     return {"gpu": GPU, "vllm_version": VLLM, "prompt_tokens": PROMPT_TOKENS, "output_tokens": OUTPUT_TOKENS,
             "media": "distinct (no prefix-cache hits)", "fit_constants": list(FIT_CONSTANTS),
-            "constants": {f: v for f, v in dataclasses.asdict(k).items() if f != "source"},
+            "constants": constants_record(k),
             "constants_source": k.source, "rows": rows}
 
 

@@ -21,7 +21,6 @@ shows up as a difference (``recorded`` is left out).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -92,6 +91,7 @@ def speed_of(plan, workload: str, prompt: int, output: int, concurrency: int, k)
 
 def predictions(k=None) -> dict:
     """Everything but ``recorded``: the constants used (the committed ones unless ``k``) and one entry per row."""
+    from speed_fresh import constants_record
     from vlmctl.engines.vllm.speed import speed_constants
 
     k = k or speed_constants(VLLM)
@@ -106,7 +106,7 @@ def predictions(k=None) -> dict:
             "served": {f: data[f] for f in SERVED}, "speed": speed}
     return {"gpu": GPU, "vllm_version": VLLM, "media": "distinct (no prefix-cache hits)",
             "fit_constants": list(FIT_CONSTANTS),
-            "constants": {f: v for f, v in dataclasses.asdict(k).items() if f != "source"},
+            "constants": constants_record(k),
             "constants_source": k.source, "rows": rows}
 
 
@@ -197,14 +197,15 @@ def fit_rows(doc: dict, run_dir: Path) -> list[dict]:
 
 
 def fit_and_hold_out(doc: dict, run_dir: Path) -> tuple[dict, list[dict]]:
-    """FIT_CONSTANTS fitted on the FIT rows (all else as committed), and the table of every row with them."""
+    """FIT_CONSTANTS fitted on the FIT rows (all else as recorded with the predictions), and the table of every row
+    with them."""
     import speed_fit
-    from vlmctl.engines.vllm.speed import speed_constants
+    from speed_fresh import constants_of
 
     rows = fit_rows(doc, run_dir)
     if not any(r["fit"] for r in rows):
         raise SystemExit(f"{run_dir}: none of the designated fit rows was measured")
-    k, _ = speed_fit.fit(rows, speed_constants(VLLM), FIT_CONSTANTS, fit_hosts=False)
+    k, _ = speed_fit.fit(rows, constants_of(doc), FIT_CONSTANTS, fit_hosts=False)
     return {n: round(getattr(k, n), 4) for n in FIT_CONSTANTS}, speed_fit.table(rows, k)
 
 

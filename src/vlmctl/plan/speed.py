@@ -271,10 +271,15 @@ def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: i
     # the API server's two serial workers: its event loop (HTTP, chat template, media load and hash, streaming) and
     # its renderer's thread pool of one worker, which runs the HF processor on media not in the processor cache
     # (vllm/renderers/base.py BaseRenderer.__init__, vllm/config/model.py ModelConfig.renderer_num_workers): a
-    # request waits for both in turn, but the two overlap across requests, so the slower one paces them
-    loop = (k.api_ms + k.media_ms_per_mpixel * work.megapixels) * k.host_factor * 1e-3
-    render = k.media_new_ms_per_mpixel * mp_new * k.host_factor * 1e-3
-    api, serial = loop + render, max(loop, render)
+    # request waits for both in turn, but the two overlap across requests, so the slower one paces them; each
+    # costs a fixed time per media item besides its time per megapixel, and a new item's hand-off to the engine
+    # core adds latency that overlaps the others' work
+    items = 1 if media else 0
+    new_items = items * uncached_media / media if media else 0.0
+    loop = (k.api_ms + k.media_item_ms * items + k.media_ms_per_mpixel * work.megapixels) * k.host_factor * 1e-3
+    render = (k.media_new_item_ms * new_items + k.media_new_ms_per_mpixel * mp_new) * k.host_factor * 1e-3
+    hand_off = k.media_new_latency_ms * new_items * k.host_factor * 1e-3
+    api, serial = loop + render + hand_off, max(loop, render)
     # the step that carries a prefill costs the larger of its decode work and the prefill's compute (the scheduler
     # fills a step's token budget with the running decodes first, then the waiting prompts:
     # vllm/v1/core/sched/scheduler.py Scheduler.schedule); in a closed loop at equal lengths the median request

@@ -48,19 +48,30 @@ class SpeedConstants:
     host_factor: float = 1.0
     """The API server's host against the one the constants were measured on (API-server times scale with it);
     1 on an unknown host (docs/validation.md § 11 says how to measure it)."""
+    media_item_ms: float = 0.0
+    """Event-loop time per image or video in a request, whatever its size (fetching and opening it, the media
+    hash's setup, the multimodal placeholders)."""
+    media_new_item_ms: float = 0.0
+    """Renderer time per image or video not in the processor cache, whatever its size (one HF processor call:
+    its setup, the grid and position tensors, handing the result on)."""
+    media_new_latency_ms: float = 0.0
+    """Latency per new image or video that overlaps other requests' work (the processed tensors' way to the engine
+    core and the encoder's scheduling); it adds to the first token, not to the API server's serial time."""
 
 
 SPEED_V026 = SpeedConstants(
     vllm_version="0.26.0",
-    source="fitted 2026-11-29 on all 32 measured vlmctl bench runs, none held out (benchmarks/speed_fit.py --fit, "
-           "docs/validation.md § 11): 19 with the media in vLLM's prefix cache (13 on one H200, 6 on one H100 of "
-           "another host, V2 runner and the field report's eager launch) and 13 with a new image or video per "
-           "request (one H200); vLLM 0.26.0, dummy weights; earlier held-out reports used all of them; "
-           "host_factor 1 is the H200 host's API server (the H100 host's fitted 1.83); link latencies and "
-           "Ethernet are reference values, not measured (no multi-GPU machine)",
-    bandwidth_fraction=0.88, prefill_mfu=0.502, vision_mfu=0.279, step_ms=0.0, layer_us=43.4, eager_layer_ms=0.94,
-    seq_us=16.8, request_ms=15.1, api_ms=0.286, media_ms_per_mpixel=9.43, media_new_ms_per_mpixel=65.8, gap_ms=38.7,
+    source="revision 4, fitted 2026-11-29 on all 40 measured vlmctl bench runs, none held out "
+           "(benchmarks/speed_fit.py --fit, docs/validation.md § 11): 19 with the media in vLLM's prefix cache (13 "
+           "on one H200, 6 on one H100 of another host, V2 runner and the field report's eager launch), 13 with a "
+           "new image or video per request (one H200, 13:23-13:33 UTC) and 8 more (one H200, 15:34-15:41 UTC: "
+           "Qwen2.5-VL-7B at 640x480 and 1920x1080, Qwen3-VL-8B at 1280x720); vLLM 0.26.0, dummy weights; earlier "
+           "held-out reports used all of them; host_factor 1 is the H200 host's API server (the H100 host's "
+           "fitted 1.70); link latencies and Ethernet are reference values, not measured (no multi-GPU machine)",
+    bandwidth_fraction=0.887, prefill_mfu=0.510, vision_mfu=0.259, step_ms=0.0, layer_us=43.4, eager_layer_ms=0.94,
+    seq_us=15.2, request_ms=15.3, api_ms=0.0, media_ms_per_mpixel=4.37, media_new_ms_per_mpixel=40.0, gap_ms=40.2,
     link_latency_us={"nvlink": 8.0, "pcie": 20.0, "ethernet": 60.0}, ethernet_gbs=1.25,
+    media_item_ms=5.62, media_new_item_ms=25.3, media_new_latency_ms=25.9,
 )
 SPEED: dict[str, SpeedConstants] = {"0.26.0": SPEED_V026}
 """By profile version (``vlmctl.engines.vllm.PROFILES``)."""
