@@ -59,6 +59,10 @@ def test_the_recorded_split_is_the_hash_rule_and_about_a_third_is_held_out():
     assert len(ninth) >= 35
     assert {recorded[log.file] for log in ninth} == {"held-out", "fresh-8"}
     assert 0.2 <= sum(recorded[log.file] == "held-out" for log in ninth) / len(ninth) <= 0.5
+    tenth = [log for log in logs if log.batch == 10]
+    assert len(tenth) >= 40
+    assert {recorded[log.file] for log in tenth} == {"held-out", "fresh-9"}
+    assert 0.2 <= sum(recorded[log.file] == "held-out" for log in tenth) / len(tenth) <= 0.5
     # URLs the older fixture set already cites stay in the fit part whatever their hash.
     for log in logs:
         if log.url in seen_urls(FIXTURES):
