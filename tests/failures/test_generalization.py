@@ -340,3 +340,53 @@ def test_round9_triage(log, subsystem):
     from vlmctl.doctor.triage import triage
 
     assert triage(log).subsystem == subsystem
+
+
+def test_a_moe_model_type_is_its_dense_rows_release():
+    # transformers names Qwen3-MoE's config model_type "qwen3_moe": a vLLM below Qwen3's first release is the cause,
+    # however new the transformers (the message is transformers', the fix is vLLM)
+    log = ("vLLM 0.6.3\ntransformers 4.46.0\nValueError: The checkpoint you are trying to load has model type "
+           "`qwen3_moe` but Transformers does not recognize this architecture.")
+    result = explain(log)
+    assert result.primary == "vllm-arch-unsupported"
+    assert "vLLM >= 0.8.4" in result.matches[0].fix
+    assert explain(log.replace("vLLM 0.6.3", "vLLM 0.9.0").replace("4.46.0", "4.50.0")).primary \
+        == "transformers-too-old"
+
+
+@pytest.mark.parametrize(("log", "subsystem"), [
+    # vLLM's registry raising for an architecture it lacks, the message line cut (registry.py:_raise_for_unsupported)
+    ("  File \"vllm/config.py\", line 408, in _init_multimodal_config\n"
+     "    if ModelRegistry.is_multimodal_model(architectures):\n"
+     "  File \"vllm/model_executor/models/registry.py\", line 393, in inspect_model_cls\n"
+     "    return self._raise_for_unsupported(architectures)\n"
+     "'LlavaForConditionalGeneration', 'MiniCPMV', 'PaliGemmaForConditionalGeneration', "
+     "'Qwen2VLForConditionalGeneration', 'MllamaForConditionalGeneration'])", "versions"),
+    # torch's invalid device ordinal: Ray's per-actor CUDA_VISIBLE_DEVICES under Ray, the process's otherwise
+    ("INFO worker.py:1743 -- Connected to Ray cluster. View the dashboard at 10.0.0.1:8265\n"
+     "INFO 04-01 10:49:42 selector.py:34] Cannot use FlashAttention backend for Volta and Turing GPUs.\n"
+     "RuntimeError: CUDA error: invalid device ordinal", "ray"),
+    ("INFO 04-01 10:49:42 selector.py:34] Cannot use FlashAttention backend for Volta and Turing GPUs.\n"
+     "torch.AcceleratorError: CUDA error: invalid device ordinal", "process"),
+    # version conflicts in words, English and Chinese
+    ("ray status 报错: Ray 版本冲突", "versions"),
+    ("[Bug]: ray cluster fails: incompatible versions between head and worker", "versions"),
+    # an allocation failure inside cuBLAS or NCCL is GPU memory
+    ("RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`", "cuda-memory"),
+    ("RuntimeError: CUDA error: CUBLAS_STATUS_NOT_SUPPORTED when calling `cublasGemmEx`", "gpu-arch"),
+    # InfiniBand transport errors are the network
+    ("NET/IB : Got completion from peer 10.0.0.2<45678> with error 12, opcode 0, len 0, vendor err 129", "network"),
+])
+def test_round10_triage(log, subsystem):
+    from vlmctl.doctor.triage import triage
+
+    assert triage(log).subsystem == subsystem
+
+
+def test_info_lines_weigh_less_than_the_failure():
+    from vlmctl.doctor.triage import triage
+
+    log = ("INFO 04-01 10:49:42 selector.py:34] Cannot use FlashAttention backend for Volta and Turing GPUs.\n"
+           "INFO 04-01 10:49:43 selector.py:34] Using XFormers backend.\n"
+           "ncclRemoteError: A call failed possibly due to a network error or a remote process exiting prematurely.")
+    assert triage(log).subsystem == "network"

@@ -13,7 +13,8 @@ _KEYWORDS: dict[str, tuple[tuple[float, str], ...]] = {
     "network": ((3, r"\bNCCL\b|nccl|\bGloo\b|gloo"), (2, r"socket|Connection refused|No route to host|"
                 r"timed out.{0,40}connect|TCPStore|DistNetworkError|DistBackendError|rendezvous|bootstrap|"
                 r"NCCL_SOCKET_IFNAME|ProcessGroup|all_reduce|allreduce|c10d|connection.{0,40}time.?out|"
-                r"multi.?node|between (?:the )?(?:two )?(?:nodes|machines|hosts|computers)|跨主机|两台"),
+                r"multi.?node|between (?:the )?(?:two )?(?:nodes|machines|hosts|computers)|跨主机|两台|"
+                r"NET/IB|ibv_\w+|InfiniBand|\bRoCE\b|NCCL_IB_\w+|remote process exiting"),
                 (1, r"/distributed/")),
     "ray": ((3, r"placement group|raylet|\bGCS\b|RayTaskError|ActorDiedError|ray start|ray status"),
             (1, r"\bray\b|Ray\b|RayWorker|actor")),
@@ -28,11 +29,12 @@ _KEYWORDS: dict[str, tuple[tuple[float, str], ...]] = {
     "model-loading": ((3, r"config\.json|safetensors|HFValidationError|repo_id|Repo id|huggingface|from_pretrained|"
                       r"snapshot_download|tokenizer|No such file or directory"), (1, r"model_loader|load_weights")),
     "versions": ((3, r"ImportError|ModuleNotFoundError|undefined symbol|not supported for now|does not recognize|"
-                  r"Version mismatch"), (2, r"AttributeError|transformers|upgrade"), (1, r"version")),
+                  r"Version mismatch|version conflict|incompatible versions?|versions? (?:are |is )?incompatible"),
+                 (2, r"AttributeError|transformers|upgrade"), (1, r"version")),
     "multimodal": ((3, r"multi.?modal|limit.mm.per.prompt|placeholder|pixel_values|mm_processor|image_grid_thw"),
                    (1, r"\bimage|\bvideo|vision|visual|processor")),
     "gpu-arch": ((4, r"compute capability|kernel image|\bsm_\d+|FlashAttention|flash_attn|illegal memory access|"
-                  r"CUBLAS_STATUS|cuBLAS|Triton|triton"), (2, r"xformers|attention backend|CUDA error")),
+                  r"CUBLAS_STATUS_(?!ALLOC_FAILED)|Triton|triton"), (2, r"xformers|attention backend|CUDA error|cuBLAS")),
     "parallelism": ((3, r"tensor.parallel|pipeline.parallel|divisible|world_size|World size"),),
     "process": ((3, r"forked|\bspawn\b|start method|CUDA_VISIBLE_DEVICES|Address already in use|Segmentation fault|"
                  r"core dumped|SIGSEGV|SIGABRT"), (1, r"signal|exit code|exited")),
@@ -51,7 +53,13 @@ _DECISIVE: tuple[tuple[str, str], ...] = (
                  r"driver on your system is too old|driver version is insufficient|undefined symbol|"
                  r"Version mismatch|does not recognize this architecture|has no vLLM implementation|"
                  r"Error in inspecting model architecture|cannot import name '\w+' from 'transformers|"
-                 r"was supported in vLLM until"),
+                 r"was supported in vLLM until|"
+                 # vLLM's registry raising for an architecture it lacks, its message cut: the raising frames and
+                 # the tail of 'Supported architectures: [...]' (registry.py:_raise_for_unsupported)
+                 r"_raise_for_unsupported|Supported architectures: \[|(?:'\w+For(?:CausalLM|ConditionalGeneration)'"
+                 r",\s*){4}|"
+                 # a version conflict / mismatch / incompatibility in Chinese threads
+                 r"版本(?:冲突|不匹配|不一致|不兼容)"),
     ("model-loading", r"requires you to execute the configuration file|argument `?trust_remote_code=True|gated repo|"
                       r"401 Client Error|is restricted\. You must|is not a local folder|Repo id must|"
                       r"gated (?:huggingface |HF )?(?:repo|model)"),
@@ -62,7 +70,11 @@ _DECISIVE: tuple[tuple[str, str], ...] = (
     ("parallelism", r"must be divisible by tensor parallel size|is not divisible by \d+"),
     ("multimodal", r"is longer than the maximum model length|too long to fit into the model|"
                    r"may be provided in one (?:request|prompt)|multimodal tokens to \d+ placeholders"),
+    # cuBLAS's ALLOC_FAILED is a cudaMalloc failure inside cuBLAS (cuBLAS docs: cublasStatus_t), NCCL's
+    # "Cuda failure 'out of memory'" a cudaMalloc failure inside NCCL: GPU memory, not the transport
     ("cuda-memory", r"CUDA out of memory|OutOfMemoryError|less than desired GPU memory utilization|"
+                    r"CUBLAS_STATUS_ALLOC_FAILED|cudaErrorMemoryAllocation|Cuda failure \d* ?'out of memory'|"
+                    r"CUDA error: out of memory|"
                     r"memory for the cache blocks|KV cache is needed|can be stored in KV cache|"
                     r"check_enough_kv_cache_memory"),
     ("network", r"NCCL WARN|unhandled system error|Gloo connectFullMesh|shared memory segment|ncclSystemError"),
@@ -70,6 +82,18 @@ _DECISIVE: tuple[tuple[str, str], ...] = (
     ("process", r"Cannot re-initialize CUDA in forked subprocess|Address already in use"),
 )
 _DECISIVE_COMPILED = tuple((s, re.compile(p, re.I)) for s, p in _DECISIVE)
+
+#: (phrase, required anywhere in the log, subsystem): a phrase decisive only in a context. torch's "invalid device
+#: ordinal" means a process addressed a GPU index outside its CUDA_VISIBLE_DEVICES; under Ray, which sets that
+#: variable per actor, it is Ray's GPU assignment (vllm-project/vllm#25113, ray-project/ray#58449), else the
+#: process's environment.
+_IN_CONTEXT: tuple[tuple[str, str, str], ...] = (
+    (r"invalid device ordinal", r"\bRay\b|RayWorker|ray start|ray cluster|RAY_ADDRESS|placement group", "ray"),
+    (r"invalid device ordinal", r"", "process"),
+)
+_IN_CONTEXT_COMPILED = tuple((re.compile(p, re.I), re.compile(r, re.I) if r else None, s) for p, r, s in _IN_CONTEXT)
+#: vLLM's and Ray's own INFO/DEBUG lines (the level is part of the prefix normalising strips).
+_QUIET = re.compile(r"(?:^|[\s)\]|])(?:INFO|DEBUG)\s+(?:\d\d-\d\d \d\d:|[\w./]+:\d+\b|\[)")
 
 #: subsystem -> (what to check, commands that gather the missing evidence).
 PLAYBOOK: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -171,16 +195,30 @@ def _line_weight(line: str) -> float:
     return 1.0
 
 
+_FAILING = re.compile(r"error|fail|fatal|killed|refused|timed out|cannot|unable|exceed|not supported|insufficient",
+                      re.I)
+
+
 def triage(text: str) -> Triage:
     """Classify ``text`` by subsystem from its strongest evidence lines."""
     scores = {k: 0.0 for k in _COMPILED}
     per_line: dict[str, list[tuple[float, int, str]]] = {k: [] for k in _COMPILED}
+    after_frame = False
     for index, raw in enumerate(text.splitlines()):
         line = normalise_line(raw).strip()
         if not line or line.startswith("# source:") or line.startswith("# expect:"):
             continue
         weight = _line_weight(line)
+        # the source line Python prints under each traceback frame is code, not a message
+        if after_frame and weight >= 1.0 and not re.match(r"^[\w.]+(?:Error|Exception|Warning)\b", line):
+            weight = 0.3
+        after_frame = line.startswith('File "') or line.startswith("File \\")
         decisive = next((s for s, p in _DECISIVE_COMPILED if p.search(line)), None)
+        if decisive is None:
+            decisive = next((s for p, r, s in _IN_CONTEXT_COMPILED if p.search(line) and (r is None or r.search(text))),
+                            None)
+        if decisive is None and weight > 0.3 and _QUIET.search(raw) and not _FAILING.search(line):
+            weight = 0.3
         if decisive is not None:
             scores[decisive] += 8 * weight
             per_line[decisive].append((8 * weight, index, line[:300]))

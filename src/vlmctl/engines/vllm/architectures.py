@@ -89,6 +89,11 @@ def support(name: str | None) -> ArchSupport | None:
     for row in ARCHITECTURES:
         if name in row.architectures or name == row.model_type:
             return row
+    # transformers' model type of a row's MoE architecture: qwen3_moe, qwen3_vl_moe, qwen3_5_moe (each
+    # models/<type>/configuration_<type>.py) ship with the dense model type in the same releases
+    if name.endswith("_moe"):
+        base = support(name[:-4])
+        return base if base is not None and any("Moe" in arch for arch in base.architectures) else None
     if re.search(r"(?:For[A-Z]\w*|Model)$", name):
         return None  # an architecture name the table does not list (e.g. a checkpoint's wrong Qwen2_5_VLModel)
     for prefix, model_type in sorted(_CLASS_PREFIX.items(), key=lambda t: -len(t[0])):
