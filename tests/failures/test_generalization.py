@@ -390,3 +390,59 @@ def test_info_lines_weigh_less_than_the_failure():
            "INFO 04-01 10:49:43 selector.py:34] Using XFormers backend.\n"
            "ncclRemoteError: A call failed possibly due to a network error or a remote process exiting prematurely.")
     assert triage(log).subsystem == "network"
+
+
+@pytest.mark.parametrize(("log", "expected"), [
+    # QuantizationConfig.get_supported_act_dtypes: AWQ / GPTQ take float16 only, MXFP4 bfloat16
+    ("ValueError: torch.bfloat16 is not supported for quantization method awq. Supported dtypes: [torch.float16]",
+     "quant-dtype"),
+    ("Value error, torch.bfloat16 is not supported for quantization method gptq. Supported dtypes: [torch.float16] "
+     "[type=value_error, input_value=ArgsKwargs((), {'model_config': ...", "quant-dtype"),
+    # torch's FP8 GEMM on an Ampere GPU, and vLLM's CUTLASS W8A8 dispatch below its lowest kernel
+    ("RuntimeError: torch._scaled_mm is only supported on CUDA devices with compute capability >= 9.0 or 8.9, or "
+     "ROCm MI300+", "quant-capability"),
+    ("NotImplementedError: No compiled cutlass_scaled_mm for a compute capability less than CUDA device capability: "
+     "70", "quant-capability"),
+    # at 7.5 and above the wheel lacks the kernel it has in source
+    ("NotImplementedError: No compiled cutlass_scaled_mm for a compute capability less than CUDA device capability: "
+     "75", "no-kernel-image"),
+    ("RuntimeError: cutlass_scaled_mm, NotImplementedError: No compiled cutlass_scaled_mm for a compute capability "
+     "less than CUDA device capability: 121", "no-kernel-image"),
+])
+def test_round10_quantization_wordings(log, expected):
+    assert explain(log).primary == expected
+
+
+def test_the_dtype_fix_is_the_one_the_message_lists():
+    log = "ValueError: torch.float16 is not supported for quantization method mxfp4. Supported dtypes: [torch.bfloat16]"
+    assert explain(log).plan_change["dtype"]["to"] == "bfloat16"
+    awq = "ValueError: torch.bfloat16 is not supported for quantization method awq. Supported dtypes: [torch.float16]"
+    assert explain(awq).plan_change["dtype"]["to"] == "float16"
+
+
+@pytest.mark.parametrize(("log", "subsystem"), [
+    # the English keywords' Chinese counterparts (Qwen, GPUStack and Xinference threads are often Chinese)
+    ("多机多卡部署 vllm 失败，两个节点之间一直卡住", "network"),
+    ("部署 Qwen2.5-VL-72B 时显存不够", "cuda-memory"),
+    ("加载 AWQ 量化模型报错", "quantization"),
+    ("张量并行设置为 3 时报错", "parallelism"),
+])
+def test_round10_chinese_triage(log, subsystem):
+    from vlmctl.doctor.triage import triage
+
+    assert triage(log).subsystem == subsystem
+
+
+@pytest.mark.parametrize(("log", "subsystem"), [
+    # torch's c10d socket.cpp when the port is taken, the title cut before "address already in use"
+    ("[Bug]: torch.distributed.DistNetworkError: The server socket has failed to listen on any local network "
+     "address. port: 29500, useIpv6: false, code: -98, name: EADDRINUSE, message: address already in us", "process"),
+    # transformers' AutoConfig advice without the model-type line
+    ("You can update Transformers with the command `pip install --upgrade transformers`. If this does not work, "
+     "and the checkpoint is very new, then there may not be a release version that supports this model yet.",
+     "versions"),
+])
+def test_round10_source_wordings_decide_triage(log, subsystem):
+    from vlmctl.doctor.triage import triage
+
+    assert triage(log).subsystem == subsystem

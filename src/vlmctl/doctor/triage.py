@@ -14,28 +14,32 @@ _KEYWORDS: dict[str, tuple[tuple[float, str], ...]] = {
                 r"timed out.{0,40}connect|TCPStore|DistNetworkError|DistBackendError|rendezvous|bootstrap|"
                 r"NCCL_SOCKET_IFNAME|ProcessGroup|all_reduce|allreduce|c10d|connection.{0,40}time.?out|"
                 r"multi.?node|between (?:the )?(?:two )?(?:nodes|machines|hosts|computers)|跨主机|两台|"
-                r"NET/IB|ibv_\w+|InfiniBand|\bRoCE\b|NCCL_IB_\w+|remote process exiting"),
+                r"NET/IB|ibv_\w+|InfiniBand|\bRoCE\b|NCCL_IB_\w+|remote process exiting|"
+                # the same in Chinese threads: multi-machine, multi-node, firewall, NIC, communication
+                r"多机|多节点|防火墙|网卡|通信失败|通讯失败"),
                 (1, r"/distributed/")),
-    "ray": ((3, r"placement group|raylet|\bGCS\b|RayTaskError|ActorDiedError|ray start|ray status"),
+    "ray": ((3, r"placement group|raylet|\bGCS\b|RayTaskError|ActorDiedError|ray start|ray status|autoscaler|"
+                r"RayActorError|RaySystemError|No available node types|Ray does not allocate|missed too many heartbeats"),
             (1, r"\bray\b|Ray\b|RayWorker|actor")),
-    "cuda-memory": ((4, r"out of memory|OutOfMemoryError|Not enough memory|显存不足|爆显存|显存溢出|\bOOMs?\b"),
+    "cuda-memory": ((4, r"out of memory|OutOfMemoryError|Not enough memory|显存不足|爆显存|显存溢出|显存不够|"
+                        r"\bOOMs?\b"),
                     (3, r"KV cache|cache blocks|gpu_memory_utilization|mem.fraction|"
                     r"memory profiling|Tried to allocate"), (1, r"profile_run|determine_available_memory|GiB")),
     "host-memory": ((4, r"(?-i:Killed)\b|oom-kill|Cannot allocate memory|bad_alloc|mmap|low on memory|SIGKILL|"
-                     r"memory pressure|内存不足|内存溢出"),
+                     r"memory pressure|内存不足|内存溢出|内存不够|内存泄漏"),
                     (4, r"(?:CPU|host|system) memory"), (2, r"\bRAM\b|swap|object store|/dev/shm")),
-    "quantization": ((3, r"quantiz|\bAWQ\b|awq|GPTQ|gptq|[Mm]arlin|\bfp8\b|compressed.tensors|bitsandbytes|"
-                         r"\bW\d+A\d+|\bInt[48]\b|_Int[48]\b|-Int[48]\b|\bnf4\b|\bbnb\b"),),
+    "quantization": ((3, r"量化|quantiz|\bAWQ\b|awq|GPTQ|gptq|[Mm]arlin|\bfp8\b|compressed.tensors|bitsandbytes|"
+                         r"\bW\d+A\d+|\bInt[48]\b|_Int[48]\b|-Int[48]\b|\bnf4\b|\bbnb\b|scaled_mm|\bmxfp4\b|\bnvfp4\b"),),
     "model-loading": ((3, r"config\.json|safetensors|HFValidationError|repo_id|Repo id|huggingface|from_pretrained|"
                       r"snapshot_download|tokenizer|No such file or directory"), (1, r"model_loader|load_weights")),
     "versions": ((3, r"ImportError|ModuleNotFoundError|undefined symbol|not supported for now|does not recognize|"
                   r"Version mismatch|version conflict|incompatible versions?|versions? (?:are |is )?incompatible"),
-                 (2, r"AttributeError|transformers|upgrade"), (1, r"version")),
+                 (2, r"AttributeError|transformers|upgrade|升级"), (1, r"version|版本")),
     "multimodal": ((3, r"multi.?modal|limit.mm.per.prompt|placeholder|pixel_values|mm_processor|image_grid_thw"),
-                   (1, r"\bimage|\bvideo|vision|visual|processor")),
+                   (1, r"\bimage|\bvideo|vision|visual|processor|图片|图像|视频")),
     "gpu-arch": ((4, r"compute capability|kernel image|\bsm_\d+|FlashAttention|flash_attn|illegal memory access|"
                   r"CUBLAS_STATUS_(?!ALLOC_FAILED)|Triton|triton"), (2, r"xformers|attention backend|CUDA error|cuBLAS")),
-    "parallelism": ((3, r"tensor.parallel|pipeline.parallel|divisible|world_size|World size"),),
+    "parallelism": ((3, r"tensor.parallel|pipeline.parallel|divisible|world_size|World size|张量并行|流水线并行"),),
     "process": ((3, r"forked|\bspawn\b|start method|CUDA_VISIBLE_DEVICES|Address already in use|Segmentation fault|"
                  r"core dumped|SIGSEGV|SIGABRT"), (1, r"signal|exit code|exited")),
 }
@@ -54,6 +58,8 @@ _DECISIVE: tuple[tuple[str, str], ...] = (
                  r"Version mismatch|does not recognize this architecture|has no vLLM implementation|"
                  r"Error in inspecting model architecture|cannot import name '\w+' from 'transformers|"
                  r"was supported in vLLM until|"
+                 # the rest of transformers' AutoConfig message (models/auto/configuration_auto.py)
+                 r"your version of Transformers is out of date|pip install --upgrade transformers|"
                  # vLLM's registry raising for an architecture it lacks, its message cut: the raising frames and
                  # the tail of 'Supported architectures: [...]' (registry.py:_raise_for_unsupported)
                  r"_raise_for_unsupported|Supported architectures: \[|(?:'\w+For(?:CausalLM|ConditionalGeneration)'"
@@ -64,6 +70,7 @@ _DECISIVE: tuple[tuple[str, str], ...] = (
                       r"401 Client Error|is restricted\. You must|is not a local folder|Repo id must|"
                       r"gated (?:huggingface |HF )?(?:repo|model)"),
     ("quantization", r"quantization method \S+ is not supported|Quantization scheme is not supported|"
+                     r"is not supported for quantization method|_scaled_mm is only supported on CUDA devices|"
                      r"FP8 models require|not aligned with the quantized weight shape|min_thread_[kn]"),
     ("gpu-arch", r"Bfloat16 is only supported|only supports? Ampere|no kernel image|compute capability .{0,30}"
                  r"(?:not supported|at least)"),
@@ -79,7 +86,9 @@ _DECISIVE: tuple[tuple[str, str], ...] = (
                     r"check_enough_kv_cache_memory"),
     ("network", r"NCCL WARN|unhandled system error|Gloo connectFullMesh|shared memory segment|ncclSystemError"),
     ("ray", r"Cannot provide a placement group|Waiting for creating a placement group|Failed to connect to GCS"),
-    ("process", r"Cannot re-initialize CUDA in forked subprocess|Address already in use"),
+    # torch's c10d socket.cpp: "The server socket has failed to listen on any local network address ... EADDRINUSE"
+    ("process", r"Cannot re-initialize CUDA in forked subprocess|Address already in use|EADDRINUSE|"
+                r"failed to listen on any local network address"),
 )
 _DECISIVE_COMPILED = tuple((s, re.compile(p, re.I)) for s, p in _DECISIVE)
 

@@ -48,7 +48,11 @@ SIGNATURES: tuple[Signature, ...] = (
         title="The installed build has no kernels for this GPU",
         subsystem="gpu-arch",
         patterns=(r"no kernel image is available for execution on the device",
-                  r"CUDA error 209", r"sm_(?P<sm>\d+) is not compatible with the current PyTorch installation"),
+                  r"CUDA error 209", r"sm_(?P<sm>\d+) is not compatible with the current PyTorch installation",
+                  # vLLM's CUTLASS W8A8 dispatch on a GPU it has kernels for in source but the wheel was not built
+                  # with (csrc/quantization/cutlass_w8a8/scaled_mm_entry.cu; vllm-project/vllm#9419 on 7.5)
+                  r"No compiled cutlass_scaled_mm for a compute capability less than CUDA device capability: "
+                  r"(?P<cc>7[5-9]|[89]\d|\d{3})\b"),
         cause="torch/vLLM (or flash-attn, llama.cpp) was compiled for other SM architectures than this GPU's "
               "(TORCH_CUDA_ARCH_LIST); common with brand-new (sm_120) or old (sm_75) cards.",
         fix="install a build that includes this GPU's sm_XY (`vlmctl doctor` compares the torch arch list "
@@ -122,13 +126,36 @@ SIGNATURES: tuple[Signature, ...] = (
                   r"FP8 models require a GPU with Compute Capability (?P<min_cc3>[\d.]+) or higher",
                   r"Float8 \w+ (?:\w+ )?quantization is only supported on CUDA>=8\.9",
                   r"quantization method \S+ is not supported for the current GPU",
-                  r"Quantization scheme is not supported for .{0,6}the current GPU"),
+                  r"Quantization scheme is not supported for .{0,6}the current GPU",
+                  # torch's FP8 GEMM (ATen Blas.cpp, _scaled_mm_out_cuda), which vLLM's fp8 layers call
+                  r"torch\._scaled_mm is only supported on CUDA devices with compute capability >= 9\.0 or 8\.9",
+                  # vLLM's CUTLASS W8A8 dispatch (csrc/quantization/cutlass_w8a8/scaled_mm_entry.cu) on a GPU below
+                  # its lowest kernel (7.5); at 7.5 and above the build lacks the kernel (no-kernel-image)
+                  r"No compiled cutlass_scaled_mm for a compute capability less than CUDA device capability: "
+                  r"(?P<cc3>[1-6]\d|7[0-4])\b"),
         cause="the quantization kernel was not built for this compute capability (e.g. fp8 W8A8 needs 8.9; "
               "Marlin kernels needed 8.0 before vLLM PR #29901).",
         fix="use a quantization this GPU supports (awq at CC 7.5, or bf16/fp16 weights), or a newer vLLM.",
         sources=("vllm-project/vllm#4327", "vllm-project/vllm#14040", "vllm-project/vllm#4202",
                  "vllm-project/vllm#17581", "sgl-project/sglang#5871", "1038lab/ComfyUI-QwenVL#28",
                  "vllm-project/vllm#37033"),
+        specificity=3,
+    ),
+    Signature(
+        id="quant-dtype",
+        title="The quantization method does not run in the dtype the launch uses",
+        subsystem="quantization",
+        patterns=(r"torch\.(?P<dtype>\w+) is not supported for quantization method (?P<method>\w+)\. Supported dtypes: "
+                  r"\[torch\.(?P<supported>\w+)",
+                  r"torch\.(?P<dtype2>\w+) is not supported for quantization method (?P<method2>\w+)"),
+        cause="each quantization method lists the activation dtypes its kernels take (AWQ and GPTQ: float16; "
+              "MXFP4: bfloat16); `--dtype auto` takes the checkpoint's torch_dtype, which is often the other one.",
+        fix="pass --dtype with the supported dtype the message lists (float16 for AWQ / GPTQ); on a GPU without "
+            "bfloat16 pick a checkpoint whose method runs in float16.",
+        sources=("vllm: model_executor/model_loader _get_quantization_config (QuantizationConfig."
+                 "get_supported_act_dtypes)",),
+        plan_change=pc.dtype_supported,
+        plan_change_doc="`dtype` ← the first dtype the message lists (float16 when it lists none)",
         specificity=3,
     ),
     Signature(

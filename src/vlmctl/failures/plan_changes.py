@@ -134,6 +134,12 @@ def dtype_half(values: Values, plan: Any, ctx: Any) -> dict[str, Any]:
     return {"dtype": "float16"}
 
 
+def dtype_supported(values: Values, plan: Any, ctx: Any) -> dict[str, Any]:
+    """The dtype a quantization method's message lists as supported (half -> float16)."""
+    supported = str(values.get("supported") or "float16")
+    return {"dtype": {"half": "float16", "float": "float32", "bf16": "bfloat16"}.get(supported, supported)}
+
+
 def spawn(values: Values, plan: Any, ctx: Any) -> dict[str, Any]:
     return {"env.VLLM_WORKER_MULTIPROC_METHOD": "spawn"}
 
