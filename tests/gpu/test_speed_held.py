@@ -108,3 +108,16 @@ def test_the_host_factor_is_the_only_thing_the_fit_row_changes(tmp_path):
         assert slower["rows"][name]["speed"]["decode_step_ms"] == row["speed"]["decode_step_ms"]
     (tmp_path / "cal_3B.json").write_text(json.dumps({"speed": {"host_factor": 1.25}}))
     assert sh.host_factor(tmp_path) == 1.25
+
+
+def test_the_measured_visit_scores_as_reported():
+    """The runs of the visit (H200, vLLM 0.26.0, 2026-11-29) against the recorded predictions, blind and with the
+    fit row's host factor: 10 and 11 of the 21 held-out figures inside the targets, as § 11 reports."""
+    runs = RECORDED.parent
+    doc = sh.recorded_doc(RECORDED)
+    assert len(sh.measured(runs)) == 8
+    _, blind = sh.compare(doc, runs)
+    assert blind == {"fit": [3, 3], "held out": [10, 21]}
+    assert sh.host_factor(runs) == 1.115
+    _, hosted = sh.compare(sh.with_host(doc, sh.host_factor(runs)), runs)
+    assert hosted == {"fit": [3, 3], "held out": [11, 21]}
