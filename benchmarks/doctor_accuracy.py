@@ -5,9 +5,10 @@ written), fresh-1 … fresh-5 (collected after each freeze of the catalogue, eac
 was written from it, then used to improve the catalogue; held-out never was), fresh-6 … fresh-9 (the shares of
 batches 7 to 10 that the same URL hash did not hold out; their held-out shares joined held-out).
 
-A log counts as correct when the explanation's primary cause is the cause its thread confirmed (the corpus
-label); for a log whose thread only establishes the subsystem (label ``triage:<subsystem>``) when the primary
-match or the triage names that subsystem; for a log that is not a failure (label ``none``) when nothing matched.
+A log counts as correct when the explanation's primary cause (or, where no signature matched, the learned best
+guess) is the cause its thread confirmed (the corpus label); for a log whose thread only establishes the subsystem
+(label ``triage:<subsystem>``) when the primary match, the triage or the learned guess names that subsystem; for a
+log that is not a failure (label ``none``) when nothing matched and no guess was given.
 
     python benchmarks/doctor_accuracy.py            # table by category and part
     python benchmarks/doctor_accuracy.py --no-held-out --misses   # while working on signatures: never explains held-out
@@ -33,13 +34,15 @@ def judge(label: str, result) -> tuple[bool, str]:
     from vlmctl.failures import BY_ID
 
     predicted = predicted_label(result)
+    learned = getattr(result, "learned", None)
     if label == "none":
-        return not result.known, predicted
+        return not result.known and learned is None, predicted
     if label.startswith("triage:"):
         subsystem = label.split(":", 1)[1]
         via_match = result.primary is not None and BY_ID[result.primary].subsystem == subsystem
         via_triage = result.triage is not None and result.triage.subsystem == subsystem
-        return via_match or via_triage, predicted
+        via_learned = learned is not None and learned.subsystem == subsystem
+        return via_match or via_triage or via_learned, predicted
     return predicted == label, predicted
 
 

@@ -45,7 +45,8 @@ def test_every_subsystem_has_a_checklist_and_a_command():
         assert checklist and commands, subsystem
 
 
-JSON_KEYS = {"schema_version", "known", "primary", "matches", "plan_change", "context", "suspicious_lines", "triage"}
+JSON_KEYS = {"schema_version", "known", "primary", "matches", "plan_change", "context", "suspicious_lines", "triage",
+             "learned"}
 MATCH_KEYS = {"id", "title", "subsystem", "finding", "evidence", "line", "values", "cause", "fix", "sources",
               "versions"}
 TRIAGE_KEYS = {"subsystem", "scores", "evidence", "checklist", "commands"}

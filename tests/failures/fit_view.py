@@ -43,11 +43,12 @@ def _correct(entry: dict, result, predicted: str) -> bool:
 
     label = entry["label"]
     if label == "none":
-        return not result.known
+        return not result.known and result.learned is None
     if label.startswith("triage:"):
         sub = label.split(":", 1)[1]
         return bool((result.primary and BY_ID[result.primary].subsystem == sub)
-                    or (result.triage and result.triage.subsystem == sub))
+                    or (result.triage and result.triage.subsystem == sub)
+                    or (result.learned and result.learned.subsystem == sub))
     return predicted == label
 
 

@@ -132,12 +132,24 @@ def explain_cmd(logfile: str, plan_file: str | None, as_json: bool) -> None:
     if result.triage is not None:
         t = result.triage
         head = "No specific cause recognised." if not result.known else "Only a generic symptom was recognised."
-        con.print(f"\n[yellow]{head}[/] Triage: most likely the [bold]{t.subsystem}[/] subsystem.")
+        if result.learned is not None:
+            g = result.learned
+            con.print(f"\n[yellow]{head}[/]")
+            con.print(g.note, markup=False)
+            if g.label:
+                con.print(f"  best guess: {g.label} ({g.subsystem})", markup=False)
+                con.print(f"  cause:      {g.cause}", markup=False)
+                con.print(f"  fix:        {g.fix}", markup=False)
+            con.print(f"Triage: most likely the [bold]{t.subsystem}[/] subsystem.")
+        else:
+            con.print(f"\n[yellow]{head}[/] Triage: most likely the [bold]{t.subsystem}[/] subsystem.")
         for line in t.evidence or result.suspicious_lines[:3] or ["(no error-like lines found)"]:
             con.print(f"  evidence: {line}", markup=False)
+        # a learned guess is in the triage's subsystem, or the triage found none: the guess's list then
+        playbook = result.learned or t
         con.print("[bold]Check:[/]")
-        for item in t.checklist:
+        for item in playbook.checklist:
             con.print(f"  - {item}", markup=False)
-        next_steps(con, *t.commands)
+        next_steps(con, *playbook.commands)
         return
     next_steps(con, "vlmctl plan ... --json > plan.json   # re-plan with the change", "vlmctl serve --plan plan.json")
