@@ -120,7 +120,7 @@ def rules_outputs(files: list[str], commit: str | None = None) -> dict[str, dict
         if commit is not None:
             archive = subprocess.run(["git", "archive", commit, "src"], cwd=ROOT, capture_output=True,
                                      check=True).stdout
-            tarfile.open(fileobj=BytesIO(archive)).extractall(tmp)
+            tarfile.open(fileobj=BytesIO(archive)).extractall(tmp, filter="data")
             src = Path(tmp) / "src"
         env = dict(os.environ, PYTHONPATH=str(src))
         done = subprocess.run([sys.executable, "-c", _RULES_SCRIPT], input=json.dumps(paths), env=env,
