@@ -69,6 +69,17 @@ def test_the_recorded_split_is_the_hash_rule_and_about_a_third_is_held_out():
             assert recorded[log.file] == "fit"
 
 
+def test_batches_from_11_on_are_training_data_only_whatever_their_hash():
+    urls = [f"https://github.com/o/r/issues/{n}" for n in range(200)]
+    assert any(held_out_by_hash(u) for u in urls)
+    parts = compute_split(urls, set(), {u: 11 for u in urls})
+    assert set(parts.values()) == {"fresh-10"}
+    recorded = load_split(CORPUS)
+    for log in load_corpus(CORPUS):
+        if log.batch >= 11:
+            assert recorded[log.file] == f"fresh-{log.batch - 1}", log.file
+
+
 def test_hash_rule_holds_out_near_its_nominal_share():
     urls = [f"https://github.com/o/r/issues/{n}" for n in range(2000)]
     share = sum(held_out_by_hash(u) for u in urls) / len(urls)

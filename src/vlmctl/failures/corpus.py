@@ -7,7 +7,8 @@ and category, and ``split.yaml`` recording which logs are held out. The split is
 later ``batch`` N were collected after the catalogue was frozen and form the part "fresh-(N-1)": each was measured
 once, before any signature change that used it. From ``HASH_SPLIT_FROM_BATCH`` on, a new batch is split by the same URL
 hash as the first: its held-out share joins the held-out part (never read while writing signatures), the rest forms
-"fresh-(N-1)".
+"fresh-(N-1)". From ``TRAINING_ONLY_FROM_BATCH`` on, a batch is training data only: all of it forms "fresh-(N-1)"
+(measured once before use like the others), none is held out, so the held-out part's composition stays fixed.
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ HELD_OUT_PERCENT = 35
 
 HASH_SPLIT_FROM_BATCH = 7
 """Batches from this one on are split by the URL hash too (held-out / fresh-(N-1)), the split committed first."""
+
+TRAINING_ONLY_FROM_BATCH = 11
+"""Batches from this one on join the fit side whole (declared before batch 11 was collected): held-out stays fixed."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ def compute_split(urls: list[str], seen: set[str], batches: dict[str, int] | Non
 
     def part(u: str) -> str:
         batch = batches.get(u, 1)
+        if batch >= TRAINING_ONLY_FROM_BATCH:
+            return f"fresh-{batch - 1}"
         if batch >= HASH_SPLIT_FROM_BATCH:
             return "held-out" if held_out_by_hash(u) else f"fresh-{batch - 1}"
         if batch > 1:
