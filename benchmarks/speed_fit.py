@@ -1,16 +1,18 @@
 """The speed model against every measured `vlmctl bench` run: predicted next to measured, fitted rows and held out.
 
-All 40 measured rows are the fit set of the committed constants (revision 4; earlier held-out reports used every
-one of them; the next held-out test is docs/validation/speed_held/): cached-media rows, the H200 speed visit
+All 48 measured rows are the fit set of the committed constants (revision 5; earlier held-out reports used every
+one of them; the next held-out test is docs/validation/speed_final/): cached-media rows, the H200 speed visit
 (docs/validation/speed/results.json: 3B/7B/32B image at concurrency 1/8/32, 7B text and video) and the H100 runs of
 docs/validation.md § 3 (7B planned and the field report's eager launch, 1/8/32) — those benches reused four images
 (two videos) per size, so after the first requests the image sits in vLLM's prefix cache: they are predicted with
 the media cached —, the fresh-media rows (docs/validation/speed_fresh/: every image or video new) and the next
-visit's rows (docs/validation/speed_next/: new 640x480 and 1920x1080 images on 7B, 1280x720 on Qwen3-VL-8B).
+visit's rows (docs/validation/speed_next/: new 640x480 and 1920x1080 images on 7B, 1280x720 on Qwen3-VL-8B) and
+the held-out visit after revision 4 (docs/validation/speed_held/: 3B at 1024x768 and 800x600, Qwen3-VL-8B at 640x360
+and 1600x1200). Each row is simulated with as many requests as its level completed.
 Median TTFT and TPOT, output tok/s over the level.
 
     python benchmarks/speed_fit.py              # the table with the committed constants
-    python benchmarks/speed_fit.py --fit        # refit on all 40 rows (and the H100 host's factor)
+    python benchmarks/speed_fit.py --fit        # refit on all 48 rows (and the H100 host's factor)
 """
 from __future__ import annotations
 
@@ -30,16 +32,18 @@ H200 = ROOT / "docs/validation/speed"
 H100 = ROOT / "docs/validation/serve"
 FRESH = ROOT / "docs/validation/speed_fresh"
 NEXT = ROOT / "docs/validation/speed_next"
+HELD = ROOT / "docs/validation/speed_held"
 MODELS = {"3B": "Qwen/Qwen2.5-VL-3B-Instruct", "7B": "Qwen/Qwen2.5-VL-7B-Instruct",
           "32B": "Qwen/Qwen2.5-VL-32B-Instruct", "Q3-8B": "Qwen/Qwen3-VL-8B-Instruct"}
-#: The constants fitted on the 40 rows (link latencies and Ethernet keep their reference values: one GPU per run).
+#: The constants fitted on the 48 rows (link latencies and Ethernet keep their reference values: one GPU per run;
+#: gap_ms is the bench client's measured gap, not fitted).
 FITTED = ("bandwidth_fraction", "prefill_mfu", "step_ms", "layer_us", "seq_us", "request_ms", "api_ms",
-          "media_ms_per_mpixel", "gap_ms", "eager_layer_ms", "vision_mfu", "media_new_ms_per_mpixel", "media_item_ms",
-          "media_new_item_ms", "media_new_latency_ms")
+          "media_ms_per_mpixel", "eager_layer_ms", "vision_mfu", "media_new_ms_per_mpixel", "media_item_ms",
+          "media_new_item_ms", "media_new_latency_ms", "stream_us", "encoder_call_ms")
 #: The API server's host of each row against the H200 host's (the constants' own): fitted with them.
-HOSTS = {"H200": "h200-host", "H200 fresh": "h200-host", "H200 next": "h200-host", "H100": "h100-host",
+HOSTS = {"H200": "h200-host", "H200 fresh": "h200-host", "H200 next": "h200-host", "H200 held": "h200-host", "H100": "h100-host",
          "H100 field": "h100-host"}
-HOST_FACTOR = {"h200-host": 1.0, "h100-host": 1.70}
+HOST_FACTOR = {"h200-host": 1.0, "h100-host": 1.63}
 #: Physical bounds: fractions of a datasheet figure stay fractions.
 BOUNDS = {"bandwidth_fraction": (0.3, 1.0), "prefill_mfu": (0.2, 0.8), "vision_mfu": (0.2, 0.8)}
 TARGETS = {"output_tokens_per_s": 0.15, "tpot_ms": 0.15, "ttft_ms": 0.25}
@@ -60,6 +64,7 @@ def rows() -> list[dict]:
         out.append({"gpu": "H200", "size": r["size"], "workload": _label(r["mix"]), "concurrency": r["concurrency"],
                     "plan": plans[r["size"]], "prompt_tokens": r["prompt_tokens_per_request"],
                     "output_tokens": round(r["output_tokens_per_request"]), "cached": True,
+                    "requests": r["completed"],
                     "measured": {"output_tokens_per_s": r["output_throughput"], "ttft_ms": r["ttft_s"]["p50"] * 1e3,
                                  "tpot_ms": r["tpot_s"]["p50"] * 1e3}})
     field = make_plan(MODELS["7B"], gpus="h100-80gb:1", vllm_version="0.26.0", enforce_eager=True,
@@ -74,6 +79,7 @@ def rows() -> list[dict]:
                         "concurrency": level["concurrency"], "plan": plan, "cached": True,
                         "prompt_tokens": s["total_input_tokens"] / s["completed"],
                         "output_tokens": round(s["total_output_tokens"] / s["completed"]),
+                        "requests": s["completed"],
                         "measured": {"output_tokens_per_s": s["output_throughput"],
                                      "ttft_ms": s["ttft_s"]["p50"] * 1e3, "tpot_ms": s["tpot_s"]["p50"] * 1e3}})
     for r in out:
@@ -98,7 +104,7 @@ def fresh_rows() -> list[dict]:
             continue
         out.append({"gpu": "H200 fresh", "size": r["size"], "workload": workload, "concurrency": r["concurrency"],
                     "plan": plans[r["size"]], "prompt_tokens": r["prompt_tokens_per_request"],
-                    "output_tokens": round(r["output_tokens_per_request"]),
+                    "output_tokens": round(r["output_tokens_per_request"]), "requests": r["completed"],
                     "cached": False, "fit": True, "designated": designated[name]["set"],
                     "measured": {"output_tokens_per_s": r["output_throughput"], "ttft_ms": r["ttft_s"]["p50"] * 1e3,
                                  "tpot_ms": r["tpot_s"]["p50"] * 1e3}})
@@ -122,9 +128,24 @@ def next_rows() -> list[dict]:
     return out
 
 
+def held_rows() -> list[dict]:
+    """The held-out visit after revision 4 (every image new; Qwen2.5-VL-3B and Qwen3-VL-8B): ``designated`` says
+    fit or held out as set in its predictions file before it was measured; since revision 5 all are fit rows."""
+    import speed_next
+
+    if not (HELD / "predictions.json").exists() or not any(HELD.glob("bench_*.json")):
+        return []
+    doc = json.loads((HELD / "predictions.json").read_text())
+    out = []
+    for r in speed_next.fit_rows(doc, HELD, MODELS):
+        name = speed_next.key(r["size"], r["workload"], r["concurrency"])
+        out.append(r | {"gpu": "H200 held", "designated": doc["rows"][name]["set"], "fit": True})
+    return out
+
+
 def all_measured() -> list[dict]:
-    """Every measured row: cached media, the fresh-media visit and the next visit (40 rows)."""
-    return rows() + fresh_rows() + next_rows()
+    """Every measured row: cached media, the fresh-media visit, the next visit and the held-out visit (48 rows)."""
+    return rows() + fresh_rows() + next_rows() + held_rows()
 
 
 def constants_for(row: dict, k, hosts: dict[str, float] | None = None):
@@ -144,7 +165,7 @@ def predict(row: dict, k, hosts: dict[str, float] | None = None) -> spd.Speed:
                                            repeat=media > 0 and row["cached"])
         row["_spec"], row["_replica"] = spec, spd.replica_from_plan(spec, row["plan"])
     return spd.predict(row["_spec"], row["_replica"], row["plan"].data_parallel_size, row["_work"],
-                       row["concurrency"], constants_for(row, k, hosts))
+                       row["concurrency"], constants_for(row, k, hosts), requests=row.get("requests"))
 
 
 def errors(row: dict, k, hosts: dict[str, float] | None = None) -> dict[str, float]:
@@ -198,7 +219,7 @@ def table(all_rows: list[dict], k, hosts: dict[str, float] | None = None) -> lis
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fit", action="store_true", help="refit the constants on all 40 rows")
+    ap.add_argument("--fit", action="store_true", help="refit the constants on all 48 rows")
     ap.add_argument("--out", help="also write the table as JSON here")
     args = ap.parse_args()
     k = speed_constants("0.26.0")
@@ -215,7 +236,7 @@ def main() -> int:
         cells = [f"{m[x]:,.1f} / {p[x]:,.1f} ({e[x]:+.0%})" for x in ("output_tokens_per_s", "ttft_ms", "tpot_ms")]
         print(f"| {t['gpu']} | {t['model']} | {t['workload']} | {t['concurrency']} | {t['set']} | " + " | ".join(cells)
               + " |")
-    for name in ("cached", "H200 fresh", "H200 next"):
+    for name in ("cached", "H200 fresh", "H200 next", "H200 held"):
         part = [t for t in result if t["gpu"] == name or name == "cached" and "new" not in t["workload"]]
         if part:
             inside = sum(abs(t["error"][m]) <= tol for t in part for m, tol in TARGETS.items())

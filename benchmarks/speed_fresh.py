@@ -75,9 +75,11 @@ def _plan(model: str, workload: str, concurrency: int):
 
 def constants_record(k) -> dict:
     """The constants as a predictions file records them: every field but ``source``; a term a later revision added
-    (default 0) only when it is set, so files recorded before it still check."""
+    (default 0, or the "waves" queueing of revisions 1-4) only when it is set, so files recorded before it still
+    check."""
     fields = {f.name: f.default for f in dataclasses.fields(k)}
-    return {f: v for f, v in dataclasses.asdict(k).items() if f != "source" and not (fields[f] == 0.0 and v == 0.0)}
+    return {f: v for f, v in dataclasses.asdict(k).items()
+            if f != "source" and not (fields[f] in (0.0, "waves") and v == fields[f])}
 
 
 def constants_of(doc: dict):

@@ -171,18 +171,19 @@ def compare(doc: dict, run_dir: Path) -> tuple[str, dict]:
     return "\n".join([*notes, *lines, "", *tail]), summary
 
 
-def fit_rows(doc: dict, run_dir: Path) -> list[dict]:
+def fit_rows(doc: dict, run_dir: Path, models: dict[str, str] | None = None) -> list[dict]:
     """The visit's rows in benchmarks/speed_fit.py's form (plans as served, measured lengths), fit as designated."""
     from vlmctl.plan import PlanResult
 
     out = []
+    models = models or MODELS
     for name, row in doc["rows"].items():
         path = run_dir / row["bench"]
         plan_file = run_dir / f"plan_{row['model']}.json"
         if not path.exists() or not plan_file.exists():
             continue
         plan = PlanResult.model_validate_json(plan_file.read_text()).plan
-        plan = plan.model_copy(update={"model": MODELS[row["model"]], "model_path": None})
+        plan = plan.model_copy(update={"model": models.get(row["model"], MODELS.get(row["model"])), "model_path": None})
         for level in json.loads(path.read_text())["levels"]:
             s = level["summary"]
             if level.get("concurrency") != row["concurrency"] or not s["completed"] or not s["ttft_s"]:
@@ -191,6 +192,7 @@ def fit_rows(doc: dict, run_dir: Path) -> list[dict]:
                         "concurrency": row["concurrency"], "plan": plan, "cached": False, "fit": row["set"] == "fit",
                         "prompt_tokens": s["total_input_tokens"] / s["completed"],
                         "output_tokens": round(s["total_output_tokens"] / s["completed"]),
+                        "requests": s["completed"],
                         "measured": {"output_tokens_per_s": s["output_throughput"],
                                      "ttft_ms": s["ttft_s"]["p50"] * 1e3, "tpot_ms": s["tpot_s"]["p50"] * 1e3}})
     return out

@@ -1,7 +1,7 @@
 """`vlmctl calibrate --from-bench`: the speed model's API-server host factor from a bench run on the user's host.
 
 Checked on the recorded runs (docs/validation.md § 3 and § 11): the H100 host's bench gives the factor the speed fit
-found for that host (1.83 over all six of its rows), the H200 host's fresh-media bench gives about 1 (the host the
+found for that host (1.63 over all six of its rows), the H200 host's fresh-media bench gives about 1 (the host the
 constants were measured on); the CLI writes the factor into the calibration file and `vlmctl plan` uses it.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def test_the_h100_hosts_bench_reads_its_host_factor():
     assert 1.5 < fit.factor < 2.0 and fit.levels == 3
     before = {r["concurrency"]: r["ttft_ms"] for r in fit.before}
     after = {r["concurrency"]: r["ttft_ms"] for r in fit.after}
-    assert abs(after[32][1] / after[32][0] - 1) < abs(before[32][1] / before[32][0] - 1) / 3  # 273 ms measured
+    assert abs(after[32][1] / after[32][0] - 1) < min(0.15, abs(before[32][1] / before[32][0] - 1) / 1.5)  # 273 ms
 
 
 def test_the_measuring_hosts_fresh_media_bench_reads_about_one():

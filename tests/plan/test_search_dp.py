@@ -36,11 +36,13 @@ def test_72b_on_the_field_rack_still_tp8_pp2():
 
 def test_7b_on_4_h100_dp4_for_throughput_and_tp_under_a_tight_tpot():
     # text requests, 64 tokens in and out; at 128 in flight DP 4 and DP 2 × TP 2 are a near tie (each DP 4 replica
-    # amortises the per-step costs over 32 sequences, each TP 2 replica over 64): DP 4 leads from 256 on
+    # amortises the per-step costs over 32 sequences, each TP 2 replica over 64; the per-sequence costs do not
+    # shrink with TP): DP 4 leads at 128, DP 2 × TP 2 gives the shorter TPOT
     near = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="h100-80gb:4", concurrency=128, vllm_version="0.26.0")
-    dp4_near = next(a for a in near.alternatives if a.summary.startswith("DP 4 × TP 1 × PP 1"))
-    assert abs(dp4_near.speed.output_tokens_per_s / near.plan.speed.output_tokens_per_s - 1) < 0.05
-    common = {"concurrency": 256, "vllm_version": "0.26.0"}
+    if near.plan.data_parallel_size != 4:  # DP 4 the pick already, or within 5 % of it
+        dp4_near = next(a for a in near.alternatives if a.summary.startswith("DP 4 × TP 1 × PP 1"))
+        assert abs(dp4_near.speed.output_tokens_per_s / near.plan.speed.output_tokens_per_s - 1) < 0.05
+    common = {"concurrency": 128, "vllm_version": "0.26.0"}
     r = make_plan("Qwen/Qwen2.5-VL-7B-Instruct", gpus="h100-80gb:4", **common)
     assert r.ok
     p = r.plan

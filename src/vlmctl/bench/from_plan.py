@@ -85,7 +85,8 @@ def predicted_levels(plan, result: dict, k=None) -> list[dict]:
         out = max(1, round(s["total_output_tokens"] / s["completed"]))
         shaped = dataclasses.replace(work, prompt_tokens=max(1, round(prompt) - media - spd.template_tokens(spec)),
                                      output_tokens=out)
-        sp = spd.predict(spec, replica, plan.data_parallel_size, shaped, level["concurrency"], k)
+        sp = spd.predict(spec, replica, plan.data_parallel_size, shaped, level["concurrency"], k,
+                         requests=s["completed"])
         rows.append({"workload": work.label, "concurrency": level["concurrency"],
                      "output_tokens_per_s": (s["output_throughput"], round(sp.output_tokens_per_s, 1)),
                      "ttft_ms": (round(s["ttft_s"]["p50"] * 1e3, 1), round(sp.ttft_ms, 1)),

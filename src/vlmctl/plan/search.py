@@ -447,7 +447,7 @@ class Planner:
                            kv_bytes_per_token_layer=mem.kv_page_bytes(self.spec, c.tp, kv) / mem.BLOCK_SIZE,
                            eager=c.eager, vision_tp=1 if c.vision_mode == "data" else c.tp,
                            max_num_seqs=max(1, min(c.max_num_seqs, c.kv_tokens // self.request_tokens(c))),
-                           max_pixels=c.media.max_pixels)
+                           max_pixels=c.media.max_pixels, max_num_batched_tokens=c.max_num_batched_tokens)
 
     def predict(self, c: Candidate) -> None:
         """Fill the candidate's speed and the latency targets it misses."""

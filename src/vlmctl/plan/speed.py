@@ -11,7 +11,10 @@ Pure arithmetic over the model's shapes and the GPU catalog (docs/planner.md § 
 * continuous batching at a concurrency: replicas share the requests evenly; a replica decodes its share (at most
   max_num_seqs, the rest queue) in one batch, split into PP micro-batches; a request's first token waits for the
   API server to take in the requests ahead of it (its event loop and its renderer's one worker overlap) and for
-  their prefills; the others' prefills take their share of the GPU's time from every decode step.
+  their prefills; the others' prefills take their share of the GPU's time from every decode step (revisions 1-4);
+* revision 5 (``queueing = "simulated"``, the committed constants) follows the closed loop request by request
+  instead (``simulate``): the API server's one interpreter shared by the requests in it and by the tokens it
+  streams, a hand-off latency, and the engine's steps with chunked prefill and the vision encoder.
 
 The constants are measured per vLLM version (``vlmctl.engines.vllm.speed``: date, GPU, runs); docs/validation.md
 holds the table of predicted against measured rows, fitted and held out.
@@ -144,6 +147,8 @@ class Replica:
     """Ranks that share one image's encoder work (TP in weights mode, 1 in data mode)."""
     max_num_seqs: int
     max_pixels: int
+    max_num_batched_tokens: int = 8192
+    """Tokens one engine step carries (decodes first, then prompt chunks)."""
 
     @property
     def pp(self) -> int:
@@ -242,7 +247,7 @@ def prefill_s(spec: ModelSpec, r: Replica, tokens: int, media: int, k: SpeedCons
 
 
 def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: int, k: SpeedConstants,
-            cached_fraction: float | None = None) -> Speed:
+            cached_fraction: float | None = None, requests: int | None = None) -> Speed:
     """TTFT, TPOT and output tokens/s for ``concurrency`` requests in flight over ``dp`` replicas.
 
     ``cached_fraction``: share of the template and media found in vLLM's prefix cache; by default 1 when the
@@ -253,6 +258,8 @@ def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: i
     media not already computed or in the encoder cache (vllm/v1/core/sched/scheduler.py
     Scheduler._try_schedule_encoder_inputs).
     """
+    if k.queueing == "simulated":
+        return simulate(spec, r, dp, work, concurrency, k, cached_fraction, requests)
     media = media_tokens(spec, work, r.max_pixels)
     if cached_fraction is None:
         cached_fraction = 1.0 if work.repeat and media else 0.0
@@ -305,6 +312,179 @@ def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: i
                  bound=bound, prompt_tokens=prompt, media_tokens=media, output_tokens=work.output_tokens)
 
 
+SIMULATED_CLIENTS = 256
+"""Clients of one replica followed one by one; more only wait (plan() stays within its time budget)."""
+
+
+def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: int, k: SpeedConstants,
+             cached_fraction: float | None = None, requests: int | None = None) -> Speed:
+    """Revision 5: the closed loop as a discrete-event simulation of one replica's share of the clients.
+
+    A request goes through the API server's event loop (one serial worker: parsing, template, media load and
+    hash), then its renderer (one serial worker: the HF processor for media not in the processor cache;
+    vllm/renderers/base.py BaseRenderer.__init__, vllm/config/model.py ModelConfig.renderer_num_workers), then a
+    hand-off latency to the engine core; the engine core runs steps: every running sequence decodes one token and
+    the waiting prompts fill the rest of the step's token budget in chunks (vllm/v1/core/sched/scheduler.py
+    Scheduler.schedule), their media through the vision encoder in the step of their first chunk; a step costs
+    the larger of its decode memory traffic and its prompt tokens' compute, plus the encoder. Prompts that reach
+    the engine while a step runs are prefilled together in the next one (the bursts of first tokens in the
+    per-request records). A request ends after its output tokens; its client sends the next one after a gap.
+    All clients start together (as `vlmctl bench` levels do). Medians of TTFT and TPOT over the requests, output
+    tokens/s over the span, as the bench reports them.
+    """
+    import heapq
+
+    media = media_tokens(spec, work, r.max_pixels)
+    if cached_fraction is None:
+        cached_fraction = 1.0 if work.repeat and media else 0.0
+    prompt = work.prompt_tokens + template_tokens(spec) + media
+    uncached_media = round(media * (1 - cached_fraction))
+    uncached = max(1, prompt - round((prompt - work.prompt_tokens) * cached_fraction))
+    wanted = max(1, round(concurrency / dp))
+    # past SIMULATED_CLIENTS (more than the engine's batch ever reached in the measured rows) the replica is
+    # saturated: the rest of the clients only wait, and Little's law gives their wait from the simulated request rate
+    clients = min(wanted, SIMULATED_CLIENTS)
+    total = max(1, round(requests / dp)) if requests else max(4 * clients, 24)
+    total = min(total, 4 * clients + 24) if wanted > clients else total
+    out = work.output_tokens
+    items = 1 if media else 0
+    new_items = items * uncached_media / media if media else 0.0
+    mp_new = work.megapixels * (uncached_media / media if media else 0.0)
+    h = k.host_factor * 1e-3
+    loop_s = (k.api_ms + k.media_item_ms * items + k.media_ms_per_mpixel * work.megapixels) * h
+    render_s = (k.media_new_item_ms * new_items + k.media_new_ms_per_mpixel * mp_new) * h
+    stream_s = k.stream_us * 1e-6 * k.host_factor
+    latency_s = k.request_ms * 1e-3 + k.media_new_latency_ms * new_items * h
+    vision_s = prefill_s(spec, r, 0, uncached_media, k)
+    lm_s = prefill_s(spec, r, uncached, 0, k)
+    budget = max(1, r.max_num_batched_tokens)
+    context = prompt + out / 2
+    steps: dict[int, float] = {}
+
+    def decode(n: int) -> float:
+        if n not in steps:
+            micro = max(1.0, n / r.pp)
+            t, parts = decode_step_s(spec, r, micro, context, k)
+            steps[n] = max(t, r.pp * parts["scheduler"]) if r.pp > 1 else t
+        return steps[n]
+
+    sent = 0
+    waiting: list[list] = []  # [id, prompt tokens left, encoder pending]
+    running: list[list] = []  # [id, tokens left]
+    arrivals: list[tuple[float, int]] = []  # (reaches the engine, id)
+    host: list[list] = []  # [host work left, id]: the API server's requests, sharing its one interpreter
+    host_t = 0.0
+    start: dict[int, float] = {}
+
+    def advance_host(t: float) -> None:
+        """Run the API server's shared interpreter up to ``t``: its requests progress together (processor sharing),
+        each leaving for the engine core after the hand-off latency."""
+        nonlocal host_t
+        while host:
+            n, least = len(host), min(j[0] for j in host)
+            if host_t + least * n > t:
+                for j in host:
+                    j[0] -= (t - host_t) / n
+                break
+            host_t += least * n
+            for j in host:
+                j[0] -= least
+            for j in [j for j in host if j[0] <= 1e-12]:
+                host.remove(j)
+                heapq.heappush(arrivals, (host_t + latency_s, j[1]))
+        host_t = max(host_t, t)
+
+    def next_arrival() -> float:
+        soon = arrivals[0][0] if arrivals else math.inf
+        if host:
+            soon = min(soon, host_t + min(j[0] for j in host) * len(host) + latency_s)
+        return soon
+
+    def send(at: float) -> None:
+        nonlocal sent
+        advance_host(at)
+        rid = sent
+        sent += 1
+        start[rid] = at
+        # the same process detokenizes and streams every output token (one Python interpreter): what it streams
+        # now slows its request work by that share
+        busy = 1 / (1 - min(0.9, len(running) / decode(max(1, len(running))) * stream_s)) if running else 1.0
+        host.append([(loop_s + render_s) * busy + 1e-9, rid])
+
+    for _ in range(min(clients, total)):
+        send(0.0)
+    first: dict[int, float] = {}
+    ttfts, tpots = [], []
+    now, end, done = 0.0, 0.0, 0
+    while done < total:
+        advance_host(now)
+        while arrivals and arrivals[0][0] <= now:
+            waiting.append([heapq.heappop(arrivals)[1], uncached, uncached_media > 0])
+        if not waiting and not running:
+            now = max(now, next_arrival())
+            continue
+        room = max(0, r.max_num_seqs - len(running))
+        if waiting and room:
+            tokens, lm, vis = budget - len(running), 0.0, 0.0
+            finished = []
+            for w in waiting[:room]:
+                if tokens <= 0:
+                    break
+                chunk = min(tokens, w[1])
+                tokens -= chunk
+                lm += lm_s * chunk / uncached
+                if w[2]:
+                    vis, w[2] = vis + vision_s, False
+                w[1] -= chunk
+                if w[1] == 0:
+                    finished.append(w)
+            dt = max(decode(max(1, len(running))), lm) + vis + (k.encoder_call_ms * 1e-3 if vis else 0.0)
+            now += dt
+            for w in finished:
+                waiting.remove(w)
+                first[w[0]] = now
+            for q in running:
+                q[1] -= 1
+            running.extend([w[0], out - 1] for w in finished)
+        else:
+            dt = decode(len(running))
+            n = min(q[1] for q in running)
+            soon = next_arrival()
+            if soon < math.inf:
+                n = max(1, min(n, math.ceil((soon - now) / dt)))
+            n = max(n, 1)
+            now += n * dt
+            for q in running:
+                q[1] -= n
+        ended = sorted(((now + q[1] * dt, q) for q in running if q[1] <= 0), key=lambda e: e[0])
+        for t_end, q in ended:  # a sequence ends at the step that gives its last token
+            running.remove(q)
+            rid = q[0]
+            ttfts.append(first[rid] - start[rid])
+            if out > 1:
+                tpots.append((t_end - first[rid]) / (out - 1))
+            done += 1
+            end = max(end, t_end)
+            if sent < total:
+                send(t_end + k.gap_ms * 1e-3)
+    ttft = _median(ttfts)
+    if wanted > clients:
+        ttft += (wanted - clients) * end / total
+    tpot = _median(tpots) if tpots else decode(1)
+    step = decode(max(1, min(clients, r.max_num_seqs)))
+    _, parts = decode_step_s(spec, r, max(1.0, min(clients, r.max_num_seqs) / r.pp), context, k)
+    busy = min(dp, concurrency / wanted)  # replicas with clients (fewer than dp when concurrency < dp)
+    return Speed(ttft_ms=ttft * 1e3, tpot_ms=tpot * 1e3, output_tokens_per_s=busy * total * out / end,
+                 decode_step_ms=step * 1e3, bound=max(parts, key=lambda key: parts[key]), prompt_tokens=prompt,
+                 media_tokens=media, output_tokens=out)
+
+
+def _median(values: list[float]) -> float:
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
 def replica_from_plan(spec: ModelSpec, plan) -> Replica:
     """The speed model's view of a ``Plan`` (one replica), e.g. to predict what `vlmctl bench` will measure."""
     from vlmctl.hardware.gpus import gpu_type
@@ -323,4 +503,5 @@ def replica_from_plan(spec: ModelSpec, plan) -> Replica:
                    head_bytes=spec.embedding_params * mem.dtype_bytes(plan.dtype),
                    kv_bytes_per_token_layer=mem.kv_page_bytes(spec, tp, kv) / mem.BLOCK_SIZE,
                    eager=plan.enforce_eager, vision_tp=1 if plan.mm_encoder_tp_mode == "data" else tp,
-                   max_num_seqs=plan.max_num_seqs, max_pixels=plan.media_limits.max_pixels)
+                   max_num_seqs=plan.max_num_seqs, max_pixels=plan.media_limits.max_pixels,
+                   max_num_batched_tokens=plan.max_num_batched_tokens)

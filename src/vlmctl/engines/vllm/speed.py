@@ -57,21 +57,36 @@ class SpeedConstants:
     media_new_latency_ms: float = 0.0
     """Latency per new image or video that overlaps other requests' work (the processed tensors' way to the engine
     core and the encoder's scheduling); it adds to the first token, not to the API server's serial time."""
+    stream_us: float = 0.0
+    """The API server's time per output token it detokenizes and streams (the same Python process as its event
+    loop and renderer: vllm/v1/engine/async_llm.py AsyncLLM output handler, vllm/v1/engine/output_processor.py
+    OutputProcessor.process_outputs); only the simulated queueing uses it."""
+    encoder_call_ms: float = 0.0
+    """Fixed cost of a step that runs the vision encoder, whatever the number of images in it (the encoder runs
+    without CUDA graphs by default in vLLM 0.26: compilation_config cudagraph_mm_encoder False); only the simulated
+    queueing uses it."""
+    queueing: str = "waves"
+    """How requests share the replica: "waves" (closed-form, revisions 1-4) or "simulated" (revision 5: the
+    requests followed one by one through the API server's two workers and the engine's steps)."""
 
 
 SPEED_V026 = SpeedConstants(
     vllm_version="0.26.0",
-    source="revision 4, fitted 2026-11-29 on all 40 measured vlmctl bench runs, none held out "
+    source="revision 5, fitted 2026-11-29 on all 48 measured vlmctl bench runs, none held out "
            "(benchmarks/speed_fit.py --fit, docs/validation.md § 11): 19 with the media in vLLM's prefix cache (13 "
            "on one H200, 6 on one H100 of another host, V2 runner and the field report's eager launch), 13 with a "
-           "new image or video per request (one H200, 13:23-13:33 UTC) and 8 more (one H200, 15:34-15:41 UTC: "
-           "Qwen2.5-VL-7B at 640x480 and 1920x1080, Qwen3-VL-8B at 1280x720); vLLM 0.26.0, dummy weights; earlier "
-           "held-out reports used all of them; host_factor 1 is the H200 host's API server (the H100 host's "
-           "fitted 1.70); link latencies and Ethernet are reference values, not measured (no multi-GPU machine)",
-    bandwidth_fraction=0.887, prefill_mfu=0.510, vision_mfu=0.259, step_ms=0.0, layer_us=43.4, eager_layer_ms=0.94,
-    seq_us=15.2, request_ms=15.3, api_ms=0.0, media_ms_per_mpixel=4.37, media_new_ms_per_mpixel=40.0, gap_ms=40.2,
+           "new image or video per request (one H200, 13:23-13:33 UTC), 8 more (one H200, 15:34-15:41 UTC: "
+           "Qwen2.5-VL-7B at 640x480 and 1920x1080, Qwen3-VL-8B at 1280x720) and 8 of the held-out visit after "
+           "revision 4 (one H200, 15:56-16:03 UTC: Qwen2.5-VL-3B at 1024x768 and 800x600, Qwen3-VL-8B at 640x360 "
+           "and 1600x1200); vLLM 0.26.0, dummy weights; earlier held-out reports used all of them; gap_ms is the "
+           "bench client's measured gap (0.1-2.5 ms at c=1 in every run), not fitted; host_factor 1 is the H200 "
+           "host's API server (the H100 host's fitted 1.63); link latencies and Ethernet are reference values, not "
+           "measured (no multi-GPU machine)",
+    bandwidth_fraction=0.887, prefill_mfu=0.798, vision_mfu=0.525, step_ms=0.0, layer_us=48.8, eager_layer_ms=0.868,
+    seq_us=50.1, request_ms=18.3, api_ms=0.297, media_ms_per_mpixel=1.74, media_new_ms_per_mpixel=2.20, gap_ms=1.0,
     link_latency_us={"nvlink": 8.0, "pcie": 20.0, "ethernet": 60.0}, ethernet_gbs=1.25,
-    media_item_ms=5.62, media_new_item_ms=25.3, media_new_latency_ms=25.9,
+    media_item_ms=2.50, media_new_item_ms=7.58, media_new_latency_ms=78.4, stream_us=119.0, encoder_call_ms=12.9,
+    queueing="simulated",
 )
 SPEED: dict[str, SpeedConstants] = {"0.26.0": SPEED_V026}
 """By profile version (``vlmctl.engines.vllm.PROFILES``)."""
