@@ -1,12 +1,12 @@
 """Build and validate the doctor's learned fallback (src/vlmctl/failures/learned_model.json), never reading held-out.
 
-The corpus is read only through tests/failures/fit_view.py (fit + fresh-1 … fresh-9: the held-out entries are dropped
+The corpus is read only through tests/failures/fit_view.py (fit + fresh-1 … fresh-10: the held-out entries are dropped
 before their logs are opened).
 
     python benchmarks/learned_fallback.py build      # train on every non-held-out log, write the JSON
     python benchmarks/learned_fallback.py check      # exit 1 when the JSON is not what build would write now
     python benchmarks/learned_fallback.py cv [--historical] [--json out.json]
-        # leave-one-batch-out cross-validation (groups: fit, fresh-1 … fresh-9): rules alone vs rules + learned,
+        # leave-one-batch-out cross-validation (groups: fit, fresh-1 … fresh-10): rules alone vs rules + learned,
         # for each way of combining them. Rules are today's catalogue (fitted on every group, so optimistic), or with
         # --historical, for each fresh-K the catalogue as it was frozen before fresh-K was used (its git commit):
         # the rules' honest figure on logs they had not seen.
@@ -36,7 +36,7 @@ MIN_DF = 2
 #: commit: it added the logs and changed no signature).
 FROZEN_AT = {"fresh-1": "22e5d49", "fresh-2": "34e7ad8", "fresh-3": "83c83e2", "fresh-4": "c32edf9",
              "fresh-5": "e86a73d", "fresh-6": "81d518d", "fresh-7": "5863581", "fresh-8": "db04a8b",
-             "fresh-9": "0ef549b"}
+             "fresh-9": "0ef549b", "fresh-10": "e331147"}
 GROUPS = ("fit", *FROZEN_AT)
 
 
@@ -151,6 +151,15 @@ def undecided(out: dict) -> bool:
 label_subsystem = learned.label_subsystem
 
 
+def _confirm(known: bool, triage_subsystem: str | None, g: learned.Guess, tau: float) -> bool:
+    """Round 11's rule: the overall most probable cause, when it lies in the triage's subsystem."""
+    if known or g.label_p < tau:
+        return False
+    if not triage_subsystem or triage_subsystem == "unknown":
+        return True
+    return not g.label.startswith("triage:") and label_subsystem(g.label) == triage_subsystem
+
+
 def combine(rule: str, out: dict, g: learned.Guess, tau: float) -> tuple[str, set[str]]:
     """The combined answer under one combination rule (see COMBINATIONS)."""
     pred, named = rules_answer(out)
@@ -160,8 +169,12 @@ def combine(rule: str, out: dict, g: learned.Guess, tau: float) -> tuple[str, se
         return g.label, {label_subsystem(g.label)}
     if rule == "nomatch" and not out["known"] and g.label_p >= tau:
         return g.label, {label_subsystem(g.label)}
-    if rule in ("confirm", "confirm+vote") and learned.stands_in(out["known"], out["triage"], g, tau):
+    if rule in ("confirm", "confirm+vote") and _confirm(out["known"], out["triage"], g, tau):
         return g.label, {label_subsystem(g.label)}
+    if rule == "restrict":
+        chosen = learned.choose(out["known"], out["triage"], g, tau)
+        if chosen is not None:
+            return chosen.label, {label_subsystem(chosen.label)}
     if rule in ("vote", "fallback+vote", "confirm+vote") and undecided(out):
         scores = {k: v for k, v in out["triage_scores"].items()}
         total = sum(scores.values()) or 1.0
@@ -177,14 +190,18 @@ def combine(rule: str, out: dict, g: learned.Guess, tau: float) -> tuple[str, se
 
 
 COMBINATIONS = (("rules", 0.0), ("fallback", 0.5), ("fallback", 0.9), ("nomatch", 0.5),
-                ("confirm", 0.5), ("confirm", 0.9), ("vote", 0.3), ("confirm+vote", 0.3), ("rerank", 0.9))
+                ("confirm", 0.5), ("confirm", 0.9), ("vote", 0.3), ("confirm+vote", 0.3), ("rerank", 0.9),
+                ("restrict", 0.3), ("restrict", 0.5), ("restrict", 0.7))
 """(rule, threshold or weight) compared by the cross-validation:
 
 * fallback@t — where the doctor triages (nothing matched, or only a generic symptom), the learned cause when its
   probability is at least t;
 * nomatch@t — the same, only where no signature matched at all;
 * confirm@t — where no signature matched, the learned cause when its probability is at least t and it lies in the
-  subsystem the triage names, or the triage found nothing (``vlmctl.failures.learned.stands_in``);
+  subsystem the triage names, or the triage found nothing (round 11's rule);
+* restrict@t — where no signature matched, the most probable cause of the subsystem the triage names, when its
+  probability among that subsystem's labels is at least t (overall when the triage found nothing): round 12's rule,
+  ``vlmctl.failures.learned.choose``;
 * vote@w — the triage's subsystem from its score shares mixed with the learned subsystem probabilities (weight w);
 * confirm+vote@w — both;
 * rerank@t — among the signatures that matched, the learned cause when it is one of them and at least t likely.

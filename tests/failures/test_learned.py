@@ -109,3 +109,20 @@ def test_the_doctor_never_opens_the_corpus_at_run_time():
     opened = proc.stdout.splitlines()
     assert str(learned.MODEL_PATH) in opened
     assert not [p for p in opened if "tests/failures/corpus" in p or p.endswith("index.yaml")]
+
+
+def test_the_guess_is_the_triage_subsystems_most_likely_cause_never_another_subsystems():
+    proba = {"oom-startup": 0.55, "nccl-shm-too-small": 0.3, "nccl-no-route": 0.1, "triage:network": 0.05}
+    g = learned.Guess(label="oom-startup", label_p=0.55, subsystem="cuda-memory", subsystem_p=0.6,
+                      subsystem_proba={}, label_proba=proba)
+    chosen = learned.choose(False, "network", g)
+    assert chosen is not None and chosen.label == "nccl-shm-too-small"
+    assert chosen.label_p == pytest.approx(0.3 / 0.45)                # its share among the network labels
+    assert learned.choose(False, "cuda-memory", g).label == "oom-startup"
+    assert learned.choose(True, "network", g) is None                 # a signature matched
+    assert learned.choose(False, "ray", g) is None                    # no cause of that subsystem is likely
+    unsure = learned.Guess(label="triage:network", label_p=0.6, subsystem="network", subsystem_p=0.9,
+                           subsystem_proba={}, label_proba={"triage:network": 0.6, "nccl-no-route": 0.4})
+    assert learned.choose(False, "network", unsure) is None           # "no single cause" outweighs every cause
+    assert learned.choose(False, "unknown", g).label == "oom-startup" and \
+        learned.choose(False, "unknown", g).label_p == 0.55           # no triage: the overall guess

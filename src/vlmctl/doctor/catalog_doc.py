@@ -24,7 +24,8 @@ def corpus_by_signature(corpus_dir: Path) -> tuple[list[str], dict[str, dict[str
 
     split = load_split(corpus_dir)
     # held-out logs are not counted per signature: their labels are not shown while signatures are written
-    parts = list(dict.fromkeys(["fit", *sorted(set(split.values()) - {"held-out"})]))
+    fresh = sorted(set(split.values()) - {"held-out", "fit"}, key=lambda p: (len(p), p))
+    parts = list(dict.fromkeys(["fit", *fresh]))
     out: dict[str, dict[str, int]] = {}
     for log in load_corpus(corpus_dir):
         if split[log.file] == "held-out":

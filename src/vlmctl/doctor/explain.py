@@ -45,10 +45,10 @@ class Explanation(CatalogueExplanation):
 
 
 def _learned(text: str, triage_subsystem: str) -> LearnedGuess | None:
-    from vlmctl.failures.learned import guess, label_subsystem, load, stands_in
+    from vlmctl.failures.learned import choose, guess, label_subsystem, load
 
-    g = guess(text)
-    if not stands_in(False, triage_subsystem, g):
+    g = choose(False, triage_subsystem, guess(text))
+    if g is None:
         return None
     subsystem = label_subsystem(g.label)
     checklist, commands = PLAYBOOK.get(subsystem, PLAYBOOK["unknown"])

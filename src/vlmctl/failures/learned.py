@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -26,7 +26,8 @@ ALPHA = 0.1
 """Additive smoothing of the per-class feature counts (0.01 … 1 compared by the builder's grouped
 cross-validation: 0.1 best, within two logs of the others)."""
 THRESHOLD = 0.5
-"""The cause's probability from which a guess is given (grouped cross-validation: 0.5 vs 0.9, docs/doctor.md)."""
+"""The cause's probability (within the triage's subsystem) from which a guess is given (grouped cross-validation:
+0.5 vs 0.9 in round 11; 0.3 … 0.7 gave the same in round 12, docs/doctor.md)."""
 MAX_CHARS = 200_000
 """Only the log's last characters are read (the corpus excerpts the models were trained on are far shorter)."""
 
@@ -130,6 +131,8 @@ class Guess:
     subsystem: str
     subsystem_p: float
     subsystem_proba: dict[str, float]
+    label_proba: dict[str, float] = field(default_factory=dict)
+    """Every cause's probability (empty where the guess was built by hand)."""
 
 
 @lru_cache(maxsize=1)
@@ -150,7 +153,7 @@ def guess(text: str, models: tuple[NaiveBayes, NaiveBayes] | None = None) -> Gue
     label = max(lp, key=lp.get)
     subsystem = max(sp, key=sp.get)
     return Guess(label=label, label_p=lp[label], subsystem=subsystem, subsystem_p=sp[subsystem],
-                 subsystem_proba=sp)
+                 subsystem_proba=sp, label_proba=lp)
 
 
 def label_subsystem(label: str) -> str:
@@ -160,14 +163,32 @@ def label_subsystem(label: str) -> str:
     return label.split(":", 1)[1] if label.startswith("triage:") else BY_ID[label].subsystem
 
 
-def stands_in(known: bool, triage_subsystem: str | None, g: Guess, threshold: float = THRESHOLD) -> bool:
-    """Whether the learned guess is given: no signature matched, the guess is at least ``threshold`` likely, and it
-    is a cause in the subsystem the rules' triage names, or the triage found nothing to go on.
+def choose(known: bool, triage_subsystem: str | None, g: Guess, threshold: float = THRESHOLD) -> Guess | None:
+    """The learned guess the doctor gives, or None: never where a signature matched; where the rules' triage names a
+    subsystem, the most probable cause of that subsystem, its probability taken among that subsystem's labels (its
+    causes and "no single cause"), given when at least ``threshold``; where the triage found nothing, the most
+    probable cause overall when at least ``threshold``.
 
-    The rule that won the grouped cross-validation (docs/doctor.md): a guess never overrides a matched signature,
-    and never contradicts the triage's subsystem."""
-    if known or g.label_p < threshold:
-        return False
+    The rule that won round 12's grouped cross-validation (docs/doctor.md, "restrict"): a guess never overrides a
+    matched signature and never contradicts the triage's subsystem."""
+    if known:
+        return None
     if not triage_subsystem or triage_subsystem == "unknown":
-        return True
-    return not g.label.startswith("triage:") and label_subsystem(g.label) == triage_subsystem
+        return g if g.label_p >= threshold else None
+    if not g.label_proba:
+        ok = g.label_p >= threshold and not g.label.startswith("triage:") \
+            and label_subsystem(g.label) == triage_subsystem
+        return g if ok else None
+    causes = {lab: p for lab, p in g.label_proba.items()
+              if not lab.startswith("triage:") and label_subsystem(lab) == triage_subsystem}
+    z = sum(causes.values()) + g.label_proba.get(f"triage:{triage_subsystem}", 0.0)
+    if not causes or z <= 0:
+        return None
+    best = max(causes, key=causes.get)
+    p = causes[best] / z
+    return replace(g, label=best, label_p=p) if p >= threshold else None
+
+
+def stands_in(known: bool, triage_subsystem: str | None, g: Guess, threshold: float = THRESHOLD) -> bool:
+    """Whether a learned guess is given at all (see :func:`choose`)."""
+    return choose(known, triage_subsystem, g, threshold) is not None
