@@ -167,6 +167,17 @@ def test_sglangs_graph_capture_oom_is_a_cuda_graph_oom():
     assert explain(log).primary == "oom-cudagraph"
 
 
+def test_an_oom_under_v1s_capture_progress_bar_is_a_cuda_graph_oom_until_capture_finished():
+    bar = ("(EngineCore_DP0 pid=7) INFO 10-06 15:57:53 [kv_cache_utils.py:1087] GPU KV cache size: 100,752 tokens\n"
+           "Capturing CUDA graphs (mixed prefill-decode, PIECEWISE):  61%|######    | 41/67 [00:07<00:04,  5.66it/s]\n")
+    oom = ("(EngineCore_DP0 pid=7) ERROR 10-06 15:58:01 [core.py:708] torch.OutOfMemoryError: CUDA out of memory. "
+           "Tried to allocate 20.00 MiB. GPU 0 has a total capacity of 23.55 GiB of which 11.00 MiB is free.\n")
+    assert explain(bar + oom).primary == "oom-cudagraph"
+    served = ("(EngineCore_DP0 pid=7) INFO 10-06 15:58:00 [gpu_model_runner.py:2] Graph capturing finished in 12 secs, "
+              "took 0.46 GiB\n(APIServer pid=1) INFO:     Application startup complete.\n")
+    assert explain(bar + served + oom).primary != "oom-cudagraph"
+
+
 def test_a_scheduler_budget_below_the_context_gets_the_budget_raised_to_it():
     log = ("ValueError: max_num_batched_tokens (4096) is smaller than max_model_len (4608). This effectively limits "
            "the maximum sequence length to max_num_batched_tokens and makes vLLM reject longer sequences.")

@@ -158,12 +158,15 @@ SIGNATURES: tuple[Signature, ...] = (
         subsystem="cuda-memory",
         patterns=(r"(?:capture_end|capture_model|cuda/graphs\.py|CUDAGraph|cudagraph|Capture cuda graph)"
                   r".{0,1500}?" + _OOM,
-                  _OOM + r".{0,600}?(?:capture_end|capture_model|cuda/graphs\.py)"),
+                  _OOM + r".{0,600}?(?:capture_end|capture_model|cuda/graphs\.py)",
+                  # V1's capture progress bar (gpu_model_runner.capture_model), while capture has not finished
+                  r"Capturing CUDA graphs \((?:(?!Graph capturing finished|Application startup complete).){0,1500}?"
+                  + _OOM),
         cause="CUDA graphs are captured after the KV cache took its share; the capture pool did not fit in what "
               "was left (V1 captures more sizes than V0).",
         fix="lower --gpu-memory-utilization a little, or serve with --enforce-eager (no CUDA graphs; slower "
             "decode).",
-        sources=("vllm-project/vllm#15228",),
+        sources=("vllm-project/vllm#15228", "vllm/v1/worker/gpu_model_runner.py:capture_model"),
         plan_change=pc.eager,
         plan_change_doc="`enforce_eager` ← true (and the planner's utilization without graphs)",
         supersedes=("oom-startup",),
