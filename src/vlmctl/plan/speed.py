@@ -247,7 +247,8 @@ def prefill_s(spec: ModelSpec, r: Replica, tokens: int, media: int, k: SpeedCons
 
 
 def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: int, k: SpeedConstants,
-            cached_fraction: float | None = None, requests: int | None = None) -> Speed:
+            cached_fraction: float | None = None, requests: int | None = None,
+            duration_s: float | None = None) -> Speed:
     """TTFT, TPOT and output tokens/s for ``concurrency`` requests in flight over ``dp`` replicas.
 
     ``cached_fraction``: share of the template and media found in vLLM's prefix cache; by default 1 when the
@@ -259,7 +260,7 @@ def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: i
     Scheduler._try_schedule_encoder_inputs).
     """
     if k.queueing == "simulated":
-        return simulate(spec, r, dp, work, concurrency, k, cached_fraction, requests)
+        return simulate(spec, r, dp, work, concurrency, k, cached_fraction, requests, duration_s)
     media = media_tokens(spec, work, r.max_pixels)
     if cached_fraction is None:
         cached_fraction = 1.0 if work.repeat and media else 0.0
@@ -317,7 +318,8 @@ SIMULATED_CLIENTS = 256
 
 
 def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: int, k: SpeedConstants,
-             cached_fraction: float | None = None, requests: int | None = None) -> Speed:
+             cached_fraction: float | None = None, requests: int | None = None,
+             duration_s: float | None = None) -> Speed:
     """Revision 5: the closed loop as a discrete-event simulation of one replica's share of the clients.
 
     A request goes through the API server's event loop (one serial worker: parsing, template, media load and
@@ -346,6 +348,8 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
     clients = min(wanted, SIMULATED_CLIENTS)
     total = max(1, round(requests / dp)) if requests else max(4 * clients, 24)
     total = min(total, 4 * clients + 24) if wanted > clients else total
+    if duration_s is not None and wanted == clients:  # a timed bench level: clients send until the time is up
+        total = 10**6
     out = work.output_tokens
     items = 1 if media else 0
     new_items = items * uncached_media / media if media else 0.0
@@ -416,7 +420,7 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
     first: dict[int, float] = {}
     ttfts, tpots = [], []
     now, end, done = 0.0, 0.0, 0
-    while done < total:
+    while done < sent:
         advance_host(now)
         while arrivals and arrivals[0][0] <= now:
             waiting.append([heapq.heappop(arrivals)[1], uncached, uncached_media > 0])
@@ -465,9 +469,10 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
                 tpots.append((t_end - first[rid]) / (out - 1))
             done += 1
             end = max(end, t_end)
-            if sent < total:
+            if sent < total and (duration_s is None or t_end + k.gap_ms * 1e-3 < duration_s):
                 send(t_end + k.gap_ms * 1e-3)
     ttft = _median(ttfts)
+    total = done
     if wanted > clients:
         ttft += (wanted - clients) * end / total
     tpot = _median(tpots) if tpots else decode(1)
