@@ -3,8 +3,8 @@
 Parts: fit (signatures were written from it), held-out (split off by a hash of the URL before any signature was
 written), fresh-1 … fresh-5 (collected after each freeze of the catalogue, each measured once before any signature
 was written from it, then used to improve the catalogue; held-out never was), fresh-6 … fresh-9 (the shares of
-batches 7 to 10 that the same URL hash did not hold out; their held-out shares joined held-out), fresh-10 (batch 11,
-training data only: declared before it was collected, none of it held out).
+batches 7 to 10 that the same URL hash did not hold out; their held-out shares joined held-out), fresh-10 and fresh-11 (batches 11
+and 12, training data only: declared before they were collected, none of them held out).
 
 A log counts as correct when the explanation's primary cause (or, where no signature matched, the learned best
 guess) is the cause its thread confirmed (the corpus label); for a log whose thread only establishes the subsystem
@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("fit", "held-out", "fresh-1", "fresh-2", "fresh-3", "fresh-4", "fresh-5", "fresh-6", "fresh-7", "fresh-8", "fresh-9",
-         "fresh-10")
+         "fresh-10", "fresh-11")
 CORPUS = ROOT / "tests" / "failures" / "corpus"
 
 
