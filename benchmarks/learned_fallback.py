@@ -1,12 +1,12 @@
 """Build and validate the doctor's learned fallback (src/vlmctl/failures/learned_model.json), never reading held-out.
 
-The corpus is read only through tests/failures/fit_view.py (fit + fresh-1 … fresh-10: the held-out entries are dropped
+The corpus is read only through tests/failures/fit_view.py (fit + fresh-1 … fresh-11: the held-out entries are dropped
 before their logs are opened).
 
     python benchmarks/learned_fallback.py build      # train on every non-held-out log, write the JSON
     python benchmarks/learned_fallback.py check      # exit 1 when the JSON is not what build would write now
     python benchmarks/learned_fallback.py cv [--historical] [--json out.json]
-        # leave-one-batch-out cross-validation (groups: fit, fresh-1 … fresh-10): rules alone vs rules + learned,
+        # leave-one-batch-out cross-validation (groups: fit, fresh-1 … fresh-11): rules alone vs rules + learned,
         # for each way of combining them. Rules are today's catalogue (fitted on every group, so optimistic), or with
         # --historical, for each fresh-K the catalogue as it was frozen before fresh-K was used (its git commit):
         # the rules' honest figure on logs they had not seen.
@@ -36,7 +36,8 @@ MIN_DF = 2
 #: commit: it added the logs and changed no signature).
 FROZEN_AT = {"fresh-1": "22e5d49", "fresh-2": "34e7ad8", "fresh-3": "83c83e2", "fresh-4": "c32edf9",
              "fresh-5": "e86a73d", "fresh-6": "81d518d", "fresh-7": "5863581", "fresh-8": "db04a8b",
-             "fresh-9": "0ef549b", "fresh-10": "e331147"}
+             "fresh-9": "0ef549b", "fresh-10": "e331147",
+             "fresh-11": "2d01f6b"}
 GROUPS = ("fit", *FROZEN_AT)
 
 
