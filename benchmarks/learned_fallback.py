@@ -36,8 +36,8 @@ MIN_DF = 2
 #: commit: it added the logs and changed no signature).
 FROZEN_AT = {"fresh-1": "22e5d49", "fresh-2": "34e7ad8", "fresh-3": "83c83e2", "fresh-4": "c32edf9",
              "fresh-5": "e86a73d", "fresh-6": "81d518d", "fresh-7": "5863581", "fresh-8": "db04a8b",
-             "fresh-9": "0ef549b", "fresh-10": "e331147",
-             "fresh-11": "2d01f6b"}
+             "fresh-9": "0ef549b", "fresh-10": "cb6404d",
+             "fresh-11": "8704769"}
 GROUPS = ("fit", *FROZEN_AT)
 
 
