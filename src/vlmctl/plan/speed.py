@@ -322,9 +322,10 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
              duration_s: float | None = None) -> Speed:
     """Revision 5: the closed loop as a discrete-event simulation of one replica's share of the clients.
 
-    A request goes through the API server's event loop (one serial worker: parsing, template, media load and
-    hash), then its renderer (one serial worker: the HF processor for media not in the processor cache;
-    vllm/renderers/base.py BaseRenderer.__init__, vllm/config/model.py ModelConfig.renderer_num_workers), then a
+    A request's host work (the event loop's parsing, template, media load and hash, and the renderer's HF processor
+    for media not in the processor cache: vllm/renderers/base.py BaseRenderer.__init__, vllm/config/model.py
+    ModelConfig.renderer_num_workers) runs in the API server's one Python interpreter, which the requests in it
+    share and which also streams every output token (processor sharing, slowed by the streaming share); then a
     hand-off latency to the engine core; the engine core runs steps: every running sequence decodes one token and
     the waiting prompts fill the rest of the step's token budget in chunks (vllm/v1/core/sched/scheduler.py
     Scheduler.schedule), their media through the vision encoder in the step of their first chunk; a step costs
@@ -485,9 +486,9 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
 
 
 def _median(values: list[float]) -> float:
-    v = sorted(values)
-    n = len(v)
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+    import statistics
+
+    return statistics.median(values)
 
 
 def replica_from_plan(spec: ModelSpec, plan) -> Replica:

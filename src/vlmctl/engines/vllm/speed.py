@@ -67,7 +67,7 @@ class SpeedConstants:
     queueing uses it."""
     queueing: str = "waves"
     """How requests share the replica: "waves" (closed-form, revisions 1-4) or "simulated" (revision 5: the
-    requests followed one by one through the API server's two workers and the engine's steps)."""
+    requests followed one by one through the API server's shared interpreter and the engine's steps)."""
 
 
 SPEED_V026 = SpeedConstants(
