@@ -103,3 +103,17 @@ def test_compare_puts_each_measured_row_beside_its_prediction(tmp_path):
     (tmp_path / "cal_7B.json").write_text(json.dumps({"speed": {"host_factor": 1.25}}))
     assert sf.host_factor(tmp_path) == 1.25
     assert sf.with_host(doc, 1.0) == doc
+
+
+def test_the_measured_visit_scores_as_reported():
+    """The runs of the visit (H200, vLLM 0.26.0, 2026-11-29) against the recorded predictions, blind and with the
+    fit row's host factor: 17 and 15 of the 21 held-out figures inside the targets, as § 11 reports."""
+    runs = RECORDED.parent
+    doc = sf.recorded_doc(RECORDED)
+    assert len(sf.measured(runs)) == 8
+    text, blind = sf.compare(doc, runs)
+    assert blind == {"fit": [3, 3], "held out": [17, 21]}
+    assert "served with other settings" not in text and "reused media" not in text
+    assert sf.host_factor(runs) == 0.821
+    _, hosted = sf.compare(sf.with_host(doc, sf.host_factor(runs)), runs)
+    assert hosted == {"fit": [3, 3], "held out": [15, 21]}
