@@ -116,14 +116,15 @@ def fresh_rows() -> list[dict]:
 def next_rows() -> list[dict]:
     """The next visit's rows (every image new; Qwen2.5-VL-7B and Qwen3-VL-8B): ``designated`` says fit or held out
     as set in its predictions file before it was measured; since revision 4 they are all fit rows (``fit`` True)."""
-    import speed_next
+    from speed_next import VISIT
+    from speed_visits import key
 
     if not (NEXT / "predictions.json").exists() or not any(NEXT.glob("bench_*.json")):
         return []
     doc = json.loads((NEXT / "predictions.json").read_text())
     out = []
-    for r in speed_next.fit_rows(doc, NEXT):
-        name = speed_next.key(r["size"], r["workload"], r["concurrency"])
+    for r in VISIT.fit_rows(doc, NEXT):
+        name = key(r["size"], r["workload"], r["concurrency"])
         out.append(r | {"gpu": "H200 next", "designated": doc["rows"][name]["set"], "fit": True})
     return out
 
@@ -131,14 +132,15 @@ def next_rows() -> list[dict]:
 def held_rows() -> list[dict]:
     """The held-out visit after revision 4 (every image new; Qwen2.5-VL-3B and Qwen3-VL-8B): ``designated`` says
     fit or held out as set in its predictions file before it was measured; since revision 5 all are fit rows."""
-    import speed_next
+    from speed_held import VISIT
+    from speed_visits import key
 
     if not (HELD / "predictions.json").exists() or not any(HELD.glob("bench_*.json")):
         return []
     doc = json.loads((HELD / "predictions.json").read_text())
     out = []
-    for r in speed_next.fit_rows(doc, HELD, MODELS):
-        name = speed_next.key(r["size"], r["workload"], r["concurrency"])
+    for r in VISIT.fit_rows(doc, HELD, MODELS):
+        name = key(r["size"], r["workload"], r["concurrency"])
         out.append(r | {"gpu": "H200 held", "designated": doc["rows"][name]["set"], "fit": True})
     return out
 

@@ -3,8 +3,8 @@
 All 48 runs (docs/validation.md § 11) are the fit set of the committed constants (revision 5): two held-out reports
 used the 19 cached-media runs; the 13 fresh-media runs, the 8 of the next visit and the 8 of the held-out visit
 after revision 4 were each a held-out test of the revision before (their blind scores, from the predictions
-recorded before they ran, are checked below and in tests/gpu/test_speed_held.py). None is held out any more; the
-next held-out test is docs/validation/speed_final/ (tests/gpu/test_speed_final.py). The rows outside
+recorded before they ran, are checked below and in tests/gpu/test_speed_visits.py). None is held out any more; the
+last held-out test, docs/validation/speed_final/, is scored in tests/gpu/test_speed_visits.py. The rows outside
 the targets (output tokens/s and TPOT ±15 %, TTFT ±25 %) are listed here with their reason, so a change that fixes or
 breaks a row shows up. The rows are predicted as the bench ran them: media repeated (prefix-cache hits) or new,
 measured prompt and output lengths, the API server's host factor of the machine they ran on.
