@@ -246,6 +246,18 @@ def prefill_s(spec: ModelSpec, r: Replica, tokens: int, media: int, k: SpeedCons
     return total
 
 
+def _prompt_tokens(spec: ModelSpec, r: Replica, work: Workload, cached_fraction: float | None
+                   ) -> tuple[int, int, int, int]:
+    """Media tokens, prompt tokens, and of them those not in vLLM's caches (media; the whole prompt)."""
+    media = media_tokens(spec, work, r.max_pixels)
+    if cached_fraction is None:
+        cached_fraction = 1.0 if work.repeat and media else 0.0
+    prompt = work.prompt_tokens + template_tokens(spec) + media
+    uncached_media = round(media * (1 - cached_fraction))
+    uncached = max(1, prompt - round((prompt - work.prompt_tokens) * cached_fraction))
+    return media, prompt, uncached_media, uncached
+
+
 def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: int, k: SpeedConstants,
             cached_fraction: float | None = None, requests: int | None = None,
             duration_s: float | None = None) -> Speed:
@@ -261,12 +273,7 @@ def predict(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: i
     """
     if k.queueing == "simulated":
         return simulate(spec, r, dp, work, concurrency, k, cached_fraction, requests, duration_s)
-    media = media_tokens(spec, work, r.max_pixels)
-    if cached_fraction is None:
-        cached_fraction = 1.0 if work.repeat and media else 0.0
-    prompt = work.prompt_tokens + template_tokens(spec) + media
-    uncached_media = round(media * (1 - cached_fraction))
-    uncached = max(1, prompt - round((prompt - work.prompt_tokens) * cached_fraction))
+    media, prompt, uncached_media, uncached = _prompt_tokens(spec, r, work, cached_fraction)
     per_replica = concurrency / dp
     running = min(per_replica, r.max_num_seqs)
     micro = max(1.0, running / r.pp)
@@ -337,12 +344,7 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
     """
     import heapq
 
-    media = media_tokens(spec, work, r.max_pixels)
-    if cached_fraction is None:
-        cached_fraction = 1.0 if work.repeat and media else 0.0
-    prompt = work.prompt_tokens + template_tokens(spec) + media
-    uncached_media = round(media * (1 - cached_fraction))
-    uncached = max(1, prompt - round((prompt - work.prompt_tokens) * cached_fraction))
+    media, prompt, uncached_media, uncached = _prompt_tokens(spec, r, work, cached_fraction)
     wanted = max(1, round(concurrency / dp))
     # past SIMULATED_CLIENTS (more than the engine's batch ever reached in the measured rows) the replica is
     # saturated: the rest of the clients only wait, and Little's law gives their wait from the simulated request rate
