@@ -13,6 +13,8 @@ Median TTFT and TPOT, output tok/s over the level.
 
     python benchmarks/speed_fit.py              # the table with the committed constants
     python benchmarks/speed_fit.py --fit        # refit on all 48 rows (and the H100 host's factor)
+    python benchmarks/speed_fit.py --candidate  # all 56 rows (the last held-out visit's too): revision 5 against
+                                                # the revision-6 candidate (--fit: refit the candidate on them)
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import json
 import math
 from pathlib import Path
 
-from vlmctl.engines.vllm.speed import speed_constants
+from vlmctl.engines.vllm.speed import SPEED_V026_CANDIDATE, speed_constants
 from vlmctl.models.loader import load_model_spec
 from vlmctl.plan import PlanResult, make_plan
 from vlmctl.plan import speed as spd
@@ -33,6 +35,7 @@ H100 = ROOT / "docs/validation/serve"
 FRESH = ROOT / "docs/validation/speed_fresh"
 NEXT = ROOT / "docs/validation/speed_next"
 HELD = ROOT / "docs/validation/speed_held"
+FINAL = ROOT / "docs/validation/speed_final"
 MODELS = {"3B": "Qwen/Qwen2.5-VL-3B-Instruct", "7B": "Qwen/Qwen2.5-VL-7B-Instruct",
           "32B": "Qwen/Qwen2.5-VL-32B-Instruct", "Q3-8B": "Qwen/Qwen3-VL-8B-Instruct"}
 #: The constants fitted on the 48 rows (link latencies and Ethernet keep their reference values: one GPU per run;
@@ -41,11 +44,14 @@ FITTED = ("bandwidth_fraction", "prefill_mfu", "step_ms", "layer_us", "seq_us", 
           "media_ms_per_mpixel", "eager_layer_ms", "vision_mfu", "media_new_ms_per_mpixel", "media_item_ms",
           "media_new_item_ms", "media_new_latency_ms", "stream_us", "encoder_call_ms")
 #: The API server's host of each row against the H200 host's (the constants' own): fitted with them.
-HOSTS = {"H200": "h200-host", "H200 fresh": "h200-host", "H200 next": "h200-host", "H200 held": "h200-host", "H100": "h100-host",
+HOSTS = {"H200": "h200-host", "H200 fresh": "h200-host", "H200 next": "h200-host", "H200 held": "h200-host", "H200 final": "h200-host", "H100": "h100-host",
          "H100 field": "h100-host"}
 HOST_FACTOR = {"h200-host": 1.0, "h100-host": 1.63}
+#: The revision-6 candidate's own terms, fitted with FITTED on all 56 rows.
+CANDIDATE_FITTED = (*FITTED, "media_item_latency_ms", "encoder_budget")
 #: Physical bounds: fractions of a datasheet figure stay fractions.
-BOUNDS = {"bandwidth_fraction": (0.3, 1.0), "prefill_mfu": (0.2, 0.8), "vision_mfu": (0.2, 0.8)}
+BOUNDS = {"bandwidth_fraction": (0.3, 1.0), "prefill_mfu": (0.2, 0.8), "vision_mfu": (0.2, 0.8),
+          "encoder_budget": (0.1, 1.0)}
 TARGETS = {"output_tokens_per_s": 0.15, "tpot_ms": 0.15, "ttft_ms": 0.25}
 
 
@@ -145,9 +151,30 @@ def held_rows() -> list[dict]:
     return out
 
 
+def final_rows() -> list[dict]:
+    """The last held-out visit after revision 5 (every image new; Qwen2.5-VL-7B): ``designated`` says fit or held
+    out as set in its predictions file before it was measured; the revision-6 candidate uses them all as fit rows."""
+    from speed_final import VISIT
+    from speed_visits import key
+
+    if not (FINAL / "predictions.json").exists() or not any(FINAL.glob("bench_*.json")):
+        return []
+    doc = json.loads((FINAL / "predictions.json").read_text())
+    out = []
+    for r in VISIT.fit_rows(doc, FINAL, MODELS):
+        name = key(r["size"], r["workload"], r["concurrency"])
+        out.append(r | {"gpu": "H200 final", "designated": doc["rows"][name]["set"], "fit": True})
+    return out
+
+
 def all_measured() -> list[dict]:
-    """Every measured row: cached media, the fresh-media visit, the next visit and the held-out visit (48 rows)."""
+    """Revision 5's fit set: cached media, the fresh-media visit, the next visit and the held-out visit (48 rows)."""
     return rows() + fresh_rows() + next_rows() + held_rows()
+
+
+def all_56() -> list[dict]:
+    """Every measured row, the revision-6 candidate's fit set: revision 5's 48 and the last held-out visit's 8."""
+    return all_measured() + final_rows()
 
 
 def constants_for(row: dict, k, hosts: dict[str, float] | None = None):
@@ -219,17 +246,30 @@ def table(all_rows: list[dict], k, hosts: dict[str, float] | None = None) -> lis
     return out
 
 
+def score(result: list[dict]) -> int:
+    """Figures of a table within the targets."""
+    return sum(abs(t["error"][m]) <= tol for t in result for m, tol in TARGETS.items())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fit", action="store_true", help="refit the constants on all 48 rows")
+    ap.add_argument("--candidate", action="store_true",
+                    help="all 56 rows with the revision-6 candidate (after revision 5's score on them)")
     ap.add_argument("--out", help="also write the table as JSON here")
     args = ap.parse_args()
     k = speed_constants("0.26.0")
     data = all_measured()
     hosts = HOST_FACTOR
+    names = FITTED
+    if args.candidate:
+        data, names = all_56(), CANDIDATE_FITTED
+        print(f"revision 5 on all {len(data)} rows: {score(table(data, k))} of {3 * len(data)} figures within the "
+              "targets")
+        k = SPEED_V026_CANDIDATE
     if args.fit:
-        k, hosts = fit(data, k)
-        print({name: round(getattr(k, name), 4) for name in FITTED}, {h: round(v, 3) for h, v in hosts.items()})
+        k, hosts = fit(data, k, names=names)
+        print({name: round(getattr(k, name), 4) for name in names}, {h: round(v, 3) for h, v in hosts.items()})
     result = table(data, k, hosts)
     print("| GPU | model | workload | c | set | out tok/s meas / pred | TTFT ms meas / pred | TPOT ms meas / pred |")
     print("|---|---|---|---|---|---|---|---|")
@@ -238,7 +278,8 @@ def main() -> int:
         cells = [f"{m[x]:,.1f} / {p[x]:,.1f} ({e[x]:+.0%})" for x in ("output_tokens_per_s", "ttft_ms", "tpot_ms")]
         print(f"| {t['gpu']} | {t['model']} | {t['workload']} | {t['concurrency']} | {t['set']} | " + " | ".join(cells)
               + " |")
-    for name in ("cached", "H200 fresh", "H200 next", "H200 held"):
+    print(f"all {len(result)} rows: {score(result)} of {3 * len(result)} figures within the targets")
+    for name in ("cached", "H200 fresh", "H200 next", "H200 held", "H200 final"):
         part = [t for t in result if t["gpu"] == name or name == "cached" and "new" not in t["workload"]]
         if part:
             inside = sum(abs(t["error"][m]) <= tol for t in part for m, tol in TARGETS.items())

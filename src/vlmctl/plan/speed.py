@@ -339,7 +339,10 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
     the larger of its decode memory traffic and its prompt tokens' compute, plus the encoder. Prompts that reach
     the engine while a step runs are prefilled together in the next one (the bursts of first tokens in the
     per-request records). A request ends after its output tokens; its client sends the next one after a gap.
-    All clients start together (as `vlmctl bench` levels do). Medians of TTFT and TPOT over the requests, output
+    All clients start together (as `vlmctl bench` levels do). The revision-6 candidate's terms (zero in revision
+    5): a latency per media item, cached or not, and an encoder budget per step (media tokens, a fraction of the
+    step's token budget, at least one item), which prefills large new images in separate steps, each inside the
+    others' decodes. Medians of TTFT and TPOT over the requests, output
     tokens/s over the span, as the bench reports them.
     """
     import heapq
@@ -361,10 +364,11 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
     loop_s = (k.api_ms + k.media_item_ms * items + k.media_ms_per_mpixel * work.megapixels) * h
     render_s = (k.media_new_item_ms * new_items + k.media_new_ms_per_mpixel * mp_new) * h
     stream_s = k.stream_us * 1e-6 * k.host_factor
-    latency_s = k.request_ms * 1e-3 + k.media_new_latency_ms * new_items * h
+    latency_s = (k.request_ms + k.media_item_latency_ms * items) * 1e-3 + k.media_new_latency_ms * new_items * h
     vision_s = prefill_s(spec, r, 0, uncached_media, k)
     lm_s = prefill_s(spec, r, uncached, 0, k)
     budget = max(1, r.max_num_batched_tokens)
+    encoder_tokens = k.encoder_budget * budget if k.encoder_budget else math.inf
     context = prompt + out / 2
     steps: dict[int, float] = {}
 
@@ -433,10 +437,13 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
         room = max(0, r.max_num_seqs - len(running))
         if waiting and room:
             tokens, lm, vis = budget - len(running), 0.0, 0.0
-            finished = []
+            finished, encoded = [], 0
             for w in waiting[:room]:
                 if tokens <= 0:
                     break
+                if w[2] and encoded and (encoded + 1) * uncached_media > encoder_tokens:
+                    continue  # the step's encoder budget is spent: this prompt waits for a later step
+                encoded += 1 if w[2] else 0
                 chunk = min(tokens, w[1])
                 tokens -= chunk
                 lm += lm_s * chunk / uncached

@@ -65,6 +65,17 @@ class SpeedConstants:
     """Fixed cost of a step that runs the vision encoder, whatever the number of images in it (the encoder runs
     without CUDA graphs by default in vLLM 0.26: compilation_config cudagraph_mm_encoder False); only the simulated
     queueing uses it."""
+    media_item_latency_ms: float = 0.0
+    """Latency per image or video in a request, cached or not, on its way to the engine core (revision-6 candidate:
+    a text request's first token comes sooner than the fixed latency fitted on image rows says); only the simulated
+    queueing uses it."""
+    encoder_budget: float = 0.0
+    """Media tokens the engine takes through the vision encoder in one step, as a fraction of the step's token
+    budget (max_num_batched_tokens), at least one item per step (revision-6 candidate: the scheduler's encoder
+    budget, vllm/v1/core/sched/scheduler.py Scheduler._try_schedule_encoder_inputs, fitted here rather than read
+    from vLLM's config): fewer large new images share a step, so their prefills spread over more steps, inside
+    the other requests' decodes, as the per-request records show; 0 = no limit but the step's token budget
+    (revision 5); only the simulated queueing uses it."""
     queueing: str = "waves"
     """How requests share the replica: "waves" (closed-form, revisions 1-4) or "simulated" (revision 5: the
     requests followed one by one through the API server's shared interpreter and the engine's steps)."""
@@ -88,6 +99,19 @@ SPEED_V026 = SpeedConstants(
     media_item_ms=2.50, media_new_item_ms=7.58, media_new_latency_ms=78.4, stream_us=119.0, encoder_call_ms=12.9,
     queueing="simulated",
 )
+SPEED_V026_CANDIDATE = replace(
+    SPEED_V026,
+    source="revision-6 candidate (not the default; only benchmarks use it), fitted 2026-11-29 on all 56 measured "
+           "vlmctl bench runs, none held out (benchmarks/speed_fit.py --fit --candidate, docs/validation.md § 11): "
+           "revision 5's 48 and the 8 of the last held-out visit after revision 5 (one H200, 16:24-16:28 UTC: "
+           "Qwen2.5-VL-7B at 960x720, 1024x576, 1440x1080 and text); vLLM 0.26.0, dummy weights; revision 5's "
+           "terms plus a latency per media item and an encoder budget per step; gap_ms measured, not fitted; "
+           "link latencies and Ethernet are reference values, not measured",
+    request_ms=12.2, media_item_latency_ms=6.16, encoder_budget=0.844, vision_mfu=0.417,
+    media_new_ms_per_mpixel=1.19, media_new_item_ms=7.64, api_ms=0.295, encoder_call_ms=10.4,
+)
+"""Revision 6's candidate: scored against revision 5 by the next held-out visit (benchmarks/speed_rev6.py)
+before either becomes the default."""
 SPEED: dict[str, SpeedConstants] = {"0.26.0": SPEED_V026}
 """By profile version (``vlmctl.engines.vllm.PROFILES``)."""
 
