@@ -2,7 +2,7 @@
 
 A visit is declared once (``Visit``: its engines, its benches, the rows designated fit before it ran, the constants
 fitted on them, where its predictions are recorded) in its own script — `speed_fresh.py`, `speed_next.py`,
-`speed_held.py`, `speed_final.py` — and every visit has the same commands:
+`speed_held.py`, `speed_final.py`, `speed_rev6.py` — and every visit has the same commands:
 
     python benchmarks/speed_VISIT.py --out PREDICTIONS      # record the predictions, before the visit
     python benchmarks/speed_VISIT.py --check PREDICTIONS    # the model still predicts what was recorded?
@@ -81,6 +81,9 @@ class Visit:
     note: str
     timed_levels: bool = False
     bench_by_kind: bool = False
+    candidate: str = ""
+    """A second set of constants (its name in vlmctl.engines.vllm.speed) whose predictions the file records too,
+    in its ``candidate`` entry, and which --compare, --host and --check score beside the committed ones."""
 
     @property
     def predictions_path(self) -> Path:
@@ -147,8 +150,26 @@ class Visit:
                 "decode_step_ms": round(sp.decode_step_ms, 2), "bound": sp.bound, "prompt_tokens": sp.prompt_tokens,
                 "media_tokens": sp.media_tokens}
 
-    def predictions(self, k=None) -> dict:
-        """Everything but ``recorded``: the constants used (the committed ones unless ``k``) and one entry per row."""
+    def candidate_constants(self, doc: dict | None = None):
+        """The candidate's constants: as ``doc`` recorded them, else the named ones of vlmctl.engines.vllm.speed."""
+        from vlmctl.engines.vllm import speed
+
+        if doc is not None and "candidate" in doc:
+            return constants_of(doc["candidate"])
+        return getattr(speed, self.candidate)
+
+    def as_candidate(self, doc: dict) -> dict:
+        """``doc`` with the candidate's constants and predictions in place of the committed ones (for --compare)."""
+        out = json.loads(json.dumps(doc))
+        cand = out.pop("candidate")
+        out["constants"], out["constants_source"] = cand["constants"], cand["constants_source"]
+        for name, row in out["rows"].items():
+            row["speed"] = cand["rows"][name]
+        return out
+
+    def predictions(self, k=None, candidate=None) -> dict:
+        """Everything but ``recorded``: the constants used (the committed ones unless ``k``) and one entry per row;
+        with a candidate, its constants (``candidate``, else the named ones) and its predictions per row too."""
         from vlmctl.engines.vllm.speed import speed_constants
 
         k = k or speed_constants(VLLM)
@@ -165,8 +186,17 @@ class Visit:
         head = {"gpu": GPU, "vllm_version": VLLM}
         if self.bench_by_kind:
             head |= {"prompt_tokens": self.benches[0][2], "output_tokens": self.benches[0][3]}
-        return {**head, "media": "distinct (no prefix-cache hits)", "fit_constants": list(self.fit_constants),
-                "constants": constants_record(k), "constants_source": k.source, "rows": rows}
+        doc = {**head, "media": "distinct (no prefix-cache hits)", "fit_constants": list(self.fit_constants),
+               "constants": constants_record(k), "constants_source": k.source, "rows": rows}
+        if self.candidate:
+            kc = candidate or self.candidate_constants()
+            doc["candidate"] = {"name": self.candidate, "constants": constants_record(kc), "constants_source": kc.source,
+                                "rows": {}}
+            for model, workload, prompt, output, c in self.rows:
+                plan = self.plan(model, workload, prompt, output, c)
+                doc["candidate"]["rows"][key(model, workload, c)] = self.speed_of(plan, workload, prompt, output, c,
+                                                                                  kc)
+        return doc
 
     def lengths(self, doc: dict, row: dict) -> tuple[int, int]:
         return row.get("prompt_tokens", doc.get("prompt_tokens")), row.get("output_tokens", doc.get("output_tokens"))
@@ -321,13 +351,21 @@ def main(visit: Visit, description: str, argv: list[str] | None = None) -> int:
         print(visit.fit_bench())
         return 0
     os.environ["VLMCTL_CALIBRATION_DIR"] = str(ROOT / ".no-user-calibration")  # the profile's constants only
+    docs = [("", recorded_doc(args.predictions))] if args.compare or getattr(args, "host", None) else []
+    if docs and "candidate" in docs[0][1]:
+        docs = [("committed constants (the default): ", docs[0][1]),
+                (f"candidate ({docs[0][1]['candidate']['name']}): ", visit.as_candidate(docs[0][1]))]
     if args.compare:
-        print(visit.compare(recorded_doc(args.predictions), args.compare)[0])
+        for title, doc in docs:
+            print(f"{title}{doc['constants_source'].split(',')[0]}\n" if title else "", end="")
+            print(visit.compare(doc, args.compare)[0] + ("\n" if title else ""))
         return 0
     if getattr(args, "host", None):
         factor = visit.host_factor(args.host)
         print(f"host factor {factor:g} (vlmctl calibrate --from-bench on the fit row); nothing else fitted")
-        print(visit.compare(visit.with_host(recorded_doc(args.predictions), factor), args.host)[0])
+        for title, doc in docs:
+            print(f"{title}{doc['constants_source'].split(',')[0]}\n" if title else "", end="")
+            print(visit.compare(visit.with_host(doc, factor), args.host)[0] + ("\n" if title else ""))
         return 0
     if getattr(args, "fit", None):
         fitted, table = visit.fit_and_hold_out(recorded_doc(args.predictions), args.fit)
@@ -342,7 +380,8 @@ def main(visit: Visit, description: str, argv: list[str] | None = None) -> int:
         return 0
     if args.check:
         recorded = recorded_doc(args.check)
-        if not same_as_recorded(recorded, visit.predictions(constants_of(recorded))):
+        again = visit.predictions(constants_of(recorded), visit.candidate_constants(recorded) if visit.candidate else None)
+        if not same_as_recorded(recorded, again):
             print(f"{args.check}: the planner now predicts something else than what was recorded", file=sys.stderr)
             return 1
         print(f"{args.check}: unchanged")

@@ -1,4 +1,4 @@
-"""The speed model's held-out H200 visits (benchmarks/speed_visits.py and the four declarations), on the CPU.
+"""The speed model's held-out H200 visits (benchmarks/speed_visits.py and the five declarations), on the CPU.
 
 Each visit's predictions were recorded before it measured anything (docs/validation/speed_*/predictions.json). For
 every visit: the declaration still describes its recorded file (and, for the visits after the model's last
@@ -22,11 +22,12 @@ import speed_final  # noqa: E402
 import speed_fresh  # noqa: E402
 import speed_held  # noqa: E402
 import speed_next  # noqa: E402
+import speed_rev6  # noqa: E402
 from speed_visits import constants_of, key, recorded_doc  # noqa: E402
 
-VISITS = {v.VISIT.name: v.VISIT for v in (speed_fresh, speed_next, speed_held, speed_final)}
+VISITS = {v.VISIT.name: v.VISIT for v in (speed_fresh, speed_next, speed_held, speed_final, speed_rev6)}
 #: Visits whose file the current model predicts again (the fresh-media file predates the model's revision 3).
-PREDICTED_AGAIN = ("speed_next", "speed_held", "speed_final")
+PREDICTED_AGAIN = ("speed_next", "speed_held", "speed_final", "speed_rev6")
 GPU_DIR = ROOT / "benchmarks" / "gpu"
 #: What each visit's runs scored (docs/validation.md § 11): blind, and with the fit row's host factor.
 SCORES = {
@@ -37,6 +38,7 @@ SCORES = {
 }
 
 visits = pytest.mark.parametrize("name", list(VISITS))
+measured = pytest.mark.parametrize("name", list(SCORES))  # speed_rev6: the next visit, not measured yet
 
 
 def _no_speed(doc: dict) -> dict:
@@ -76,7 +78,7 @@ def test_fit_rows_were_designated_before_and_are_few(name):
         assert len(visit.fit) == 2 and len(rows) >= 8
 
 
-@pytest.mark.parametrize("name", ["speed_next", "speed_held", "speed_final"])
+@pytest.mark.parametrize("name", ["speed_next", "speed_held", "speed_final", "speed_rev6"])
 def test_the_visit_script_takes_its_benches_and_flags_from_the_declaration(name):
     visit = VISITS[name]
     script = GPU_DIR / f"visit_{name}.sh"
@@ -156,7 +158,7 @@ def test_compare_puts_each_measured_row_beside_its_prediction(name, tmp_path):
     assert summary == expected
 
 
-@visits
+@measured
 def test_the_measured_visit_scores_as_reported(name):
     """The committed runs (H200, vLLM 0.26.0, 2026-11-29) against the recorded predictions."""
     visit = VISITS[name]
@@ -172,7 +174,7 @@ def test_the_measured_visit_scores_as_reported(name):
         assert visit.compare(visit.with_host(doc, factor), runs)[1] == hosted
 
 
-@pytest.mark.parametrize("name", ["speed_held", "speed_final"])
+@pytest.mark.parametrize("name", ["speed_held", "speed_final", "speed_rev6"])
 def test_the_host_factor_is_the_only_thing_the_fit_row_changes(name, tmp_path):
     visit = VISITS[name]
     doc = recorded_doc(visit.predictions_path)
@@ -209,7 +211,9 @@ def _earlier_runs(names: tuple[str, ...]) -> set[tuple[str, str, int]]:
 
 @pytest.mark.parametrize("name, before", [("speed_next", ("speed", "speed_fresh")),
                                           ("speed_held", ("speed", "speed_fresh", "speed_next")),
-                                          ("speed_final", ("speed", "speed_fresh", "speed_next", "speed_held"))])
+                                          ("speed_final", ("speed", "speed_fresh", "speed_next", "speed_held")),
+                                          ("speed_rev6", ("speed", "speed_fresh", "speed_next", "speed_held",
+                                                          "speed_final"))])
 def test_none_of_the_rows_was_measured_before(name, before):
     """New image sizes (and lengths, and a family) against every earlier speed run; text only at a new
     concurrency."""
@@ -238,11 +242,37 @@ def test_the_fresh_predictions_were_committed_before_the_measurements():
     assert recorded["commit"] != first_results
 
 
-def test_the_final_visit_fits_its_device_time():
-    # ~16 s install + ~160 s to a ready engine + each level ~6 s + 4 s + each bench ~3 s ≤ 340 s
-    visit = VISITS["speed_final"]
+@pytest.mark.parametrize("name, most", [("speed_final", 340), ("speed_rev6", 330)])
+def test_the_final_visit_fits_its_device_time(name, most):
+    # ~16 s install + ~160 s to a ready engine + each level ~6 s + 4 s + each bench ~3 s
+    visit = VISITS[name]
     levels = sum(len(b[4]) for b in visit.benches)
-    assert 16 + 160 + levels * (visit.duration_s + 4) + len(visit.benches) * 3 + 10 <= 340
+    assert 16 + 160 + levels * (visit.duration_s + 4) + len(visit.benches) * 3 + 10 <= most
+    assert len(visit.models) == 1
+
+
+def test_the_next_visit_records_both_revisions_and_compares_both(tmp_path, capsys, monkeypatch):
+    """Revision 5 (the default) and the revision-6 candidate, both predicted before the visit; they differ where
+    the candidate's encoder budget acts (large new images at c = 16), so the visit can tell them apart."""
+    from speed_visits import main
+
+    from vlmctl.engines.vllm.speed import SPEED_V026, SPEED_V026_CANDIDATE
+
+    monkeypatch.setenv("VLMCTL_CALIBRATION_DIR", str(tmp_path / "none"))
+    visit = VISITS["speed_rev6"]
+    doc = recorded_doc(visit.predictions_path)
+    assert constants_of(doc) == SPEED_V026 and visit.candidate_constants(doc) == SPEED_V026_CANDIDATE
+    assert doc["candidate"]["rows"].keys() == doc["rows"].keys()
+    tpot = {n: doc["candidate"]["rows"][n]["tpot_ms"] / r["speed"]["tpot_ms"] - 1 for n, r in doc["rows"].items()}
+    assert tpot["7B image@1280x960 c=16"] > 0.1 and abs(tpot["7B image@800x600 c=6"]) < 0.02
+    tag = visit.tag("7B", "image@1280x960")
+    (tmp_path / f"bench_{tag}.json").write_text(json.dumps(_bench(visit, visit.as_candidate(doc), tag, 1.0)))
+    assert main(visit, "t", ["--compare", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    first, second = out.split("candidate (SPEED_V026_CANDIDATE): ")
+    assert first.startswith("committed constants (the default): revision 5")
+    assert "held out: 9 of 9 figures" in second and "held out: 9 of 9 figures" not in first
+    assert main(visit, "t", ["--check", str(visit.predictions_path)]) == 0
 
 
 def test_fit_uses_only_the_designated_rows_and_reports_the_held_out_ones(tmp_path):
