@@ -119,52 +119,41 @@ def fresh_rows() -> list[dict]:
     return out
 
 
+def _visit_rows(visit, folder: Path, gpu: str, models: dict[str, str] | None = None) -> list[dict]:
+    """A recorded visit's rows (benchmarks/speed_visits.py) as fit rows, each with the set it was designated before it
+    was measured (``designated``); none when the visit's predictions or benches are not in ``folder``."""
+    from speed_visits import key
+
+    if not (folder / "predictions.json").exists() or not any(folder.glob("bench_*.json")):
+        return []
+    doc = json.loads((folder / "predictions.json").read_text())
+    return [r | {"gpu": gpu, "designated": doc["rows"][key(r["size"], r["workload"], r["concurrency"])]["set"],
+                 "fit": True}
+            for r in visit.fit_rows(doc, folder, models)]
+
+
 def next_rows() -> list[dict]:
     """The next visit's rows (every image new; Qwen2.5-VL-7B and Qwen3-VL-8B): ``designated`` says fit or held out
     as set in its predictions file before it was measured; since revision 4 they are all fit rows (``fit`` True)."""
     from speed_next import VISIT
-    from speed_visits import key
 
-    if not (NEXT / "predictions.json").exists() or not any(NEXT.glob("bench_*.json")):
-        return []
-    doc = json.loads((NEXT / "predictions.json").read_text())
-    out = []
-    for r in VISIT.fit_rows(doc, NEXT):
-        name = key(r["size"], r["workload"], r["concurrency"])
-        out.append(r | {"gpu": "H200 next", "designated": doc["rows"][name]["set"], "fit": True})
-    return out
+    return _visit_rows(VISIT, NEXT, "H200 next")
 
 
 def held_rows() -> list[dict]:
     """The held-out visit after revision 4 (every image new; Qwen2.5-VL-3B and Qwen3-VL-8B): ``designated`` says
     fit or held out as set in its predictions file before it was measured; since revision 5 all are fit rows."""
     from speed_held import VISIT
-    from speed_visits import key
 
-    if not (HELD / "predictions.json").exists() or not any(HELD.glob("bench_*.json")):
-        return []
-    doc = json.loads((HELD / "predictions.json").read_text())
-    out = []
-    for r in VISIT.fit_rows(doc, HELD, MODELS):
-        name = key(r["size"], r["workload"], r["concurrency"])
-        out.append(r | {"gpu": "H200 held", "designated": doc["rows"][name]["set"], "fit": True})
-    return out
+    return _visit_rows(VISIT, HELD, "H200 held", MODELS)
 
 
 def final_rows() -> list[dict]:
     """The last held-out visit after revision 5 (every image new; Qwen2.5-VL-7B): ``designated`` says fit or held
     out as set in its predictions file before it was measured; the revision-6 candidate uses them all as fit rows."""
     from speed_final import VISIT
-    from speed_visits import key
 
-    if not (FINAL / "predictions.json").exists() or not any(FINAL.glob("bench_*.json")):
-        return []
-    doc = json.loads((FINAL / "predictions.json").read_text())
-    out = []
-    for r in VISIT.fit_rows(doc, FINAL, MODELS):
-        name = key(r["size"], r["workload"], r["concurrency"])
-        out.append(r | {"gpu": "H200 final", "designated": doc["rows"][name]["set"], "fit": True})
-    return out
+    return _visit_rows(VISIT, FINAL, "H200 final", MODELS)
 
 
 def all_measured() -> list[dict]:
