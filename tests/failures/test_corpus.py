@@ -47,22 +47,11 @@ def test_the_recorded_split_is_the_hash_rule_and_about_a_third_is_held_out():
     assert sum(1 for part in recorded.values() if part == "fresh-4") >= 15
     assert sum(1 for part in recorded.values() if part == "fresh-5") >= 20
     # From batch 7 on, a batch is split by the same hash: its held-out share joins held-out, the rest is fresh-(N-1).
-    seventh = [log for log in logs if log.batch == 7]
-    assert len(seventh) >= 40
-    assert {recorded[log.file] for log in seventh} == {"held-out", "fresh-6"}
-    assert 0.2 <= sum(recorded[log.file] == "held-out" for log in seventh) / len(seventh) <= 0.5
-    eighth = [log for log in logs if log.batch == 8]
-    assert len(eighth) >= 40
-    assert {recorded[log.file] for log in eighth} == {"held-out", "fresh-7"}
-    assert 0.2 <= sum(recorded[log.file] == "held-out" for log in eighth) / len(eighth) <= 0.5
-    ninth = [log for log in logs if log.batch == 9]
-    assert len(ninth) >= 35
-    assert {recorded[log.file] for log in ninth} == {"held-out", "fresh-8"}
-    assert 0.2 <= sum(recorded[log.file] == "held-out" for log in ninth) / len(ninth) <= 0.5
-    tenth = [log for log in logs if log.batch == 10]
-    assert len(tenth) >= 40
-    assert {recorded[log.file] for log in tenth} == {"held-out", "fresh-9"}
-    assert 0.2 <= sum(recorded[log.file] == "held-out" for log in tenth) / len(tenth) <= 0.5
+    for batch, at_least in ((7, 40), (8, 40), (9, 35), (10, 40)):
+        logs_of_batch = [log for log in logs if log.batch == batch]
+        assert len(logs_of_batch) >= at_least, batch
+        assert {recorded[log.file] for log in logs_of_batch} == {"held-out", f"fresh-{batch - 1}"}, batch
+        assert 0.2 <= sum(recorded[log.file] == "held-out" for log in logs_of_batch) / len(logs_of_batch) <= 0.5, batch
     # URLs the older fixture set already cites stay in the fit part whatever their hash.
     for log in logs:
         if log.url in seen_urls(FIXTURES):
