@@ -288,9 +288,10 @@ def test_shutdown_ends_open_streams_with_an_error_event():
         lines = []
         with httpx.stream("POST", f"{server.api_base}/chat/completions", json=body, timeout=30) as resp:
             for line in resp.iter_lines():
-                if line:
-                    lines.append(line)
-                if len(lines) == 3:
+                if not line:
+                    continue  # the blank line between events
+                lines.append(line)
+                if len(lines) == 3:  # one SIGTERM: a second one means "kill it now"
                     os.killpg(server.pid, signal.SIGTERM)
     events = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
     assert lines[-1] == "data: [DONE]"
