@@ -15,6 +15,8 @@ Median TTFT and TPOT, output tok/s over the level.
     python benchmarks/speed_fit.py --fit        # refit on all 48 rows (and the H100 host's factor)
     python benchmarks/speed_fit.py --candidate  # all 56 rows (the last held-out visit's too): revision 5 against
                                                 # the revision-6 candidate (--fit: refit the candidate on them)
+    python benchmarks/speed_fit.py --rev7       # all 56 rows: revision 5, the revision-6 candidate, then the
+                                                # revision-7 candidate (--fit: refit it on them, host_spread kept)
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import json
 import math
 from pathlib import Path
 
-from vlmctl.engines.vllm.speed import SPEED_V026_CANDIDATE, speed_constants
+from vlmctl.engines.vllm.speed import SPEED_V026_CANDIDATE, SPEED_V026_REV7_CANDIDATE, speed_constants
 from vlmctl.models.loader import load_model_spec
 from vlmctl.plan import PlanResult, make_plan
 from vlmctl.plan import speed as spd
@@ -49,6 +51,9 @@ HOSTS = {"H200": "h200-host", "H200 fresh": "h200-host", "H200 next": "h200-host
 HOST_FACTOR = {"h200-host": 1.0, "h100-host": 1.63}
 #: The revision-6 candidate's own terms, fitted with FITTED on all 56 rows.
 CANDIDATE_FITTED = (*FITTED, "media_item_latency_ms", "encoder_budget")
+#: The revision-7 candidate's fitted terms, on all 56 rows: the revision-6 candidate's; its own term, host_spread,
+#: is measured on the concurrency-1 levels' requests (vlmctl.engines.vllm.speed SPEED_V026_REV7_CANDIDATE), not fitted.
+REV7_FITTED = CANDIDATE_FITTED
 #: Physical bounds: fractions of a datasheet figure stay fractions.
 BOUNDS = {"bandwidth_fraction": (0.3, 1.0), "prefill_mfu": (0.2, 0.8), "vision_mfu": (0.2, 0.8),
           "encoder_budget": (0.1, 1.0)}
@@ -245,17 +250,23 @@ def main() -> int:
     ap.add_argument("--fit", action="store_true", help="refit the constants on all 48 rows")
     ap.add_argument("--candidate", action="store_true",
                     help="all 56 rows with the revision-6 candidate (after revision 5's score on them)")
+    ap.add_argument("--rev7", action="store_true",
+                    help="all 56 rows with the revision-7 candidate (after revision 5's and the revision-6 candidate's "
+                         "scores on them)")
     ap.add_argument("--out", help="also write the table as JSON here")
     args = ap.parse_args()
     k = speed_constants("0.26.0")
     data = all_measured()
     hosts = HOST_FACTOR
     names = FITTED
-    if args.candidate:
-        data, names = all_56(), CANDIDATE_FITTED
+    if args.candidate or args.rev7:
+        data, names = all_56(), REV7_FITTED if args.rev7 else CANDIDATE_FITTED
         print(f"revision 5 on all {len(data)} rows: {score(table(data, k))} of {3 * len(data)} figures within the "
               "targets")
-        k = SPEED_V026_CANDIDATE
+        if args.rev7:
+            print(f"the revision-6 candidate on all {len(data)} rows: {score(table(data, SPEED_V026_CANDIDATE))} of "
+                  f"{3 * len(data)} figures within the targets")
+        k = SPEED_V026_REV7_CANDIDATE if args.rev7 else SPEED_V026_CANDIDATE
     if args.fit:
         k, hosts = fit(data, k, names=names)
         print({name: round(getattr(k, name), 4) for name in names}, {h: round(v, 3) for h, v in hosts.items()})

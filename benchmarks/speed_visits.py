@@ -12,9 +12,12 @@ fitted on them, where its predictions are recorded) in its own script — `speed
     python benchmarks/speed_VISIT.py --bench-args TAG       # the visit's `vlmctl bench` flags for one bench
     python benchmarks/speed_VISIT.py --benches MODEL        # the visit's benches of one engine, in order
     python benchmarks/speed_VISIT.py --fit-bench            # the bench the host factor is calibrated on
+    python benchmarks/speed_VISIT.py --add-candidates PREDICTIONS  # record the later candidates, before the visit
 
 --check predicts again with the constants recorded in the file: a change to the model's arithmetic or to the plans
-shows up as a difference (``recorded``, the date and commit, is left out).
+shows up as a difference (``recorded``, the date and commit, is left out). A candidate declared after the file was
+recorded (``Visit.more_candidates``) is added to it by --add-candidates with its own date and commit, leaving every
+entry already in the file as it was.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import os
 import sys
 from pathlib import Path
 
-from provenance import recorded_doc, same_as_recorded, write_recorded
+from provenance import git_commit, recorded_doc, same_as_recorded, write_recorded
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -51,6 +54,15 @@ def constants_record(k) -> dict:
     fields = {f.name: f.default for f in dataclasses.fields(k)}
     return {f: v for f, v in dataclasses.asdict(k).items()
             if f != "source" and not (fields[f] in (0.0, "waves") and v == fields[f])}
+
+
+def without_records(doc: dict) -> dict:
+    """A predictions file's content without its provenance: ``recorded``, and each later candidate's own."""
+    out = json.loads(json.dumps(doc))
+    out.pop("recorded", None)
+    for entry in out.get("more_candidates", {}).values():
+        entry.pop("recorded", None)
+    return out
 
 
 def constants_of(doc: dict):
@@ -84,6 +96,10 @@ class Visit:
     candidate: str = ""
     """A second set of constants (its name in vlmctl.engines.vllm.speed) whose predictions the file records too,
     in its ``candidate`` entry, and which --compare, --host and --check score beside the committed ones."""
+    more_candidates: tuple[str, ...] = ()
+    """Candidates declared after the file was first recorded, each predicted before the visit measured anything and
+    kept in the file's ``more_candidates`` entry under its name (with its own ``recorded`` date and commit); scored
+    like ``candidate``."""
 
     @property
     def predictions_path(self) -> Path:
@@ -150,26 +166,45 @@ class Visit:
                 "decode_step_ms": round(sp.decode_step_ms, 2), "bound": sp.bound, "prompt_tokens": sp.prompt_tokens,
                 "media_tokens": sp.media_tokens}
 
-    def candidate_constants(self, doc: dict | None = None):
-        """The candidate's constants: as ``doc`` recorded them, else the named ones of vlmctl.engines.vllm.speed."""
+    def candidate_constants(self, doc: dict | None = None, name: str | None = None):
+        """A candidate's constants (the first one unless ``name``): as ``doc`` recorded them, else the named ones of
+        vlmctl.engines.vllm.speed."""
         from vlmctl.engines.vllm import speed
 
-        if doc is not None and "candidate" in doc:
-            return constants_of(doc["candidate"])
-        return getattr(speed, self.candidate)
+        name = name or self.candidate
+        if doc is not None:
+            entry = doc.get("candidate") if name == self.candidate else doc.get("more_candidates", {}).get(name)
+            if entry is not None:
+                return constants_of(entry)
+        return getattr(speed, name)
 
-    def as_candidate(self, doc: dict) -> dict:
-        """``doc`` with the candidate's constants and predictions in place of the committed ones (for --compare)."""
+    def candidate_names(self, doc: dict) -> list[str]:
+        """The candidates ``doc`` records, in order."""
+        return ([doc["candidate"]["name"]] if "candidate" in doc else []) + list(doc.get("more_candidates", {}))
+
+    def as_candidate(self, doc: dict, name: str | None = None) -> dict:
+        """``doc`` with a candidate's constants and predictions (the first one unless ``name``) in place of the
+        committed ones (for --compare)."""
         out = json.loads(json.dumps(doc))
-        cand = out.pop("candidate")
+        first, more = out.pop("candidate"), out.pop("more_candidates", {})
+        cand = first if name in (None, first["name"]) else more[name]
         out["constants"], out["constants_source"] = cand["constants"], cand["constants_source"]
-        for name, row in out["rows"].items():
-            row["speed"] = cand["rows"][name]
+        for key_, row in out["rows"].items():
+            row["speed"] = cand["rows"][key_]
         return out
 
-    def predictions(self, k=None, candidate=None) -> dict:
+    def candidate_predictions(self, name: str, kc) -> dict:
+        """One candidate's entry: its constants and its prediction per row."""
+        entry = {"name": name, "constants": constants_record(kc), "constants_source": kc.source, "rows": {}}
+        for model, workload, prompt, output, c in self.rows:
+            plan = self.plan(model, workload, prompt, output, c)
+            entry["rows"][key(model, workload, c)] = self.speed_of(plan, workload, prompt, output, c, kc)
+        return entry
+
+    def predictions(self, k=None, candidate=None, more: dict | None = None) -> dict:
         """Everything but ``recorded``: the constants used (the committed ones unless ``k``) and one entry per row;
-        with a candidate, its constants (``candidate``, else the named ones) and its predictions per row too."""
+        with a candidate, its constants (``candidate``, else the named ones) and its predictions per row too; so
+        for each later candidate (its constants from ``more`` by name, else the named ones)."""
         from vlmctl.engines.vllm.speed import speed_constants
 
         k = k or speed_constants(VLLM)
@@ -189,14 +224,26 @@ class Visit:
         doc = {**head, "media": "distinct (no prefix-cache hits)", "fit_constants": list(self.fit_constants),
                "constants": constants_record(k), "constants_source": k.source, "rows": rows}
         if self.candidate:
-            kc = candidate or self.candidate_constants()
-            doc["candidate"] = {"name": self.candidate, "constants": constants_record(kc), "constants_source": kc.source,
-                                "rows": {}}
-            for model, workload, prompt, output, c in self.rows:
-                plan = self.plan(model, workload, prompt, output, c)
-                doc["candidate"]["rows"][key(model, workload, c)] = self.speed_of(plan, workload, prompt, output, c,
-                                                                                  kc)
+            doc["candidate"] = self.candidate_predictions(self.candidate, candidate or self.candidate_constants())
+        if self.more_candidates:
+            doc["more_candidates"] = {name: self.candidate_predictions(
+                name, (more or {}).get(name) or self.candidate_constants(name=name)) for name in self.more_candidates}
         return doc
+
+    def add_candidates(self, path: Path) -> list[str]:
+        """Record in ``path`` the later candidates it lacks, each with today's date and the commit; every entry
+        already there stays as it was. Returns the names added."""
+        import datetime as dt
+
+        doc = json.loads(path.read_text())
+        more = doc.setdefault("more_candidates", {})
+        added = [name for name in self.more_candidates if name not in more]
+        for name in added:
+            entry = self.candidate_predictions(name, self.candidate_constants(name=name))
+            more[name] = {"recorded": {"date": dt.date.today().isoformat(), "commit": git_commit(),
+                                       "note": f"{name} added before the visit measured any of these rows"}, **entry}
+        path.write_text(json.dumps(doc, indent=1) + "\n")
+        return added
 
     def lengths(self, doc: dict, row: dict) -> tuple[int, int]:
         return row.get("prompt_tokens", doc.get("prompt_tokens")), row.get("output_tokens", doc.get("output_tokens"))
@@ -339,6 +386,9 @@ def main(visit: Visit, description: str, argv: list[str] | None = None) -> int:
         mode.add_argument("--fit", type=Path, metavar="RUN_DIR", help="fit the FIT rows, then the held-out table once")
     mode.add_argument("--bench-args", metavar="BENCH", help="print the `vlmctl bench` flags of one bench")
     mode.add_argument("--benches", metavar="MODEL", help="print the benches of one engine, in the visit's order")
+    if visit.more_candidates:
+        mode.add_argument("--add-candidates", type=Path, metavar="PREDICTIONS",
+                          help="record the later candidates this file lacks (the rest stays as it is)")
     ap.add_argument("--predictions", type=Path, default=visit.predictions_path)
     args = ap.parse_args(argv)
     if args.bench_args:
@@ -351,10 +401,15 @@ def main(visit: Visit, description: str, argv: list[str] | None = None) -> int:
         print(visit.fit_bench())
         return 0
     os.environ["VLMCTL_CALIBRATION_DIR"] = str(ROOT / ".no-user-calibration")  # the profile's constants only
-    docs = [("", recorded_doc(args.predictions))] if args.compare or getattr(args, "host", None) else []
+    if getattr(args, "add_candidates", None):
+        added = visit.add_candidates(args.add_candidates)
+        print(f"{args.add_candidates}: added {', '.join(added) or 'nothing (every candidate is recorded)'}")
+        return 0
+    docs = [("", without_records(recorded_doc(args.predictions)))] if args.compare or getattr(args, "host", None) else []
     if docs and "candidate" in docs[0][1]:
-        docs = [("committed constants (the default): ", docs[0][1]),
-                (f"candidate ({docs[0][1]['candidate']['name']}): ", visit.as_candidate(docs[0][1]))]
+        doc = docs[0][1]
+        docs = [("committed constants (the default): ", doc),
+                *((f"candidate ({name}): ", visit.as_candidate(doc, name)) for name in visit.candidate_names(doc))]
     if args.compare:
         for title, doc in docs:
             print(f"{title}{doc['constants_source'].split(',')[0]}\n" if title else "", end="")
@@ -379,8 +434,9 @@ def main(visit: Visit, description: str, argv: list[str] | None = None) -> int:
         print(f"held out: {inside} of {3 * len(held)} figures within the targets")
         return 0
     if args.check:
-        recorded = recorded_doc(args.check)
-        again = visit.predictions(constants_of(recorded), visit.candidate_constants(recorded) if visit.candidate else None)
+        recorded = without_records(recorded_doc(args.check))
+        again = visit.predictions(constants_of(recorded), visit.candidate_constants(recorded) if visit.candidate else None,
+                                  {n: visit.candidate_constants(recorded, n) for n in visit.more_candidates})
         if not same_as_recorded(recorded, again):
             print(f"{args.check}: the planner now predicts something else than what was recorded", file=sys.stderr)
             return 1

@@ -173,3 +173,54 @@ def test_the_revision_6_candidate_against_revision_5_on_all_56_rows():
     # without its two terms the candidate's constants lose what they gained: the terms, not the refit, carry it
     bare = dataclasses.replace(SPEED_V026_CANDIDATE, encoder_budget=0.0, media_item_latency_ms=0.0)
     assert score(table(data, bare)) < score(cand)
+
+
+#: sha256 of revision 5's predictions of the 56 rows (every field, floats to 10 significant digits), as the
+#: simulation computed them before the revision-7 candidate's term was added (commit 375973c).
+REV5_DIGEST = "d1f5e6c0b95ad4fe96d20456c534bca8c8db73002ef7d9d3171a1b5a3d5fc102"
+
+
+def _digest(predictions) -> str:
+    import dataclasses
+    import hashlib
+
+    text = "\n".join(" ".join(f"{v:.10g}" if isinstance(v, float) else str(v) for v in dataclasses.astuple(sp))
+                     for sp in predictions)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_the_host_spread_at_zero_is_revision_5_exactly():
+    """Revision 5's predictions are unchanged, and the seeded path (each request's own factor and latency, the
+    host's jobs ending in order with their own latency) at host_spread 0 gives exactly the unseeded path's figures."""
+    from speed_fit import constants_for, predict
+
+    from vlmctl.engines.vllm.speed import SPEED_V026, SPEED_V026_REV7_CANDIDATE
+    from vlmctl.plan import speed as spd
+
+    data = all_56()
+    assert _digest(predict(r, SPEED_V026) for r in data) == REV5_DIGEST
+    assert SPEED_V026.host_spread == 0 and SPEED_V026_REV7_CANDIDATE.host_spread > 0
+    for r in data:
+        k = constants_for(r, SPEED_V026)
+        args = (r["_spec"], r["_replica"], r["plan"].data_parallel_size, r["_work"], r["concurrency"], k, None,
+                r["requests"], None)
+        plain, seeded = spd._simulate(*args, None), spd._simulate(*args, 0)
+        assert plain[:5] == seeded[:5], (r["gpu"], r["workload"], r["concurrency"])
+
+
+def test_the_revision_7_candidate_is_deterministic_and_rescored():
+    """The revision-7 candidate (the revision-6 candidate's terms and a measured spread of each request's host
+    time, fitted on all 56 rows, in-sample): the same inputs give the same figures; the spread moves them."""
+    import dataclasses
+
+    from speed_fit import predict
+
+    from vlmctl.engines.vllm.speed import SPEED_V026_REV7_CANDIDATE as K7
+
+    data = all_56()
+    assert score(table(data, K7)) == 148  # of 168 figures (revision 5 147, the revision-6 candidate 153)
+    row = next(r for r in data if r["gpu"] == "H200 final" and r["workload"] == "image@1440x1080" and
+               r["concurrency"] == 24)
+    again = [predict(row, K7) for _ in range(2)]
+    assert again[0] == again[1]
+    assert predict(row, dataclasses.replace(K7, host_spread=0.0)).ttft_ms > 1.05 * again[0].ttft_ms

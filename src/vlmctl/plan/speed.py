@@ -342,10 +342,55 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
     All clients start together (as `vlmctl bench` levels do). The revision-6 candidate's terms (zero in revision
     5): a latency per media item, cached or not, and an encoder budget per step (media tokens, a fraction of the
     step's token budget, at least one item), which prefills large new images in separate steps, each inside the
-    others' decodes. Medians of TTFT and TPOT over the requests, output
-    tokens/s over the span, as the bench reports them.
+    others' decodes. The revision-7 candidate's term (zero in revision 5): each request's host work and hand-off
+    latency scaled by its own factor exp(host_spread · z), z drawn from a seeded generator, so the clients, sent
+    together, fall out of step as the measured ones do and the others' prefills land inside a request's decode;
+    then the level is simulated SPREAD_SEEDS times with the same seeds whatever the inputs (the same inputs give
+    the same output) and the medians taken over all of their requests. Medians of TTFT and TPOT over the
+    requests, output tokens/s over the span, as the bench reports them.
     """
+    if k.host_spread:
+        runs = [_simulate(spec, r, dp, work, concurrency, k, cached_fraction, requests, duration_s, seed)
+                for seed in range(SPREAD_SEEDS)]
+        ttfts = [t for run in runs for t in run[0]]
+        tpots = [t for run in runs for t in run[1]]
+        wait = sum(run[2] for run in runs) / len(runs)
+        done, end = sum(run[3] for run in runs), sum(run[4] for run in runs)
+        return _speed(spec, r, dp, work, concurrency, k, cached_fraction, ttfts, tpots, wait, done, end, runs[0][5])
+    return _speed(spec, r, dp, work, concurrency, k, cached_fraction,
+                  *_simulate(spec, r, dp, work, concurrency, k, cached_fraction, requests, duration_s, None))
+
+
+SPREAD_SEEDS = 4
+"""Simulated levels per prediction when requests' host times spread (host_spread > 0), seeds 0 to 3."""
+
+
+def _speed(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: int, k: SpeedConstants,
+           cached_fraction: float | None, ttfts: list[float], tpots: list[float], wait: float, done: int, end: float,
+           decode) -> Speed:
+    """The simulated requests' medians as a ``Speed`` (``wait``: the first token's wait of clients past
+    SIMULATED_CLIENTS; ``done`` requests of one replica in ``end`` seconds)."""
+    media, prompt, _, _ = _prompt_tokens(spec, r, work, cached_fraction)
+    wanted = max(1, round(concurrency / dp))
+    clients = min(wanted, SIMULATED_CLIENTS)
+    context = prompt + work.output_tokens / 2
+    ttft = _median(ttfts) + wait
+    tpot = _median(tpots) if tpots else decode(1)
+    step = decode(max(1, min(clients, r.max_num_seqs)))
+    _, parts = decode_step_s(spec, r, max(1.0, min(clients, r.max_num_seqs) / r.pp), context, k)
+    busy = min(dp, concurrency / wanted)  # replicas with clients (fewer than dp when concurrency < dp)
+    return Speed(ttft_ms=ttft * 1e3, tpot_ms=tpot * 1e3, output_tokens_per_s=busy * done * work.output_tokens / end,
+                 decode_step_ms=step * 1e3, bound=max(parts, key=lambda key: parts[key]), prompt_tokens=prompt,
+                 media_tokens=media, output_tokens=work.output_tokens)
+
+
+def _simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: int, k: SpeedConstants,
+              cached_fraction: float | None, requests: int | None, duration_s: float | None, seed: int | None):
+    """One simulated level: its requests' TTFTs and TPOTs (s), the wait of the clients past SIMULATED_CLIENTS (s),
+    the requests done and the span (s), and its decode step (seconds by batch). ``seed``: the generator of the
+    requests' host-time factors (None: every factor 1)."""
     import heapq
+    import random
 
     media, prompt, uncached_media, uncached = _prompt_tokens(spec, r, work, cached_fraction)
     wanted = max(1, round(concurrency / dp))
@@ -371,6 +416,7 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
     encoder_tokens = k.encoder_budget * budget if k.encoder_budget else math.inf
     context = prompt + out / 2
     steps: dict[int, float] = {}
+    rng = random.Random(seed) if seed is not None else None
 
     def decode(n: int) -> float:
         if n not in steps:
@@ -383,7 +429,8 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
     waiting: list[list] = []  # [id, prompt tokens left, encoder pending]
     running: list[list] = []  # [id, tokens left]
     arrivals: list[tuple[float, int]] = []  # (reaches the engine, id)
-    host: list[list] = []  # [host work left, id]: the API server's requests, sharing its one interpreter
+    host: list[list] = []  # [host work left, id, hand-off latency]: the API server's requests, sharing its one
+    # interpreter
     host_t = 0.0
     start: dict[int, float] = {}
 
@@ -402,13 +449,19 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
                 j[0] -= least
             for j in [j for j in host if j[0] <= 1e-12]:
                 host.remove(j)
-                heapq.heappush(arrivals, (host_t + latency_s, j[1]))
+                heapq.heappush(arrivals, (host_t + j[2], j[1]))
         host_t = max(host_t, t)
 
     def next_arrival() -> float:
         soon = arrivals[0][0] if arrivals else math.inf
-        if host:
+        if host and rng is None:
             soon = min(soon, host_t + min(j[0] for j in host) * len(host) + latency_s)
+        elif host:  # processor sharing: the jobs end in order of their work left; each then takes its own latency
+            t, before, n = host_t, 0.0, len(host)
+            for i, j in enumerate(sorted(host, key=lambda j: j[0])):
+                t += (j[0] - before) * (n - i)
+                before = j[0]
+                soon = min(soon, t + j[2])
         return soon
 
     def send(at: float) -> None:
@@ -420,7 +473,8 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
         # the same process detokenizes and streams every output token (one Python interpreter): what it streams
         # now slows its request work by that share
         busy = 1 / (1 - min(0.9, len(running) / decode(max(1, len(running))) * stream_s)) if running else 1.0
-        host.append([(loop_s + render_s) * busy + 1e-9, rid])
+        f = math.exp(k.host_spread * rng.gauss(0.0, 1.0)) if rng is not None else 1.0
+        host.append([(loop_s + render_s) * busy * f + 1e-9, rid, latency_s * f])
 
     for _ in range(min(clients, total)):
         send(0.0)
@@ -481,17 +535,8 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
             end = max(end, t_end)
             if sent < total and (duration_s is None or t_end + k.gap_ms * 1e-3 < duration_s):
                 send(t_end + k.gap_ms * 1e-3)
-    ttft = _median(ttfts)
-    total = done
-    if wanted > clients:
-        ttft += (wanted - clients) * end / total
-    tpot = _median(tpots) if tpots else decode(1)
-    step = decode(max(1, min(clients, r.max_num_seqs)))
-    _, parts = decode_step_s(spec, r, max(1.0, min(clients, r.max_num_seqs) / r.pp), context, k)
-    busy = min(dp, concurrency / wanted)  # replicas with clients (fewer than dp when concurrency < dp)
-    return Speed(ttft_ms=ttft * 1e3, tpot_ms=tpot * 1e3, output_tokens_per_s=busy * total * out / end,
-                 decode_step_ms=step * 1e3, bound=max(parts, key=lambda key: parts[key]), prompt_tokens=prompt,
-                 media_tokens=media, output_tokens=out)
+    wait = (wanted - clients) * end / done if wanted > clients else 0.0  # the clients past SIMULATED_CLIENTS
+    return ttfts, tpots, wait, done, end, decode
 
 
 def _median(values: list[float]) -> float:

@@ -76,6 +76,11 @@ class SpeedConstants:
     from vLLM's config): fewer large new images share a step, so their prefills spread over more steps, inside
     the other requests' decodes, as the per-request records show; 0 = no limit but the step's token budget
     (revision 5); only the simulated queueing uses it."""
+    host_spread: float = 0.0
+    """Spread of each request's time outside the GPU (its API-server work and hand-off latency) from one request
+    to the next: the standard deviation of its logarithm; each simulated request draws its own factor
+    exp(host_spread · z), median 1, from a seeded generator (revision-7 candidate: the clients fall out of step;
+    0 = every request alike, revision 5); only the simulated queueing uses it."""
     queueing: str = "waves"
     """How requests share the replica: "waves" (closed-form, revisions 1-4) or "simulated" (revision 5: the
     requests followed one by one through the API server's shared interpreter and the engine's steps)."""
@@ -112,6 +117,24 @@ SPEED_V026_CANDIDATE = replace(
 )
 """Revision 6's candidate: scored against revision 5 by the next held-out visit (benchmarks/speed_rev6.py)
 before either becomes the default."""
+SPEED_V026_REV7_CANDIDATE = replace(
+    SPEED_V026_CANDIDATE,
+    source="revision-7 candidate (not the default; only benchmarks use it), fitted 2026-11-29 on all 56 measured "
+           "vlmctl bench runs, none held out (benchmarks/speed_fit.py --fit --rev7, from the revision-6 candidate's "
+           "values, docs/validation.md § 11): the revision-6 candidate's terms plus host_spread, which is measured, "
+           "not fitted: 0.13, the median over the 16 concurrency-1 levels on one H200 (vLLM 0.26.0, dummy weights, "
+           "2026-11-29, 10:5x-16:28 UTC: docs/validation/speed, speed_fresh, speed_next, speed_held, speed_final "
+           "bench_*.json requests_detail) of the standard deviation of log(TTFT - the model's GPU time) across a "
+           "level's requests (0.10-0.19 with new media, 0.03-0.13 text and cached media, the first request of a "
+           "cached level left out); a c=1 request's decode varies 0.0-0.3 % and the client's gap between requests "
+           "0.03-0.4 ms, so the spread is the host and hand-off time; gap_ms measured, not fitted; link latencies "
+           "and Ethernet are reference values, not measured",
+    host_spread=0.13, prefill_mfu=0.565, seq_us=22.3, api_ms=0.246, vision_mfu=0.593, media_new_ms_per_mpixel=1.80,
+    media_new_item_ms=8.12, media_new_latency_ms=73.8, media_item_latency_ms=10.4, encoder_budget=0.675,
+    request_ms=18.3, media_item_ms=2.5, media_ms_per_mpixel=1.74, encoder_call_ms=10.4, eager_layer_ms=0.855,
+)
+"""Revision 7's candidate: the revision-6 candidate's simulation with every request's host time drawn around its
+value, so the clients of a level fall out of step; scored by the next held-out visit with the other two."""
 SPEED: dict[str, SpeedConstants] = {"0.26.0": SPEED_V026}
 """By profile version (``vlmctl.engines.vllm.PROFILES``)."""
 
