@@ -23,7 +23,7 @@ import speed_fresh  # noqa: E402
 import speed_held  # noqa: E402
 import speed_next  # noqa: E402
 import speed_rev6  # noqa: E402
-from speed_visits import constants_of, key, recorded_doc  # noqa: E402
+from speed_visits import constants_of, key, recorded_doc, without_records  # noqa: E402
 
 VISITS = {v.VISIT.name: v.VISIT for v in (speed_fresh, speed_next, speed_held, speed_final, speed_rev6)}
 #: Visits whose file the current model predicts again (the fresh-media file predates the model's revision 3).
@@ -56,6 +56,10 @@ def test_the_declaration_describes_the_recorded_file(name, monkeypatch, tmp_path
     recorded = json.loads(visit.predictions_path.read_text())
     meta = recorded.pop("recorded")
     assert meta["date"] and meta["commit"] and meta["note"] == visit.note and "before" in meta["note"]
+    assert list(recorded.get("more_candidates", {})) == list(visit.more_candidates)
+    for entry in recorded.get("more_candidates", {}).values():  # each later candidate: its own date and commit
+        assert entry["recorded"]["date"] and entry["recorded"]["commit"] and "before" in entry["recorded"]["note"]
+    recorded = without_records(recorded)
     again = json.loads(json.dumps(visit.predictions(constants_of(recorded))))
     assert _no_speed(again) == _no_speed(recorded)  # rows, designation, bench files, settings served
     if name in PREDICTED_AGAIN:
@@ -251,28 +255,49 @@ def test_the_final_visit_fits_its_device_time(name, most):
     assert len(visit.models) == 1
 
 
-def test_the_next_visit_records_both_revisions_and_compares_both(tmp_path, capsys, monkeypatch):
-    """Revision 5 (the default) and the revision-6 candidate, both predicted before the visit; they differ where
-    the candidate's encoder budget acts (large new images at c = 16), so the visit can tell them apart."""
+def test_the_next_visit_records_three_sets_and_compares_them(tmp_path, capsys, monkeypatch):
+    """Revision 5 (the default), the revision-6 candidate and the revision-7 candidate (added later, its own date
+    and commit, the first two sets untouched), all predicted before the visit; they differ where the candidates'
+    terms act (large new images at c = 6-16), so the visit can tell them apart; --compare scores each."""
+    import shutil
+
     from speed_visits import main
 
-    from vlmctl.engines.vllm.speed import SPEED_V026, SPEED_V026_CANDIDATE
+    from vlmctl.engines.vllm.speed import SPEED_V026, SPEED_V026_CANDIDATE, SPEED_V026_REV7_CANDIDATE
 
     monkeypatch.setenv("VLMCTL_CALIBRATION_DIR", str(tmp_path / "none"))
     visit = VISITS["speed_rev6"]
-    doc = recorded_doc(visit.predictions_path)
+    doc = without_records(recorded_doc(visit.predictions_path))
     assert constants_of(doc) == SPEED_V026 and visit.candidate_constants(doc) == SPEED_V026_CANDIDATE
-    assert doc["candidate"]["rows"].keys() == doc["rows"].keys()
+    rev7 = "SPEED_V026_REV7_CANDIDATE"
+    assert visit.candidate_constants(doc, rev7) == SPEED_V026_REV7_CANDIDATE
+    assert visit.candidate_names(doc) == ["SPEED_V026_CANDIDATE", rev7]
+    assert doc["candidate"]["rows"].keys() == doc["rows"].keys() == doc["more_candidates"][rev7]["rows"].keys()
     tpot = {n: doc["candidate"]["rows"][n]["tpot_ms"] / r["speed"]["tpot_ms"] - 1 for n, r in doc["rows"].items()}
     assert tpot["7B image@1280x960 c=16"] > 0.1 and abs(tpot["7B image@800x600 c=6"]) < 0.02
+    seven = {n: doc["more_candidates"][rev7]["rows"][n]["tpot_ms"] / r["speed"]["tpot_ms"] - 1
+             for n, r in doc["rows"].items()}
+    assert seven["7B image@1280x960 c=6"] > 0.1
     tag = visit.tag("7B", "image@1280x960")
-    (tmp_path / f"bench_{tag}.json").write_text(json.dumps(_bench(visit, visit.as_candidate(doc), tag, 1.0)))
+    (tmp_path / f"bench_{tag}.json").write_text(json.dumps(_bench(visit, visit.as_candidate(doc, rev7), tag, 1.0)))
     assert main(visit, "t", ["--compare", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    first, second = out.split("candidate (SPEED_V026_CANDIDATE): ")
+    first, rest = out.split("candidate (SPEED_V026_CANDIDATE): ")
+    second, third = rest.split(f"candidate ({rev7}): ")
     assert first.startswith("committed constants (the default): revision 5")
-    assert "held out: 9 of 9 figures" in second and "held out: 9 of 9 figures" not in first
+    assert "held out: 9 of 9 figures" in third and "held out: 9 of 9 figures" not in first
     assert main(visit, "t", ["--check", str(visit.predictions_path)]) == 0
+    # --add-candidates adds what a file lacks and leaves the rest as it was, byte for byte
+    older = json.loads(visit.predictions_path.read_text())
+    del older["more_candidates"]
+    path = tmp_path / "predictions.json"
+    path.write_text(json.dumps(older, indent=1) + "\n")
+    assert main(visit, "t", ["--add-candidates", str(path)]) == 0
+    text, recorded = path.read_text(), visit.predictions_path.read_text()
+    assert text.split('\n },\n "more_candidates"')[0] == recorded.split('\n },\n "more_candidates"')[0]
+    assert without_records(json.loads(text)) == without_records(json.loads(recorded))
+    shutil.copy(path, tmp_path / "again.json")
+    assert main(visit, "t", ["--add-candidates", str(path)]) == 0 and path.read_text() == text
 
 
 def test_fit_uses_only_the_designated_rows_and_reports_the_held_out_ones(tmp_path):
