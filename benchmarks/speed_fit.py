@@ -198,9 +198,13 @@ def errors(row: dict, k, hosts: dict[str, float] | None = None) -> dict[str, flo
 
 
 def fit(all_rows: list[dict], k, names: tuple[str, ...] = FITTED, hosts: dict[str, float] | None = None,
-        fit_hosts: bool = True, step: float = 0.5):
+        fit_hosts: bool = True, step: float = 0.5, min_gain: float = 0.0):
     """Coordinate descent on ``names`` (and the host factors of hosts other than the constants' own): least
-    squares of log(predicted / measured) over the rows marked fit. Returns (constants, host factors)."""
+    squares of log(predicted / measured) over the rows marked fit. Returns (constants, host factors).
+
+    A trial is kept when it lowers the loss by more than ``min_gain`` of it (0: any decrease; then a term whose
+    best value is 0 creeps toward it by the same step for as long as each move lowers the loss at all, which can
+    take thousands of sweeps)."""
     fit_rows = [r for r in all_rows if r["fit"]]
     hosts = dict(hosts or HOST_FACTOR)
     free_hosts = [h for h in {HOSTS[r["gpu"]] for r in fit_rows} if h != "h200-host"] if fit_hosts else []
@@ -221,7 +225,7 @@ def fit(all_rows: list[dict], k, names: tuple[str, ...] = FITTED, hosts: dict[st
                     if not lo <= getattr(trial_k, name) <= hi:
                         continue
                 value = loss(trial_k, trial_h)
-                if value < best:
+                if value < best * (1 - min_gain):
                     k, hosts, best, improved = trial_k, trial_h, value, True
         if not improved:
             step /= 2
