@@ -405,7 +405,8 @@ def main(visit: Visit, description: str, argv: list[str] | None = None) -> int:
         added = visit.add_candidates(args.add_candidates)
         print(f"{args.add_candidates}: added {', '.join(added) or 'nothing (every candidate is recorded)'}")
         return 0
-    docs = [("", without_records(recorded_doc(args.predictions)))] if args.compare or getattr(args, "host", None) else []
+    scoring = args.compare or getattr(args, "host", None)
+    docs = [("", without_records(recorded_doc(args.predictions)))] if scoring else []
     if docs and "candidate" in docs[0][1]:
         doc = docs[0][1]
         docs = [("committed constants (the default): ", doc),
@@ -435,7 +436,8 @@ def main(visit: Visit, description: str, argv: list[str] | None = None) -> int:
         return 0
     if args.check:
         recorded = without_records(recorded_doc(args.check))
-        again = visit.predictions(constants_of(recorded), visit.candidate_constants(recorded) if visit.candidate else None,
+        first = visit.candidate_constants(recorded) if visit.candidate else None
+        again = visit.predictions(constants_of(recorded), first,
                                   {n: visit.candidate_constants(recorded, n) for n in visit.more_candidates})
         if not same_as_recorded(recorded, again):
             print(f"{args.check}: the planner now predicts something else than what was recorded", file=sys.stderr)
