@@ -361,8 +361,8 @@ def simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: 
                   *_simulate(spec, r, dp, work, concurrency, k, cached_fraction, requests, duration_s, None))
 
 
-SPREAD_SEEDS = 16
-"""Simulated levels per prediction when requests' host times spread (host_spread > 0), seeds 0 to 15."""
+SPREAD_SEEDS = 4
+"""Simulated levels per prediction when requests' host times spread (host_spread > 0), seeds 0 to 3."""
 
 
 def _speed(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency: int, k: SpeedConstants,

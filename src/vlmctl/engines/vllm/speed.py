@@ -121,8 +121,7 @@ SPEED_V026_REV7_CANDIDATE = replace(
     SPEED_V026_CANDIDATE,
     source="revision-7 candidate (not the default; only benchmarks use it), fitted 2026-11-29 on all 56 measured "
            "vlmctl bench runs, none held out (benchmarks/speed_fit.py --fit --rev7, from the revision-6 candidate's "
-           "values, 16 seeds per row, docs/validation.md § 11): the revision-6 candidate's terms plus host_spread, "
-           "measured, not "
+           "values, docs/validation.md § 11): the revision-6 candidate's terms plus host_spread, measured, not "
            "fitted: 0.13 is the median over the 16 concurrency-1 levels (one H200, vLLM 0.26.0, dummy weights, "
            "2026-11-29; bench_*.json requests_detail of docs/validation/speed, speed_fresh, speed_next, speed_held "
            "and speed_final) of the standard deviation of log(TTFT - the model's GPU time) across a level's "
@@ -130,10 +129,9 @@ SPEED_V026_REV7_CANDIDATE = replace(
            "left out); there a request's decode varies 0.0-0.3 % and the client's gap 0.1-2.5 ms varies 0.03-0.43 "
            "ms, so the spread is the host work and hand-off; gap_ms measured, not fitted; link latencies and "
            "Ethernet are reference values, not measured",
-    host_spread=0.13, prefill_mfu=0.565, vision_mfu=0.586, layer_us=49.4, seq_us=26.0, request_ms=18.1, api_ms=0.218,
-    media_ms_per_mpixel=1.60, eager_layer_ms=0.850, media_new_ms_per_mpixel=1.83, media_item_ms=2.53,
-    media_new_item_ms=8.12, media_new_latency_ms=67.1, stream_us=108.0, encoder_call_ms=11.4,
-    media_item_latency_ms=12.6, encoder_budget=0.675,
+    host_spread=0.13, prefill_mfu=0.565, seq_us=22.3, api_ms=0.246, vision_mfu=0.593, media_new_ms_per_mpixel=1.80,
+    media_new_item_ms=8.12, media_new_latency_ms=73.8, media_item_latency_ms=10.4, encoder_budget=0.675,
+    request_ms=18.3, media_item_ms=2.5, media_ms_per_mpixel=1.74, encoder_call_ms=10.4, eager_layer_ms=0.855,
 )
 """Revision 7's candidate: the revision-6 candidate's simulation with every request's host time drawn around its
 value, so the clients of a level fall out of step; scored by the next held-out visit with the other two."""
