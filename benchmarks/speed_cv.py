@@ -57,7 +57,7 @@ FOLDS: dict[str, tuple[str, ...]] = {
 #: Structure name -> (the name of its constants in vlmctl.engines.vllm.speed, the names its fit may change).
 #: A third candidate is one more line here.
 STRUCTURES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "rev5": ("SPEED_V026", FITTED),
+    "rev5": ("SPEED_V026_REV5", FITTED),
     "rev6": ("SPEED_V026_CANDIDATE", CANDIDATE_FITTED),
     "rev7": ("SPEED_V026_REV7_CANDIDATE", REV7_FITTED),
 }

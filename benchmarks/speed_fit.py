@@ -1,7 +1,8 @@
 """The speed model against every measured `vlmctl bench` run: predicted next to measured, fitted rows and held out.
 
-All 48 measured rows are the fit set of the committed constants (revision 5; earlier held-out reports used every
-one of them; the next held-out test is docs/validation/speed_final/): cached-media rows, the H200 speed visit
+The first 48 measured rows are the fit set of revision 5 (earlier held-out reports used every one of them; its
+held-out test was docs/validation/speed_final/, whose 8 rows complete the 56 that revision 6, the default, is fitted
+on): cached-media rows, the H200 speed visit
 (docs/validation/speed/results.json: 3B/7B/32B image at concurrency 1/8/32, 7B text and video) and the H100 runs of
 docs/validation.md § 3 (7B planned and the field report's eager launch, 1/8/32) — those benches reused four images
 (two videos) per size, so after the first requests the image sits in vLLM's prefix cache: they are predicted with
@@ -11,10 +12,10 @@ the held-out visit after revision 4 (docs/validation/speed_held/: 3B at 1024x768
 and 1600x1200). Each row is simulated with as many requests as its level completed.
 Median TTFT and TPOT, output tok/s over the level.
 
-    python benchmarks/speed_fit.py              # the table with the committed constants
-    python benchmarks/speed_fit.py --fit        # refit on all 48 rows (and the H100 host's factor)
+    python benchmarks/speed_fit.py              # revision 5 on its 48 rows
+    python benchmarks/speed_fit.py --fit        # refit revision 5 on its 48 rows (and the H100 host's factor)
     python benchmarks/speed_fit.py --candidate  # all 56 rows (the last held-out visit's too): revision 5 against
-                                                # the revision-6 candidate (--fit: refit the candidate on them)
+                                                # revision 6, the default (--fit: refit revision 6 on them)
     python benchmarks/speed_fit.py --rev7       # all 56 rows: revision 5, the revision-6 candidate, then the
                                                 # revision-7 candidate (--fit: refit it on them, host_spread kept)
 """
@@ -26,7 +27,7 @@ import json
 import math
 from pathlib import Path
 
-from vlmctl.engines.vllm.speed import SPEED_V026_CANDIDATE, SPEED_V026_REV7_CANDIDATE, speed_constants
+from vlmctl.engines.vllm.speed import SPEED_V026_CANDIDATE, SPEED_V026_REV5, SPEED_V026_REV7_CANDIDATE
 from vlmctl.models.loader import load_model_spec
 from vlmctl.plan import PlanResult, make_plan
 from vlmctl.plan import speed as spd
@@ -251,15 +252,15 @@ def score(result: list[dict]) -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fit", action="store_true", help="refit the constants on all 48 rows")
+    ap.add_argument("--fit", action="store_true", help="refit revision 5 on its 48 rows")
     ap.add_argument("--candidate", action="store_true",
-                    help="all 56 rows with the revision-6 candidate (after revision 5's score on them)")
+                    help="all 56 rows with revision 6, the default (after revision 5's score on them)")
     ap.add_argument("--rev7", action="store_true",
                     help="all 56 rows with the revision-7 candidate (after revision 5's and the revision-6 candidate's "
                          "scores on them)")
     ap.add_argument("--out", help="also write the table as JSON here")
     args = ap.parse_args()
-    k = speed_constants("0.26.0")
+    k = SPEED_V026_REV5
     data = all_measured()
     hosts = HOST_FACTOR
     names = FITTED

@@ -409,7 +409,7 @@ def main(visit: Visit, description: str, argv: list[str] | None = None) -> int:
     docs = [("", without_records(recorded_doc(args.predictions)))] if scoring else []
     if docs and "candidate" in docs[0][1]:
         doc = docs[0][1]
-        docs = [("committed constants (the default): ", doc),
+        docs = [("the default when recorded: ", doc),
                 *((f"candidate ({name}): ", visit.as_candidate(doc, name)) for name in visit.candidate_names(doc))]
     if args.compare:
         for title, doc in docs:

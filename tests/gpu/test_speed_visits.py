@@ -256,19 +256,19 @@ def test_the_final_visit_fits_its_device_time(name, most):
 
 
 def test_the_next_visit_records_three_sets_and_compares_them(tmp_path, capsys, monkeypatch):
-    """Revision 5 (the default), the revision-6 candidate and the revision-7 candidate (added later, its own date
+    """Revision 5 (the default when recorded), the revision-6 candidate and the revision-7 candidate (added later, its own date
     and commit, the first two sets untouched), all predicted before the visit; they differ where the candidates'
     terms act (large new images at c = 6-16), so the visit can tell them apart; --compare scores each."""
     import shutil
 
     from speed_visits import main
 
-    from vlmctl.engines.vllm.speed import SPEED_V026, SPEED_V026_CANDIDATE, SPEED_V026_REV7_CANDIDATE
+    from vlmctl.engines.vllm.speed import SPEED_V026_CANDIDATE, SPEED_V026_REV5, SPEED_V026_REV7_CANDIDATE
 
     monkeypatch.setenv("VLMCTL_CALIBRATION_DIR", str(tmp_path / "none"))
     visit = VISITS["speed_rev6"]
     doc = without_records(recorded_doc(visit.predictions_path))
-    assert constants_of(doc) == SPEED_V026 and visit.candidate_constants(doc) == SPEED_V026_CANDIDATE
+    assert constants_of(doc) == SPEED_V026_REV5 and visit.candidate_constants(doc) == SPEED_V026_CANDIDATE
     rev7 = "SPEED_V026_REV7_CANDIDATE"
     assert visit.candidate_constants(doc, rev7) == SPEED_V026_REV7_CANDIDATE
     assert visit.candidate_names(doc) == ["SPEED_V026_CANDIDATE", rev7]
@@ -284,7 +284,7 @@ def test_the_next_visit_records_three_sets_and_compares_them(tmp_path, capsys, m
     out = capsys.readouterr().out
     first, rest = out.split("candidate (SPEED_V026_CANDIDATE): ")
     second, third = rest.split(f"candidate ({rev7}): ")
-    assert first.startswith("committed constants (the default): revision 5")
+    assert first.startswith("the default when recorded: revision 5")
     assert "held out: 9 of 9 figures" in third and "held out: 9 of 9 figures" not in first
     assert main(visit, "t", ["--check", str(visit.predictions_path)]) == 0
     # --add-candidates adds what a file lacks and leaves the rest as it was, byte for byte

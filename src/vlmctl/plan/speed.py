@@ -12,9 +12,10 @@ Pure arithmetic over the model's shapes and the GPU catalog (docs/planner.md § 
   max_num_seqs, the rest queue) in one batch, split into PP micro-batches; a request's first token waits for the
   API server to take in the requests ahead of it (its event loop and its renderer's one worker overlap) and for
   their prefills; the others' prefills take their share of the GPU's time from every decode step (revisions 1-4);
-* revision 5 (``queueing = "simulated"``, the committed constants) follows the closed loop request by request
-  instead (``simulate``): the API server's one interpreter shared by the requests in it and by the tokens it
-  streams, a hand-off latency, and the engine's steps with chunked prefill and the vision encoder.
+* revision 5 (``queueing = "simulated"``) follows the closed loop request by request instead (``simulate``): the
+  API server's one interpreter shared by the requests in it and by the tokens it streams, a hand-off latency, and
+  the engine's steps with chunked prefill and the vision encoder; revision 6 (the committed constants) adds a
+  latency per media item and an encoder budget per step.
 
 The constants are measured per vLLM version (``vlmctl.engines.vllm.speed``: date, GPU, runs); docs/validation.md
 holds the table of predicted against measured rows, fitted and held out.

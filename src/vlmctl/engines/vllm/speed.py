@@ -86,7 +86,7 @@ class SpeedConstants:
     requests followed one by one through the API server's shared interpreter and the engine's steps)."""
 
 
-SPEED_V026 = SpeedConstants(
+SPEED_V026_REV5 = SpeedConstants(
     vllm_version="0.26.0",
     source="revision 5, fitted 2026-11-29 on all 48 measured vlmctl bench runs, none held out "
            "(benchmarks/speed_fit.py --fit, docs/validation.md § 11): 19 with the media in vLLM's prefix cache (13 "
@@ -104,8 +104,10 @@ SPEED_V026 = SpeedConstants(
     media_item_ms=2.50, media_new_item_ms=7.58, media_new_latency_ms=78.4, stream_us=119.0, encoder_call_ms=12.9,
     queueing="simulated",
 )
+"""Revision 5: the default until the leave-one-visit-out comparison with the revision-6 candidate; its
+predictions of the next held-out visit are recorded (benchmarks/speed_rev6.py)."""
 SPEED_V026_CANDIDATE = replace(
-    SPEED_V026,
+    SPEED_V026_REV5,
     source="revision-6 candidate (not the default; only benchmarks use it), fitted 2026-11-29 on all 56 measured "
            "vlmctl bench runs, none held out (benchmarks/speed_fit.py --fit --candidate, docs/validation.md § 11): "
            "revision 5's 48 and the 8 of the last held-out visit after revision 5 (one H200, 16:24-16:28 UTC: "
@@ -115,8 +117,8 @@ SPEED_V026_CANDIDATE = replace(
     request_ms=12.2, media_item_latency_ms=6.16, encoder_budget=0.844, vision_mfu=0.417,
     media_new_ms_per_mpixel=1.19, media_new_item_ms=7.64, api_ms=0.295, encoder_call_ms=10.4,
 )
-"""Revision 6's candidate: scored against revision 5 by the next held-out visit (benchmarks/speed_rev6.py)
-before either becomes the default."""
+"""Revision 6's candidate as recorded with the next visit's predictions (its source as it was then); its values are
+revision 6, the default (``SPEED_V026``)."""
 SPEED_V026_REV7_CANDIDATE = replace(
     SPEED_V026_CANDIDATE,
     source="revision-7 candidate (not the default; only benchmarks use it), fitted 2026-11-29 on all 56 measured "
@@ -135,6 +137,16 @@ SPEED_V026_REV7_CANDIDATE = replace(
 )
 """Revision 7's candidate: the revision-6 candidate's simulation with every request's host time drawn around its
 value, so the clients of a level fall out of step; scored by the next held-out visit with the other two."""
+SPEED_V026 = replace(
+    SPEED_V026_CANDIDATE,
+    source="revision 6 (the default since 2026-11-29): the revision-6 candidate's constants unchanged, fitted on all "
+           "56 measured vlmctl bench runs, none held out (one H200 and one H100 host, vLLM 0.26.0, dummy weights; "
+           "docs/validation.md § 11); chosen over revision 5 by leave-one-visit-out cross-validation over the six "
+           "visits (benchmarks/speed_cv.py: 152 of 168 figures within the targets out of fold against revision 5's "
+           "140, ahead or level in every fold), not yet by a blind visit; gap_ms measured, not fitted; link "
+           "latencies and Ethernet are reference values, not measured",
+)
+"""Revision 6, the default: revision 5's simulation with an encoder budget per step and a latency per media item."""
 SPEED: dict[str, SpeedConstants] = {"0.26.0": SPEED_V026}
 """By profile version (``vlmctl.engines.vllm.PROFILES``)."""
 
