@@ -5,10 +5,11 @@ ONE engine: Qwen2.5-VL-7B, planned by `vlmctl plan --gpus h200:1 --vllm-version 
 None of these rows had run: 1280×960 images (64 text / 80 output tokens) and 800×600 images on 7B (96 / 64) at
 c = 6, 16, 28, and 480×360 videos of 12 frames (64 / 64) at c = 8; every request its own image or video
 (`--distinct-media`), `--ignore-eos`, 6 s per level, each row predicted as such a level, twice: with the committed
-constants (revision 5, the default) and with the revision-6 candidate (vlmctl.engines.vllm.speed
-SPEED_V026_CANDIDATE, fitted on all 56 earlier rows); the revision-7 candidate's (SPEED_V026_REV7_CANDIDATE, the
-same 56 rows) were added later, still before the visit (`--add-candidates`: the file's ``more_candidates`` entry,
-with its own date and commit; the two sets before it are unchanged).
+constants of the time (revision 5, SPEED_V026_REV5) and with the revision-6 candidate (vlmctl.engines.vllm.speed
+SPEED_V026_CANDIDATE, fitted on all 56 earlier rows; its values became revision 6, the default, on
+cross-validation); the revision-7 candidate's (SPEED_V026_REV7_CANDIDATE, the same 56 rows) were added later,
+still before the visit (`--add-candidates`: the file's ``more_candidates`` entry, with its own date and commit; the
+two sets before it are unchanged).
 
 The fit row, designated before the visit and fitting only the host factor (a host visit: Visit in
 speed_visits.py): 7B with 1120×840 images (64 / 64) at c = 1, benched first; `vlmctl calibrate --from-bench`

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One H200, the next held-out speed visit: revision 5 (the default) against the revision-6 candidate (predictions
+# One H200, the next held-out speed visit: revision 5 against the revision-6 candidate, the default now (predictions
 # of both: docs/validation/speed_rev6/predictions.json, recorded before it; benchmarks/speed_rev6.py): vlmctl plan
 # -> vlmctl serve --plan (vLLM 0.26.0, dummy weights) -> vlmctl bench --plan --distinct-media, ONE engine:
 # Qwen2.5-VL-7B (first 1120x840 at c=1, the one fit row: `vlmctl calibrate --from-bench` fits the host factor on it
