@@ -430,8 +430,8 @@ def _simulate(spec: ModelSpec, r: Replica, dp: int, work: Workload, concurrency:
     waiting: list[list] = []  # [id, prompt tokens left, encoder pending]
     running: list[list] = []  # [id, tokens left]
     arrivals: list[tuple[float, int]] = []  # (reaches the engine, id)
-    host: list[list] = []  # [host work left, id, hand-off latency]: the API server's requests, sharing its one
-    # interpreter
+    # [host work left, id, hand-off latency]: the API server's requests, sharing its one interpreter
+    host: list[list] = []
     host_t = 0.0
     start: dict[int, float] = {}
 
