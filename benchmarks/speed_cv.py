@@ -33,7 +33,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -43,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import speed_fit  # noqa: E402
+from provenance import git_commit  # noqa: E402
 from speed_fit import (CANDIDATE_FITTED, FITTED, HOST_FACTOR, HOSTS, REV7_FITTED, TARGETS, all_56,  # noqa: E402
                        table)
 
@@ -182,14 +182,6 @@ def markdown(results: list[dict], structures: list[str], folds: list[str]) -> st
     return "\n".join(lines)
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--structures", default=",".join(STRUCTURES),
@@ -238,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({
             "what": "leave-one-visit-out cross-validation of speed-model structures (benchmarks/speed_cv.py)",
-            "date": dt.date.today().isoformat(), "commit": _commit(), "step": args.step, "min_gain": args.min_gain,
+            "date": dt.date.today().isoformat(), "commit": git_commit(), "step": args.step, "min_gain": args.min_gain,
             "jobs": args.jobs, "seconds": seconds,
             "targets": TARGETS, "structures": {s: {"constants": STRUCTURES[s][0], "fitted": list(STRUCTURES[s][1])}
                                                for s in structures},

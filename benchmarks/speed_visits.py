@@ -65,6 +65,12 @@ def without_records(doc: dict) -> dict:
     return out
 
 
+def measured_levels(bench: dict, concurrency: int) -> list[dict]:
+    """The summaries of a bench file's levels at ``concurrency`` that completed requests and timed a first token."""
+    return [level["summary"] for level in bench["levels"] if level.get("concurrency") == concurrency
+            and level["summary"]["completed"] and level["summary"]["ttft_s"]]
+
+
 def constants_of(doc: dict):
     """The speed constants a recorded file was predicted with."""
     from vlmctl.engines.vllm.speed import SpeedConstants
@@ -256,10 +262,7 @@ class Visit:
             if not path.exists():
                 continue
             bench = json.loads(path.read_text())
-            for level in bench["levels"]:
-                s = level["summary"]
-                if level.get("concurrency") != c or not s["completed"] or not s["ttft_s"]:
-                    continue
+            for s in measured_levels(bench, c):
                 out[key(model, workload, c)] = {
                     "output_tokens_per_s": s["output_throughput"], "ttft_ms": s["ttft_s"]["p50"] * 1e3,
                     "tpot_ms": s["tpot_s"]["p50"] * 1e3 if s["tpot_s"] else None,
@@ -347,10 +350,7 @@ class Visit:
             plan = PlanResult.model_validate_json(plan_file.read_text()).plan
             plan = plan.model_copy(update={"model": models.get(row["model"], self.models.get(row["model"])),
                                            "model_path": None})
-            for level in json.loads(path.read_text())["levels"]:
-                s = level["summary"]
-                if level.get("concurrency") != row["concurrency"] or not s["completed"] or not s["ttft_s"]:
-                    continue
+            for s in measured_levels(json.loads(path.read_text()), row["concurrency"]):
                 out.append({"gpu": "H200 fresh", "size": row["model"], "workload": row["workload"],
                             "concurrency": row["concurrency"], "plan": plan, "cached": False,
                             "fit": row["set"] == "fit", "prompt_tokens": s["total_input_tokens"] / s["completed"],
@@ -411,17 +411,14 @@ def main(visit: Visit, description: str, argv: list[str] | None = None) -> int:
         doc = docs[0][1]
         docs = [("the default when recorded: ", doc),
                 *((f"candidate ({name}): ", visit.as_candidate(doc, name)) for name in visit.candidate_names(doc))]
-    if args.compare:
+    if scoring:
+        factor = None if args.compare else visit.host_factor(scoring)
+        if factor is not None:
+            print(f"host factor {factor:g} (vlmctl calibrate --from-bench on the fit row); nothing else fitted")
         for title, doc in docs:
             print(f"{title}{doc['constants_source'].split(',')[0]}\n" if title else "", end="")
-            print(visit.compare(doc, args.compare)[0] + ("\n" if title else ""))
-        return 0
-    if getattr(args, "host", None):
-        factor = visit.host_factor(args.host)
-        print(f"host factor {factor:g} (vlmctl calibrate --from-bench on the fit row); nothing else fitted")
-        for title, doc in docs:
-            print(f"{title}{doc['constants_source'].split(',')[0]}\n" if title else "", end="")
-            print(visit.compare(visit.with_host(doc, factor), args.host)[0] + ("\n" if title else ""))
+            scored = doc if factor is None else visit.with_host(doc, factor)
+            print(visit.compare(scored, scoring)[0] + ("\n" if title else ""))
         return 0
     if getattr(args, "fit", None):
         fitted, table = visit.fit_and_hold_out(recorded_doc(args.predictions), args.fit)
@@ -430,9 +427,10 @@ def main(visit: Visit, description: str, argv: list[str] | None = None) -> int:
             m, p, e = t["measured"], t["predicted"], t["error"]
             print(f"| {t['model']} | {t['workload']} | {t['concurrency']} | {t['set']} | " + " | ".join(
                 f"{m[x]:,.1f} / {p[x]:,.1f} ({e[x]:+.0%})" for x in ("output_tokens_per_s", "ttft_ms", "tpot_ms")) + " |")
+        from speed_fit import score
+
         held = [t for t in table if t["set"] == "held out"]
-        inside = sum(abs(t["error"][m]) <= tol for t in held for m, tol in TARGETS.items())
-        print(f"held out: {inside} of {3 * len(held)} figures within the targets")
+        print(f"held out: {score(held)} of {3 * len(held)} figures within the targets")
         return 0
     if args.check:
         recorded = without_records(recorded_doc(args.check))
